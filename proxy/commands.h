@@ -11,5 +11,6 @@ enum { EXIT_AUTHENTICATED = 0, EXIT_REFUSED = 1, EXIT_BAD_INPUT = 2 };
 int cmd_verify(int argc, char **argv);
 int cmd_tlsa(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_lookup(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct subcommand {
 } subcommands[] = {
 	{"verify", cmd_verify, "check a certificate chain against TLSA records, offline"},
 	{"tlsa", cmd_tlsa, "print the TLSA record to publish for a certificate"},
+	{"lookup", cmd_lookup, "resolve a host's addresses and TLSA records with DNSSEC, as the proxy does"},
 	{"serve", cmd_serve, "run the proxy (the default when no subcommand is given)"},
 };
 

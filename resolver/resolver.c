@@ -1,0 +1,1122 @@
+/*
+ * resolver.c - DNSSEC-validated A/AAAA/TLSA lookups with getdns on libuv, a TTL-bounded LRU cache, and
+ * coalescing of concurrent lookups.
+ *
+ * One cache entry per (host, port). A pending entry owns up to four getdns transactions (A, AAAA, TLSA at the
+ * original name, TLSA at the CNAME target) and a list of waiting queries; when it finishes, its waiters move to
+ * the ready list and are called back from an idle handle, never from inside getdns or resolver_lookup().
+ * Outcomes follow shared/DANE.md sections 4-5: bogus never becomes "no TLSA", insecure address records end
+ * the lookup without TLSA, a secure CNAME chain looks for TLSA at the target first.
+ */
+#include "resolver.h"
+#include "getdns_uv.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char resolver_err_bogus[] = "DNSSEC validation failed (bogus)";
+const char resolver_err_indeterminate[] = "DNSSEC validation indeterminate";
+const char resolver_err_timeout[] = "DNS lookup timed out";
+const char resolver_err_failure[] = "DNS lookup failed";
+const char resolver_err_no_host[] = "host has no address";
+const char resolver_err_cancelled[] = "lookup cancelled";
+
+#define DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
+#define HASH_BUCKETS 4096
+
+enum txn_kind { TXN_A, TXN_AAAA, TXN_TLSA, TXN_TLSA_TARGET, TXN_COUNT };
+
+/* What one finished DNS query told us, reduced to what the decisions need. */
+struct txn {
+	struct entry *e;
+	enum txn_kind kind;
+	int started;
+	int active;                 /* waiting for getdns */
+	int done;
+	getdns_transaction_t id;
+	char qname[RESOLVER_MAX_NAME];
+	/* outcome of the query */
+	int timeout;
+	int failed;                 /* no usable response (error, SERVFAIL, REFUSED) */
+	uint32_t dnssec_status;     /* GETDNS_DNSSEC_* of the reply, 0 if none */
+	uint32_t rcode;
+	uint32_t ttl;               /* min TTL of the used answer RRs, or the negative TTL */
+	char canonical[RESOLVER_MAX_NAME];
+	size_t n_addrs;
+	struct sockaddr_storage addrs[RESOLVER_MAX_ADDRS];
+	size_t n_tlsa;
+	struct resolver_tlsa tlsa[RESOLVER_MAX_TLSA];
+	uint8_t *tlsa_blob;
+};
+
+enum entry_state { ENTRY_PENDING, ENTRY_DONE };
+
+struct entry {
+	struct resolver *r;
+	enum entry_state state;
+	char host[RESOLVER_MAX_NAME];
+	uint16_t port;
+	uint32_t hash;
+	struct entry *hash_next;
+	struct entry *lru_prev, *lru_next;      /* done entries, most recent first */
+	struct entry *pend_prev, *pend_next;    /* pending entries, oldest first */
+	uint64_t deadline_ms;
+	uint64_t expires_ms;
+	unsigned refs;                          /* queries waiting on or holding this entry */
+	struct resolver_query *waiters;
+	struct txn txn[TXN_COUNT];
+	int addrs_evaluated;
+	struct resolver_result result;
+	uint8_t *result_blob;                   /* TLSA data the result points into */
+};
+
+struct resolver_query {
+	struct resolver *r;
+	struct entry *e;
+	resolver_cb cb;
+	void *arg;
+	int from_cache;
+	int on_ready;
+	struct resolver_query *prev, *next;
+};
+
+struct resolver {
+	uv_loop_t *loop;
+	getdns_context *ctx;
+	getdns_dict *extensions;
+	struct getdns_uv ext;
+	struct resolver_options opts;
+	uv_idle_t deliver;
+	uv_timer_t deadline;
+	int closing_handles;
+	int in_callback;                        /* inside a getdns callback: context must not be destroyed */
+	struct entry *buckets[HASH_BUCKETS];
+	struct entry *lru_head, *lru_tail;
+	struct entry *pend_head, *pend_tail;
+	struct resolver_query *ready_head, *ready_tail;
+	size_t n_entries;
+	struct resolver_stats stats;
+};
+
+/* ---------- small helpers ---------- */
+
+const char *resolver_outcome_name(enum resolver_outcome o)
+{
+	switch (o) {
+	case RESOLVER_SECURE: return "secure";
+	case RESOLVER_SECURE_UNUSABLE: return "secure, no usable records";
+	case RESOLVER_SECURE_ABSENT: return "secure absence";
+	case RESOLVER_INSECURE: return "insecure";
+	case RESOLVER_BOGUS: return "bogus";
+	case RESOLVER_INDETERMINATE: return "indeterminate";
+	case RESOLVER_TIMEOUT: return "timeout";
+	case RESOLVER_FAILURE: return "failure";
+	case RESOLVER_NO_HOST: return "no such host";
+	}
+	return "unknown";
+}
+
+int resolver_valid_hostname(const char *host)
+{
+	size_t len = strlen(host), label = 0, i;
+
+	if (len > 0 && host[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)host[i];
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!isalnum(c) && c != '-' && c != '_')
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return 1;
+}
+
+static uint64_t now_ms(const struct resolver *r)
+{
+	return uv_now(r->loop);
+}
+
+/* normalise_name - lowercase copy without the trailing dot. */
+static void normalise_name(const char *in, char *out, size_t outlen)
+{
+	size_t i, n = strlen(in);
+
+	if (n > 0 && in[n - 1] == '.')
+		n--;
+	if (n >= outlen)
+		n = outlen - 1;
+	for (i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	out[n] = '\0';
+}
+
+static uint32_t hash_key(const char *host, uint16_t port)
+{
+	uint32_t h = 2166136261u ^ port;
+
+	for (; *host; host++)
+		h = (h ^ (uint8_t)*host) * 16777619u;
+	return h;
+}
+
+/* default_usable - the syntactic part of DANE.md section 1, used when the caller gives no engine. */
+static int default_usable(uint8_t usage, uint8_t selector, uint8_t mtype, const uint8_t *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)arg;
+	if (usage > 3 || selector > 1 || mtype > 2 || len == 0)
+		return 0;
+	return !(mtype == 1 && len != 32) && !(mtype == 2 && len != 64);
+}
+
+/* parse_upstream - "IP", "IP@PORT" or "[IPv6]@PORT" into a getdns upstream dict. */
+static getdns_dict *parse_upstream(const char *spec, char *err, size_t errlen)
+{
+	char addr[64];
+	const char *at = strrchr(spec, '@');
+	size_t alen = at ? (size_t)(at - spec) : strlen(spec);
+	unsigned long port = 53;
+	uint8_t bin[16];
+	getdns_bindata data;
+	getdns_dict *d;
+	const char *p;
+	int v6 = 0;
+
+	if (at != NULL) {
+		if (at[1] == '\0' || strlen(at + 1) > 5)
+			goto bad;
+		port = 0;
+		for (p = at + 1; *p; p++) {
+			if (*p < '0' || *p > '9')
+				goto bad;
+			port = port * 10 + (unsigned long)(*p - '0');
+		}
+		if (port == 0 || port > 65535)
+			goto bad;
+	}
+	if (alen >= 2 && spec[0] == '[' && spec[alen - 1] == ']') {
+		spec++;
+		alen -= 2;
+	}
+	if (alen == 0 || alen >= sizeof(addr))
+		goto bad;
+	memcpy(addr, spec, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, bin) == 1) {
+		data.size = 4;
+	} else if (inet_pton(AF_INET6, addr, bin) == 1) {
+		data.size = 16;
+		v6 = 1;
+	} else {
+		goto bad;
+	}
+	data.data = bin;
+	d = getdns_dict_create();
+	if (d == NULL || getdns_dict_util_set_string(d, "address_type", v6 ? "IPv6" : "IPv4") ||
+	    getdns_dict_set_bindata(d, "address_data", &data) || getdns_dict_set_int(d, "port", (uint32_t)port)) {
+		getdns_dict_destroy(d);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	return d;
+bad:
+	snprintf(err, errlen, "upstream \"%s\" is not IP, IP@PORT or [IPv6]@PORT", spec);
+	return NULL;
+}
+
+/* ---------- construction ---------- */
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct resolver *r = h->data;
+
+	if (--r->closing_handles == 0)
+		free(r);
+}
+
+int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct resolver **out, char *err,
+		 size_t errlen)
+{
+	struct resolver *r;
+	getdns_list *upstreams = NULL, *anchors = NULL;
+	getdns_transport_list_t transports[2] = {GETDNS_TRANSPORT_TCP, GETDNS_TRANSPORT_TCP};
+	const char *anchor_path;
+	FILE *f = NULL;
+	size_t i, n_anchors = 0;
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->loop = loop;
+	r->opts = *opts;
+	if (r->opts.timeout_ms == 0)
+		r->opts.timeout_ms = 5000;
+	if (r->opts.cache_max == 0)
+		r->opts.cache_max = 10000;
+	if (r->opts.ttl_min == 0)
+		r->opts.ttl_min = 5;
+	if (r->opts.ttl_max == 0)
+		r->opts.ttl_max = 3600;
+	if (r->opts.ttl_max < r->opts.ttl_min)
+		r->opts.ttl_max = r->opts.ttl_min;
+	if (r->opts.failure_ttl == 0)
+		r->opts.failure_ttl = 2;
+	if (r->opts.usable == NULL)
+		r->opts.usable = default_usable;
+
+	/* Without configured upstreams getdns reads /etc/resolv.conf (set_from_os = 1). */
+	if (getdns_context_create(&r->ctx, opts->n_upstreams == 0) != GETDNS_RETURN_GOOD) {
+		snprintf(err, errlen, "cannot create the getdns context");
+		goto fail;
+	}
+	if (getdns_context_set_resolution_type(r->ctx, GETDNS_RESOLUTION_STUB) != GETDNS_RETURN_GOOD)
+		goto getdns_fail;
+	if (opts->n_upstreams > 0) {
+		upstreams = getdns_list_create();
+		if (upstreams == NULL)
+			goto getdns_fail;
+		for (i = 0; i < opts->n_upstreams && i < RESOLVER_MAX_UPSTREAMS; i++) {
+			getdns_dict *d = parse_upstream(opts->upstreams[i], err, errlen);
+			if (d == NULL)
+				goto fail;
+			if (getdns_list_set_dict(upstreams, i, d) != GETDNS_RETURN_GOOD) {
+				getdns_dict_destroy(d);
+				goto getdns_fail;
+			}
+			getdns_dict_destroy(d);
+		}
+		if (getdns_context_set_upstream_recursive_servers(r->ctx, upstreams) != GETDNS_RETURN_GOOD) {
+			snprintf(err, errlen, "getdns rejected the upstream list");
+			goto fail;
+		}
+	}
+	anchor_path = opts->trust_anchor_file ? opts->trust_anchor_file : DEFAULT_TRUST_ANCHOR;
+	f = fopen(anchor_path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "trust anchor %s: %s", anchor_path, strerror(errno));
+		goto fail;
+	}
+	if (getdns_fp2rr_list(f, &anchors, NULL, 3600) != GETDNS_RETURN_GOOD || anchors == NULL ||
+	    getdns_list_get_length(anchors, &n_anchors) != GETDNS_RETURN_GOOD || n_anchors == 0) {
+		snprintf(err, errlen, "trust anchor %s: no DS or DNSKEY record could be read", anchor_path);
+		goto fail;
+	}
+	if (getdns_context_set_dnssec_trust_anchors(r->ctx, anchors) != GETDNS_RETURN_GOOD) {
+		snprintf(err, errlen, "trust anchor %s: getdns rejected it", anchor_path);
+		goto fail;
+	}
+	/* Never fetch or refresh anchors over the network: they are configuration. */
+	getdns_context_set_trust_anchors_verify_CA(r->ctx, "");
+	if (getdns_context_set_timeout(r->ctx, r->opts.timeout_ms) != GETDNS_RETURN_GOOD)
+		goto getdns_fail;
+	/* getdns 1.6.0 can double-free when a UDP answer is lost mid-validation (TESTBED.md): TCP unless asked. */
+	if (r->opts.udp)
+		transports[0] = GETDNS_TRANSPORT_UDP;
+	if (getdns_context_set_dns_transport_list(r->ctx, r->opts.udp ? 2 : 1, transports) != GETDNS_RETURN_GOOD)
+		goto getdns_fail;
+	getdns_context_set_idle_timeout(r->ctx, 10000);
+	r->extensions = getdns_dict_create();
+	if (r->extensions == NULL ||
+	    getdns_dict_set_int(r->extensions, "dnssec_return_all_statuses", GETDNS_EXTENSION_TRUE) != GETDNS_RETURN_GOOD)
+		goto getdns_fail;
+	if (getdns_uv_attach(&r->ext, r->ctx, loop) != GETDNS_RETURN_GOOD)
+		goto getdns_fail;
+	uv_idle_init(loop, &r->deliver);
+	uv_timer_init(loop, &r->deadline);
+	r->deliver.data = r->deadline.data = r;
+	getdns_list_destroy(upstreams);
+	getdns_list_destroy(anchors);
+	fclose(f);
+	*out = r;
+	return 0;
+getdns_fail:
+	snprintf(err, errlen, "getdns configuration failed");
+fail:
+	if (f != NULL)
+		fclose(f);
+	getdns_list_destroy(upstreams);
+	getdns_list_destroy(anchors);
+	getdns_dict_destroy(r->extensions);
+	if (r->ctx != NULL)
+		getdns_context_destroy(r->ctx);
+	free(r);
+	return -1;
+}
+
+/* ---------- cache structure ---------- */
+
+static void lru_unlink(struct resolver *r, struct entry *e)
+{
+	if (e->lru_prev)
+		e->lru_prev->lru_next = e->lru_next;
+	else if (r->lru_head == e)
+		r->lru_head = e->lru_next;
+	if (e->lru_next)
+		e->lru_next->lru_prev = e->lru_prev;
+	else if (r->lru_tail == e)
+		r->lru_tail = e->lru_prev;
+	e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_push_front(struct resolver *r, struct entry *e)
+{
+	e->lru_prev = NULL;
+	e->lru_next = r->lru_head;
+	if (r->lru_head)
+		r->lru_head->lru_prev = e;
+	r->lru_head = e;
+	if (r->lru_tail == NULL)
+		r->lru_tail = e;
+}
+
+static void pend_unlink(struct resolver *r, struct entry *e)
+{
+	if (e->pend_prev)
+		e->pend_prev->pend_next = e->pend_next;
+	else if (r->pend_head == e)
+		r->pend_head = e->pend_next;
+	if (e->pend_next)
+		e->pend_next->pend_prev = e->pend_prev;
+	else if (r->pend_tail == e)
+		r->pend_tail = e->pend_prev;
+	e->pend_prev = e->pend_next = NULL;
+}
+
+static void txn_release(struct txn *t)
+{
+	free(t->tlsa_blob);
+	t->tlsa_blob = NULL;
+}
+
+/* entry_free - unlink from the hash and free; the entry has no refs and no active transaction. */
+static void entry_free(struct resolver *r, struct entry *e)
+{
+	struct entry **pp = &r->buckets[e->hash % HASH_BUCKETS];
+	int i;
+
+	while (*pp != NULL && *pp != e)
+		pp = &(*pp)->hash_next;
+	if (*pp == e)
+		*pp = e->hash_next;
+	lru_unlink(r, e);
+	pend_unlink(r, e);
+	for (i = 0; i < TXN_COUNT; i++)
+		txn_release(&e->txn[i]);
+	free(e->result_blob);
+	free(e);
+	r->n_entries--;
+}
+
+/* cache_trim - drop expired and least recently used finished entries until the bound holds. */
+static void cache_trim(struct resolver *r, size_t room)
+{
+	struct entry *e = r->lru_tail, *prev;
+	uint64_t now = now_ms(r);
+
+	for (; e != NULL; e = prev) {
+		prev = e->lru_prev;
+		if (e->refs != 0)
+			continue;
+		if (e->expires_ms <= now) {
+			entry_free(r, e);
+		} else if (r->n_entries + room > r->opts.cache_max) {
+			entry_free(r, e);
+			r->stats.evictions++;
+		}
+	}
+}
+
+static struct entry *cache_find(struct resolver *r, const char *host, uint16_t port, uint32_t hash)
+{
+	struct entry *e;
+
+	for (e = r->buckets[hash % HASH_BUCKETS]; e != NULL; e = e->hash_next)
+		if (e->hash == hash && e->port == port && strcmp(e->host, host) == 0)
+			return e;
+	return NULL;
+}
+
+/* ---------- delivery ---------- */
+
+static void ready_push(struct resolver *r, struct resolver_query *q)
+{
+	q->on_ready = 1;
+	q->next = NULL;
+	q->prev = r->ready_tail;
+	if (r->ready_tail)
+		r->ready_tail->next = q;
+	else
+		r->ready_head = q;
+	r->ready_tail = q;
+}
+
+static void query_unlink(struct resolver_query *q)
+{
+	struct resolver *r = q->r;
+
+	if (q->on_ready) {
+		if (q->prev)
+			q->prev->next = q->next;
+		else
+			r->ready_head = q->next;
+		if (q->next)
+			q->next->prev = q->prev;
+		else
+			r->ready_tail = q->prev;
+	} else {
+		if (q->prev)
+			q->prev->next = q->next;
+		else
+			q->e->waiters = q->next;
+		if (q->next)
+			q->next->prev = q->prev;
+	}
+	q->prev = q->next = NULL;
+}
+
+static void on_deliver(uv_idle_t *idle);
+
+/* deliver_soon - make sure the idle handle runs. */
+static void deliver_soon(struct resolver *r)
+{
+	if (r->ready_head != NULL && !uv_is_active((uv_handle_t *)&r->deliver))
+		uv_idle_start(&r->deliver, on_deliver);
+}
+
+/* on_deliver - call back every ready query. A callback may cancel other queries or start new lookups. */
+static void on_deliver(uv_idle_t *idle)
+{
+	struct resolver *r = idle->data;
+	struct resolver_query *q;
+	struct entry *e;
+
+	uv_idle_stop(idle);
+	while ((q = r->ready_head) != NULL) {
+		query_unlink(q);
+		e = q->e;
+		e->result.from_cache = q->from_cache;
+		q->cb(&e->result, q->arg);
+		e->refs--;
+		free(q);
+	}
+	cache_trim(r, 0);
+}
+
+/* ---------- finishing a lookup ---------- */
+
+static void txn_cancel(struct resolver *r, struct txn *t)
+{
+	if (!t->active)
+		return;
+	t->active = 0;
+	getdns_cancel_callback(r->ctx, t->id);
+}
+
+/* entry_finish - freeze the result, cache it, wake the waiters. */
+static void entry_finish(struct entry *e, uint32_t ttl)
+{
+	struct resolver *r = e->r;
+	struct resolver_query *q;
+	int i;
+
+	if (e->state == ENTRY_DONE)
+		return;
+	for (i = 0; i < TXN_COUNT; i++)
+		txn_cancel(r, &e->txn[i]);
+	if (e->result.outcome >= RESOLVER_BOGUS) {
+		ttl = r->opts.failure_ttl;
+	} else {
+		if (ttl < r->opts.ttl_min)
+			ttl = r->opts.ttl_min;
+		if (ttl > r->opts.ttl_max)
+			ttl = r->opts.ttl_max;
+	}
+	e->result.ttl = ttl;
+	e->expires_ms = now_ms(r) + (uint64_t)ttl * 1000;
+	e->state = ENTRY_DONE;
+	pend_unlink(r, e);
+	lru_push_front(r, e);
+	while ((q = e->waiters) != NULL) {
+		query_unlink(q);
+		ready_push(r, q);
+	}
+	deliver_soon(r);
+}
+
+/* entry_fail - finish with a failure outcome and an explanation. */
+static void __attribute__((format(printf, 4, 5)))
+entry_fail(struct entry *e, enum resolver_outcome o, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->result.outcome = o;
+	e->result.reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(e->result.detail, sizeof(e->result.detail), fmt, ap);
+	va_end(ap);
+	entry_finish(e, 0);
+}
+
+/* ---------- reading getdns answers ---------- */
+
+/* dname_to_text - a wire-format name from getdns as lowercase text without the trailing dot. */
+static int dname_to_text(const getdns_bindata *name, char *out, size_t outlen)
+{
+	char *fqdn = NULL;
+
+	if (name == NULL || getdns_convert_dns_name_to_fqdn(name, &fqdn) != GETDNS_RETURN_GOOD || fqdn == NULL)
+		return -1;
+	normalise_name(fqdn, out, outlen);
+	free(fqdn);
+	return 0;
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/* negative_ttl - RFC 2308: the SOA TTL capped by its minimum field; 0 when no SOA is present. */
+static uint32_t negative_ttl(getdns_dict *reply)
+{
+	getdns_list *auth;
+	getdns_dict *rr;
+	uint32_t type, ttl, minimum;
+	size_t n = 0, i;
+
+	if (getdns_dict_get_list(reply, "authority", &auth) != GETDNS_RETURN_GOOD ||
+	    getdns_list_get_length(auth, &n) != GETDNS_RETURN_GOOD)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (getdns_list_get_dict(auth, i, &rr) == GETDNS_RETURN_GOOD &&
+		    getdns_dict_get_int(rr, "type", &type) == GETDNS_RETURN_GOOD && type == GETDNS_RRTYPE_SOA &&
+		    getdns_dict_get_int(rr, "ttl", &ttl) == GETDNS_RETURN_GOOD &&
+		    getdns_dict_get_int(rr, "/rdata/minimum", &minimum) == GETDNS_RETURN_GOOD)
+			return min_u32(ttl, minimum);
+	}
+	return 0;
+}
+
+/* read_answer - collect the address or TLSA RRs owned by owner from a reply's answer section. */
+static void read_answer(struct txn *t, getdns_dict *reply, const char *owner)
+{
+	getdns_list *answer;
+	getdns_dict *rr;
+	getdns_bindata *bd, *name;
+	uint32_t type, ttl, u, s, m;
+	size_t n = 0, i, blob_used = 0, blob_cap = 0;
+	char rr_owner[RESOLVER_MAX_NAME];
+	int first = 1;
+
+	if (getdns_dict_get_list(reply, "answer", &answer) != GETDNS_RETURN_GOOD ||
+	    getdns_list_get_length(answer, &n) != GETDNS_RETURN_GOOD)
+		return;
+	/* Size the TLSA blob once: the sum of the association data lengths. */
+	for (i = 0; t->kind >= TXN_TLSA && i < n; i++)
+		if (getdns_list_get_dict(answer, i, &rr) == GETDNS_RETURN_GOOD &&
+		    getdns_dict_get_bindata(rr, "/rdata/certificate_association_data", &bd) == GETDNS_RETURN_GOOD)
+			blob_cap += bd->size;
+	if (blob_cap > 0) {
+		t->tlsa_blob = malloc(blob_cap);
+		if (t->tlsa_blob == NULL)
+			return;
+	}
+	for (i = 0; i < n; i++) {
+		if (getdns_list_get_dict(answer, i, &rr) != GETDNS_RETURN_GOOD ||
+		    getdns_dict_get_int(rr, "type", &type) != GETDNS_RETURN_GOOD ||
+		    getdns_dict_get_int(rr, "ttl", &ttl) != GETDNS_RETURN_GOOD ||
+		    getdns_dict_get_bindata(rr, "name", &name) != GETDNS_RETURN_GOOD ||
+		    dname_to_text(name, rr_owner, sizeof(rr_owner)) < 0)
+			continue;
+		/* Only the RRset for the name asked (after CNAME expansion): replayed signed data for other names is
+		 * ignored. */
+		if (strcmp(rr_owner, owner) != 0)
+			continue;
+		if ((type == GETDNS_RRTYPE_A && t->kind == TXN_A) || (type == GETDNS_RRTYPE_AAAA && t->kind == TXN_AAAA)) {
+			struct sockaddr_storage *ss;
+			int v6 = type == GETDNS_RRTYPE_AAAA;
+			if (getdns_dict_get_bindata(rr, v6 ? "/rdata/ipv6_address" : "/rdata/ipv4_address", &bd) !=
+				    GETDNS_RETURN_GOOD ||
+			    bd->size != (v6 ? 16u : 4u) || t->n_addrs >= RESOLVER_MAX_ADDRS)
+				continue;
+			ss = &t->addrs[t->n_addrs++];
+			memset(ss, 0, sizeof(*ss));
+			if (v6) {
+				struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+				sin6->sin6_family = AF_INET6;
+				memcpy(&sin6->sin6_addr, bd->data, 16);
+			} else {
+				struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+				sin->sin_family = AF_INET;
+				memcpy(&sin->sin_addr, bd->data, 4);
+			}
+		} else if (type == GETDNS_RRTYPE_TLSA && t->kind >= TXN_TLSA) {
+			struct resolver_tlsa *rec;
+			if (t->n_tlsa >= RESOLVER_MAX_TLSA ||
+			    getdns_dict_get_int(rr, "/rdata/certificate_usage", &u) != GETDNS_RETURN_GOOD ||
+			    getdns_dict_get_int(rr, "/rdata/selector", &s) != GETDNS_RETURN_GOOD ||
+			    getdns_dict_get_int(rr, "/rdata/matching_type", &m) != GETDNS_RETURN_GOOD ||
+			    getdns_dict_get_bindata(rr, "/rdata/certificate_association_data", &bd) != GETDNS_RETURN_GOOD ||
+			    bd->size > 65535 || blob_used + bd->size > blob_cap)
+				continue;
+			rec = &t->tlsa[t->n_tlsa++];
+			rec->usage = (uint8_t)u;
+			rec->selector = (uint8_t)s;
+			rec->mtype = (uint8_t)m;
+			rec->len = (uint16_t)bd->size;
+			if (bd->size > 0)
+				memcpy(t->tlsa_blob + blob_used, bd->data, bd->size);
+			rec->data = t->tlsa_blob + blob_used;
+			blob_used += bd->size;
+		} else {
+			continue;
+		}
+		t->ttl = first ? ttl : min_u32(t->ttl, ttl);
+		first = 0;
+	}
+}
+
+/* txn_absorb - reduce one getdns response into t. */
+static void txn_absorb(struct txn *t, getdns_callback_type_t type, getdns_dict *resp)
+{
+	getdns_list *replies;
+	getdns_dict *reply;
+	getdns_bindata *canon;
+	uint32_t status = 0;
+	size_t n = 0;
+
+	if (type == GETDNS_CALLBACK_TIMEOUT) {
+		t->timeout = 1;
+		return;
+	}
+	if (type != GETDNS_CALLBACK_COMPLETE || resp == NULL) {
+		t->failed = 1;
+		return;
+	}
+	getdns_dict_get_int(resp, "status", &status);
+	if (status == GETDNS_RESPSTATUS_ALL_TIMEOUT) {
+		t->timeout = 1;
+		return;
+	}
+	if (getdns_dict_get_list(resp, "replies_tree", &replies) != GETDNS_RETURN_GOOD ||
+	    getdns_list_get_length(replies, &n) != GETDNS_RETURN_GOOD || n == 0 ||
+	    getdns_list_get_dict(replies, 0, &reply) != GETDNS_RETURN_GOOD) {
+		t->failed = 1;
+		return;
+	}
+	getdns_dict_get_int(reply, "dnssec_status", &t->dnssec_status);
+	getdns_dict_get_int(reply, "/header/rcode", &t->rcode);
+	if (t->rcode != GETDNS_RCODE_NOERROR && t->rcode != GETDNS_RCODE_NXDOMAIN) {
+		t->failed = 1;
+		return;
+	}
+	normalise_name(t->qname, t->canonical, sizeof(t->canonical));
+	if (getdns_dict_get_bindata(reply, "canonical_name", &canon) == GETDNS_RETURN_GOOD)
+		dname_to_text(canon, t->canonical, sizeof(t->canonical));
+	read_answer(t, reply, t->canonical);
+	if (t->n_addrs == 0 && t->n_tlsa == 0)
+		t->ttl = negative_ttl(reply);
+}
+
+/* ---------- the decision ---------- */
+
+static int txn_start(struct entry *e, enum txn_kind kind, const char *qname);
+
+/* dnssec_failure - finish e when t's validation failed; 1 if it did. */
+static int dnssec_failure(struct entry *e, const struct txn *t, const char *what)
+{
+	if (t->dnssec_status == GETDNS_DNSSEC_BOGUS) {
+		entry_fail(e, RESOLVER_BOGUS, resolver_err_bogus, "%s of %s failed DNSSEC validation (bogus)", what,
+			   t->qname);
+		return 1;
+	}
+	if (t->dnssec_status == GETDNS_DNSSEC_INDETERMINATE) {
+		entry_fail(e, RESOLVER_INDETERMINATE, resolver_err_indeterminate,
+			   "%s of %s: DNSSEC validation indeterminate", what, t->qname);
+		return 1;
+	}
+	return 0;
+}
+
+/* evaluate_addresses - A and AAAA are in; decide or move on to TLSA. Returns 1 when e finished. */
+static int evaluate_addresses(struct entry *e)
+{
+	struct txn *a = &e->txn[TXN_A], *aaaa = &e->txn[TXN_AAAA];
+	struct resolver_result *res = &e->result;
+	char tlsa_target[RESOLVER_MAX_NAME];
+	size_t i;
+	int secure;
+
+	if (dnssec_failure(e, a, "A records") || dnssec_failure(e, aaaa, "AAAA records"))
+		return 1;
+	if ((a->timeout || a->failed) && (aaaa->timeout || aaaa->failed)) {
+		if (a->timeout || aaaa->timeout)
+			entry_fail(e, RESOLVER_TIMEOUT, resolver_err_timeout, "no answer for the addresses of %s in %u ms",
+				   e->host, e->r->opts.timeout_ms);
+		else
+			entry_fail(e, RESOLVER_FAILURE, resolver_err_failure,
+				   "address lookup of %s failed (rcode %u)", e->host, a->rcode);
+		return 1;
+	}
+	/* IPv6 first, then IPv4: the order Happy Eyeballs starts from. */
+	for (i = 0; i < aaaa->n_addrs && res->n_addrs < RESOLVER_MAX_ADDRS; i++)
+		res->addrs[res->n_addrs++] = aaaa->addrs[i];
+	for (i = 0; i < a->n_addrs && res->n_addrs < RESOLVER_MAX_ADDRS; i++)
+		res->addrs[res->n_addrs++] = a->addrs[i];
+	if (res->n_addrs == 0) {
+		int nx = a->rcode == GETDNS_RCODE_NXDOMAIN || aaaa->rcode == GETDNS_RCODE_NXDOMAIN;
+		entry_fail(e, RESOLVER_NO_HOST, resolver_err_no_host, "%s: %s", e->host,
+			   nx ? "no such name (NXDOMAIN)" : "no A or AAAA records");
+		return 1;
+	}
+	/* Secure when every answer that arrived validated (a NODATA for one family can be secure too). */
+	secure = (a->timeout || a->failed || a->dnssec_status == GETDNS_DNSSEC_SECURE) &&
+		 (aaaa->timeout || aaaa->failed || aaaa->dnssec_status == GETDNS_DNSSEC_SECURE);
+	res->addrs_secure = secure;
+	{
+		const struct txn *src = a->n_addrs ? a : aaaa;
+		if (strcmp(src->canonical, e->host) != 0)
+			snprintf(res->cname_target, sizeof(res->cname_target), "%s", src->canonical);
+	}
+	if (!secure) {
+		/* DANE.md section 5 (Postfix's rule): DANE cannot apply to a host whose addresses are unsigned. */
+		res->outcome = RESOLVER_INSECURE;
+		snprintf(res->detail, sizeof(res->detail), "address records of %s are not signed: no TLSA lookup",
+			 res->cname_target[0] ? res->cname_target : e->host);
+		snprintf(res->tlsa_name, sizeof(res->tlsa_name), "_%u._tcp.%s", e->port, e->host);
+		entry_finish(e, min_u32(a->n_addrs ? a->ttl : aaaa->ttl, aaaa->n_addrs ? aaaa->ttl : a->ttl));
+		return 1;
+	}
+	if (res->cname_target[0] != '\0') {
+		snprintf(tlsa_target, sizeof(tlsa_target), "_%u._tcp.%s", e->port, res->cname_target);
+		if (txn_start(e, TXN_TLSA_TARGET, tlsa_target) < 0) {
+			entry_fail(e, RESOLVER_FAILURE, resolver_err_failure, "cannot query %s", tlsa_target);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* tlsa_absent - a secure NXDOMAIN or NODATA for the TLSA name. */
+static int tlsa_absent(const struct txn *t)
+{
+	return t->dnssec_status == GETDNS_DNSSEC_SECURE && t->n_tlsa == 0;
+}
+
+/* evaluate_tlsa - every needed answer is in: pick the TLSA RRset (target first) and classify it. */
+static void evaluate_tlsa(struct entry *e)
+{
+	struct resolver *r = e->r;
+	struct resolver_result *res = &e->result;
+	struct txn *t = &e->txn[TXN_TLSA], *tt = &e->txn[TXN_TLSA_TARGET];
+	uint32_t ttl;
+	size_t i, a_ttl_src;
+
+	if (tt->started) {
+		if (dnssec_failure(e, tt, "TLSA"))
+			return;
+		if (tt->timeout || tt->failed) {
+			entry_fail(e, tt->timeout ? RESOLVER_TIMEOUT : RESOLVER_FAILURE,
+				   tt->timeout ? resolver_err_timeout : resolver_err_failure, "TLSA lookup of %s %s",
+				   tt->qname, tt->timeout ? "timed out" : "failed");
+			return;
+		}
+		/* RFC 7671 section 7: TLSA at the expanded name first; when that is absent or unsigned, the original. */
+		if (tt->dnssec_status == GETDNS_DNSSEC_SECURE && tt->n_tlsa > 0)
+			t = tt;
+	}
+	if (dnssec_failure(e, t, "TLSA"))
+		return;
+	if (t->timeout || t->failed) {
+		entry_fail(e, t->timeout ? RESOLVER_TIMEOUT : RESOLVER_FAILURE,
+			   t->timeout ? resolver_err_timeout : resolver_err_failure, "TLSA lookup of %s %s", t->qname,
+			   t->timeout ? "timed out" : "failed");
+		return;
+	}
+	snprintf(res->tlsa_name, sizeof(res->tlsa_name), "%s", t->qname);
+	a_ttl_src = e->txn[TXN_A].n_addrs ? TXN_A : TXN_AAAA;
+	ttl = e->txn[a_ttl_src].ttl;
+	if (t->dnssec_status != GETDNS_DNSSEC_SECURE) {
+		res->outcome = RESOLVER_INSECURE;
+		snprintf(res->detail, sizeof(res->detail), "TLSA RRset at %s is not signed", t->qname);
+	} else if (tlsa_absent(t)) {
+		res->outcome = RESOLVER_SECURE_ABSENT;
+		snprintf(res->detail, sizeof(res->detail), "no TLSA at %s (%s, proven by DNSSEC)", t->qname,
+			 t->rcode == GETDNS_RCODE_NXDOMAIN ? "NXDOMAIN" : "NODATA");
+		if (t->ttl > 0)
+			ttl = min_u32(ttl, t->ttl);
+	} else {
+		/* Move the records into the result; the result outlives the transaction. */
+		res->n_tlsa = t->n_tlsa;
+		memcpy(res->tlsa, t->tlsa, t->n_tlsa * sizeof(t->tlsa[0]));
+		e->result_blob = t->tlsa_blob;
+		t->tlsa_blob = NULL;
+		for (i = 0; i < res->n_tlsa; i++)
+			if (r->opts.usable(res->tlsa[i].usage, res->tlsa[i].selector, res->tlsa[i].mtype, res->tlsa[i].data,
+					   res->tlsa[i].len, r->opts.usable_arg))
+				res->n_tlsa_usable++;
+		res->outcome = res->n_tlsa_usable ? RESOLVER_SECURE : RESOLVER_SECURE_UNUSABLE;
+		snprintf(res->detail, sizeof(res->detail), "%zu TLSA records at %s, %zu usable", res->n_tlsa, t->qname,
+			 res->n_tlsa_usable);
+		ttl = min_u32(ttl, t->ttl);
+	}
+	entry_finish(e, ttl);
+}
+
+/* entry_advance - called after each answer: decide as soon as the answers in hand allow. */
+static void entry_advance(struct entry *e)
+{
+	if (e->state == ENTRY_DONE)
+		return;
+	if (!e->txn[TXN_A].done || !e->txn[TXN_AAAA].done)
+		return;
+	if (!e->addrs_evaluated) {
+		e->addrs_evaluated = 1;
+		if (evaluate_addresses(e))
+			return;
+	}
+	if (!e->txn[TXN_TLSA].done || (e->txn[TXN_TLSA_TARGET].started && !e->txn[TXN_TLSA_TARGET].done))
+		return;
+	evaluate_tlsa(e);
+}
+
+static void on_getdns(getdns_context *ctx, getdns_callback_type_t type, getdns_dict *resp, void *userarg,
+		      getdns_transaction_t id)
+{
+	struct txn *t = userarg;
+	struct resolver *r = t->e->r;
+
+	(void)ctx;
+	(void)id;
+	if (!t->active) {
+		/* Cancelled by us, or the entry gave up at its deadline: nothing to do. */
+		getdns_dict_destroy(resp);
+		return;
+	}
+	t->active = 0;
+	t->done = 1;
+	txn_absorb(t, type, resp);
+	getdns_dict_destroy(resp);
+	r->in_callback++;
+	entry_advance(t->e);
+	r->in_callback--;
+}
+
+/* txn_start - issue one query; -1 when getdns refused it outright. */
+static int txn_start(struct entry *e, enum txn_kind kind, const char *qname)
+{
+	static const uint16_t types[TXN_COUNT] = {GETDNS_RRTYPE_A, GETDNS_RRTYPE_AAAA, GETDNS_RRTYPE_TLSA,
+						  GETDNS_RRTYPE_TLSA};
+	struct txn *t = &e->txn[kind];
+
+	t->e = e;
+	t->kind = kind;
+	t->started = 1;
+	t->active = 1;
+	snprintf(t->qname, sizeof(t->qname), "%s", qname);
+	e->r->stats.queries++;
+	if (getdns_general(e->r->ctx, qname, types[kind], e->r->extensions, t, &t->id, on_getdns) !=
+	    GETDNS_RETURN_GOOD) {
+		t->active = 0;
+		t->done = 1;
+		t->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------- deadlines ---------- */
+
+static void on_deadline(uv_timer_t *timer);
+
+/* schedule_deadline - run on_deadline when the oldest pending lookup is due. */
+static void schedule_deadline(struct resolver *r)
+{
+	uint64_t now = now_ms(r), due;
+
+	if (r->pend_head == NULL) {
+		uv_timer_stop(&r->deadline);
+		return;
+	}
+	due = r->pend_head->deadline_ms;
+	uv_timer_start(&r->deadline, on_deadline, due > now ? due - now : 0, 0);
+}
+
+/* on_deadline - a backstop for getdns's own timeout: lookups past their deadline end as timeouts. */
+static void on_deadline(uv_timer_t *timer)
+{
+	struct resolver *r = timer->data;
+	uint64_t now = now_ms(r);
+	struct entry *e;
+
+	while ((e = r->pend_head) != NULL && e->deadline_ms <= now)
+		entry_fail(e, RESOLVER_TIMEOUT, resolver_err_timeout, "no complete answer for %s within %u ms", e->host,
+			   r->opts.timeout_ms);
+	schedule_deadline(r);
+}
+
+/* ---------- public entry points ---------- */
+
+struct resolver_query *resolver_lookup(struct resolver *r, const char *host, uint16_t port, resolver_cb cb,
+				       void *arg)
+{
+	char name[RESOLVER_MAX_NAME], tlsa_name[RESOLVER_MAX_NAME];
+	struct resolver_query *q;
+	struct entry *e;
+	uint32_t hash;
+
+	if (!resolver_valid_hostname(host) || port == 0)
+		return NULL;
+	normalise_name(host, name, sizeof(name));
+	hash = hash_key(name, port);
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return NULL;
+	q->r = r;
+	q->cb = cb;
+	q->arg = arg;
+	r->stats.lookups++;
+	e = cache_find(r, name, port, hash);
+	if (e != NULL && e->state == ENTRY_DONE && e->expires_ms <= now_ms(r) && e->refs == 0) {
+		entry_free(r, e);
+		e = NULL;
+	}
+	if (e != NULL && e->state == ENTRY_DONE && e->expires_ms > now_ms(r)) {
+		r->stats.cache_hits++;
+		lru_unlink(r, e);
+		lru_push_front(r, e);
+		q->e = e;
+		q->from_cache = 1;
+		e->refs++;
+		ready_push(r, q);
+		deliver_soon(r);
+		return q;
+	}
+	if (e != NULL && e->state == ENTRY_PENDING) {
+		r->stats.coalesced++;
+	} else {
+		if (e != NULL) {
+			/* Expired but still referenced by a query being delivered: detach it from the hash. */
+			struct entry **pp = &r->buckets[hash % HASH_BUCKETS];
+			while (*pp != e)
+				pp = &(*pp)->hash_next;
+			*pp = e->hash_next;
+			e->hash_next = NULL;
+		}
+		cache_trim(r, 1);
+		e = calloc(1, sizeof(*e));
+		if (e == NULL) {
+			free(q);
+			return NULL;
+		}
+		e->r = r;
+		e->state = ENTRY_PENDING;
+		snprintf(e->host, sizeof(e->host), "%s", name);
+		e->port = port;
+		e->hash = hash;
+		e->hash_next = r->buckets[hash % HASH_BUCKETS];
+		r->buckets[hash % HASH_BUCKETS] = e;
+		r->n_entries++;
+		e->deadline_ms = now_ms(r) + r->opts.timeout_ms + 250;
+		e->pend_prev = r->pend_tail;
+		if (r->pend_tail)
+			r->pend_tail->pend_next = e;
+		else
+			r->pend_head = e;
+		r->pend_tail = e;
+		snprintf(tlsa_name, sizeof(tlsa_name), "_%u._tcp.%s", port, name);
+		/* All three queries leave at once; the TLSA answer is simply dropped if the addresses turn out
+		 * insecure. */
+		if (txn_start(e, TXN_A, name) < 0 || txn_start(e, TXN_AAAA, name) < 0 ||
+		    txn_start(e, TXN_TLSA, tlsa_name) < 0) {
+			/* Keep the waiters contract: the failure is delivered asynchronously like any other. */
+			e->refs++;
+			q->e = e;
+			q->next = e->waiters;
+			e->waiters = q;
+			entry_fail(e, RESOLVER_FAILURE, resolver_err_failure, "getdns refused to start the lookup of %s",
+				   name);
+			schedule_deadline(r);
+			return q;
+		}
+		schedule_deadline(r);
+	}
+	q->e = e;
+	e->refs++;
+	q->prev = NULL;
+	q->next = e->waiters;
+	if (e->waiters)
+		e->waiters->prev = q;
+	e->waiters = q;
+	return q;
+}
+
+void resolver_cancel(struct resolver_query *q)
+{
+	if (q == NULL)
+		return;
+	query_unlink(q);
+	q->e->refs--;
+	free(q);
+}
+
+void resolver_get_stats(const struct resolver *r, struct resolver_stats *st)
+{
+	*st = r->stats;
+	st->entries = r->n_entries;
+}
+
+void resolver_free(struct resolver *r)
+{
+	struct resolver_query *q;
+	struct entry *e, *next;
+	struct entry *lists[2];
+	int i, l;
+
+	if (r == NULL)
+		return;
+	while ((q = r->ready_head) != NULL)
+		resolver_cancel(q);
+	/* Every entry is pending or in the LRU list. Silence all transactions first, destroy the context (which
+	 * may still call back, harmlessly, into entries that are alive), and only then free the entries. */
+	lists[0] = r->pend_head;
+	lists[1] = r->lru_head;
+	for (l = 0; l < 2; l++) {
+		for (e = lists[l]; e != NULL; e = l == 0 ? e->pend_next : e->lru_next) {
+			while ((q = e->waiters) != NULL)
+				resolver_cancel(q);
+			for (i = 0; i < TXN_COUNT; i++)
+				e->txn[i].active = 0;
+		}
+	}
+	getdns_context_destroy(r->ctx);
+	r->ctx = NULL;
+	getdns_dict_destroy(r->extensions);
+	for (l = 0; l < 2; l++) {
+		for (e = l == 0 ? r->pend_head : r->lru_head; e != NULL; e = next) {
+			next = l == 0 ? e->pend_next : e->lru_next;
+			e->refs = 0;
+			entry_free(r, e);
+		}
+	}
+	r->closing_handles = 2;
+	uv_close((uv_handle_t *)&r->deliver, handle_closed);
+	uv_close((uv_handle_t *)&r->deadline, handle_closed);
+}

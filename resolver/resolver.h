@@ -1,0 +1,131 @@
+/*
+ * resolver.h - asynchronous DNSSEC-validated lookups of everything one upstream connection needs:
+ * the host's A and AAAA records and its TLSA RRset at _<port>._tcp.<host>, on the caller's libuv loop.
+ *
+ * getdns runs in stub mode and validates DNSSEC itself against configured trust anchors. No getdns type
+ * leaves resolver/: callers get the plain result below. Results are cached (TTL-bounded, LRU, count-bounded)
+ * and concurrent lookups of one (host, port) share one set of queries.
+ */
+#ifndef DANEPROXY_RESOLVER_H
+#define DANEPROXY_RESOLVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#define RESOLVER_MAX_UPSTREAMS 8
+#define RESOLVER_MAX_ADDRS 16
+#define RESOLVER_MAX_TLSA 64
+#define RESOLVER_MAX_NAME 272  /* a 253-byte host plus "_65535._tcp." */
+
+/* The TLSA outcome of shared/DANE.md section 5, plus the ways a lookup fails. */
+enum resolver_outcome {
+	RESOLVER_SECURE = 0,        /* signed TLSA RRset with at least one usable record */
+	RESOLVER_SECURE_UNUSABLE,   /* signed TLSA RRset, every record unusable */
+	RESOLVER_SECURE_ABSENT,     /* NXDOMAIN or NODATA for the TLSA name, proven by DNSSEC */
+	RESOLVER_INSECURE,          /* provably unsigned (the TLSA name, or the host's address records) */
+	RESOLVER_BOGUS,             /* validation failed: never usable, never a fallback */
+	RESOLVER_INDETERMINATE,     /* validation could not be completed */
+	RESOLVER_TIMEOUT,           /* no answer in time */
+	RESOLVER_FAILURE,           /* SERVFAIL, refused, network error */
+	RESOLVER_NO_HOST,           /* the host has no address (NXDOMAIN or no A/AAAA) */
+};
+
+/* Failure reasons are constant strings compared by pointer (STYLE.md habit 7). */
+extern const char resolver_err_bogus[];
+extern const char resolver_err_indeterminate[];
+extern const char resolver_err_timeout[];
+extern const char resolver_err_failure[];
+extern const char resolver_err_no_host[];
+extern const char resolver_err_cancelled[];
+
+struct resolver_tlsa {
+	uint8_t usage;
+	uint8_t selector;
+	uint8_t mtype;
+	uint16_t len;
+	const uint8_t *data;   /* owned by the result */
+};
+
+/* A finished lookup. Valid only during the callback: copy what you keep. */
+struct resolver_result {
+	enum resolver_outcome outcome;
+	const char *reason;                 /* NULL on success, else a resolver_err_* constant */
+	char detail[256];                   /* which name and type failed, in words (the extended error where known) */
+	int addrs_secure;                   /* the address records (and any CNAME chain) validated as secure */
+	size_t n_addrs;
+	struct sockaddr_storage addrs[RESOLVER_MAX_ADDRS];  /* IPv6 first when both (Happy Eyeballs order) */
+	size_t n_tlsa;
+	struct resolver_tlsa tlsa[RESOLVER_MAX_TLSA];
+	size_t n_tlsa_usable;
+	char tlsa_name[RESOLVER_MAX_NAME];  /* owner name the TLSA RRset came from (or was looked up at) */
+	char cname_target[RESOLVER_MAX_NAME]; /* the fully expanded name when the host is a CNAME, else "" */
+	uint32_t ttl;                       /* seconds this result stays cached (after clamping) */
+	int from_cache;                     /* 1 when served without new queries */
+};
+
+/* Decides DANE.md section 1 usability of one record; the resolver counts, the caller's engine decides. */
+typedef int (*resolver_usable_fn)(uint8_t usage, uint8_t selector, uint8_t mtype, const uint8_t *data, size_t len,
+				  void *arg);
+
+struct resolver_options {
+	const char *upstreams[RESOLVER_MAX_UPSTREAMS]; /* "IP", "IP@PORT" or "[IPv6]@PORT"; none = /etc/resolv.conf */
+	size_t n_upstreams;
+	const char *trust_anchor_file;  /* DS or DNSKEY records; NULL = /usr/share/dns/root.key */
+	unsigned timeout_ms;            /* per lookup; 0 = 5000 */
+	unsigned cache_max;             /* entries; 0 = 10000 */
+	unsigned ttl_min;               /* clamp, seconds; 0 = 5 */
+	unsigned ttl_max;               /* clamp, seconds; 0 = 3600 */
+	unsigned failure_ttl;           /* how long bogus/timeout/failure results are cached; 0 = 2 */
+	int udp;                        /* 1: UDP first with TCP fallback; 0 (default): TCP only (see TESTBED.md) */
+	resolver_usable_fn usable;      /* NULL: every record with usage<=3, selector<=1, mtype<=2 counts as usable */
+	void *usable_arg;
+};
+
+struct resolver;
+struct resolver_query;
+
+typedef void (*resolver_cb)(const struct resolver_result *result, void *arg);
+
+struct resolver_stats {
+	uint64_t lookups;        /* resolver_lookup calls */
+	uint64_t cache_hits;     /* answered from a finished cache entry */
+	uint64_t coalesced;      /* joined a lookup already in flight */
+	uint64_t queries;        /* DNS queries handed to getdns (each validates its own chain) */
+	uint64_t evictions;      /* entries dropped by the count bound */
+	size_t entries;          /* entries in the cache now */
+};
+
+/* resolver_new - a resolver on loop; -1 with a message in err (bad upstream, unreadable trust anchor, ...). */
+int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct resolver **out, char *err,
+		 size_t errlen);
+
+/*
+ * resolver_free - cancel every lookup (no callback is called afterwards) and start closing. The loop must run
+ * once more to let the last handles close; the memory is released then.
+ */
+void resolver_free(struct resolver *r);
+
+/*
+ * resolver_lookup - resolve host (a DNS name, no trailing dot needed) for a TCP connection to port.
+ * The callback is always called later from the loop, never from inside this call, exactly once unless the query
+ * is cancelled. Returns NULL (with nothing scheduled) for an invalid host name or when out of memory.
+ */
+struct resolver_query *resolver_lookup(struct resolver *r, const char *host, uint16_t port, resolver_cb cb,
+				       void *arg);
+
+/* resolver_cancel - the callback of q will never be called; q is freed. Safe to call from any callback. */
+void resolver_cancel(struct resolver_query *q);
+
+/* resolver_get_stats - counters since creation. */
+void resolver_get_stats(const struct resolver *r, struct resolver_stats *st);
+
+/* resolver_outcome_name - the outcome in words ("secure", "bogus", ...). */
+const char *resolver_outcome_name(enum resolver_outcome o);
+
+/* resolver_valid_hostname - 1 when host is a syntactically valid DNS name (LDH labels, underscores allowed). */
+int resolver_valid_hostname(const char *host);
+
+#endif

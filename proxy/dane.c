@@ -566,6 +566,27 @@ static int digest_rank(const struct dane_options *opts, uint8_t mtype)
 	return -1;
 }
 
+/* der_sequence_len - total length (header + content) of the DER SEQUENCE at the start of p, or 0 when p does not
+ * start with one that fits in len. Only the outer framing: wolfSSL parses the contents. */
+static size_t der_sequence_len(const uint8_t *p, size_t len)
+{
+	size_t content = 0, header = 2, i, n;
+
+	if (len < 2 || p[0] != 0x30)
+		return 0;
+	if (p[1] < 0x80) {
+		content = p[1];
+	} else {
+		n = p[1] & 0x7f;
+		if (n == 0 || n > 3 || len < 2 + n)
+			return 0;
+		for (i = 0; i < n; i++)
+			content = content << 8 | p[2 + i];
+		header += n;
+	}
+	return header + content <= len ? header + content : 0;
+}
+
 int dane_record_usable(const struct dane_tlsa *rec, const struct dane_options *opts, const char **why)
 {
 	const char *reason = NULL;
@@ -594,8 +615,10 @@ int dane_record_usable(const struct dane_tlsa *rec, const struct dane_options *o
 		cert_free(c);
 	} else if (rec->mtype == DANE_MTYPE_FULL && rec->selector == DANE_SELECTOR_SPKI) {
 		const unsigned char *p = rec->data;
-		WOLFSSL_EVP_PKEY *key = wolfSSL_d2i_PUBKEY(NULL, &p, (long)rec->len);
-		if (key == NULL || (size_t)(p - rec->data) != rec->len)
+		WOLFSSL_EVP_PKEY *key = NULL;
+		/* wolfSSL_d2i_PUBKEY does not advance p, so "exactly one" is checked on the outer SEQUENCE. */
+		if (der_sequence_len(rec->data, rec->len) != rec->len ||
+		    (key = wolfSSL_d2i_PUBKEY(NULL, &p, (long)rec->len)) == NULL)
 			reason = "full data is not exactly one DER SubjectPublicKeyInfo";
 		wolfSSL_EVP_PKEY_free(key);
 	}

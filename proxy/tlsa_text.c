@@ -22,10 +22,10 @@ static int next_token(const char **p, const char *end, const char **tok, const c
 
 	while (s < end && is_blank(*s))
 		s++;
-	if (s == end || *s == ';' || *s == '#' || *s == '\0')
+	if (s == end || *s == ';' || *s == '#')
 		return 0;
 	*tok = s;
-	while (s < end && !is_blank(*s) && *s != ';' && *s != '\0')
+	while (s < end && !is_blank(*s) && *s != ';')
 		s++;
 	*tok_end = s;
 	*p = s;
@@ -105,6 +105,10 @@ enum tlsa_text_status tlsa_text_parse(const char *p, const char *end, struct tls
 	char shown[40];
 
 	out->len = 0;
+	if (memchr(p, '\0', (size_t)(end - p)) != NULL) {
+		snprintf(err, errlen, "NUL byte in the record text");
+		return TLSA_TEXT_MALFORMED;
+	}
 	if (!next_token(&scan, end, &tok, &tok_end))
 		return TLSA_TEXT_EMPTY;
 	/* A presentation line: the fields follow the TLSA type token, whatever owner, TTL and class precede it. */

@@ -553,9 +553,14 @@ static void entry_finish(struct entry *e, uint32_t ttl)
 	e->state = ENTRY_DONE;
 	pend_unlink(r, e);
 	lru_push_front(r, e);
-	while ((q = e->waiters) != NULL) {
+	/* Waiters are kept newest first; call them back in the order they asked. */
+	for (q = e->waiters; q != NULL && q->next != NULL; q = q->next)
+		;
+	while (q != NULL) {
+		struct resolver_query *older = q->prev;
 		query_unlink(q);
 		ready_push(r, q);
+		q = older;
 	}
 	deliver_soon(r);
 }

@@ -1,0 +1,344 @@
+/*
+ * tls.c - wolfSSL sessions over memory buffers.
+ *
+ * Custom I/O callbacks read ciphertext from the session's input buffer and append ciphertext to its output
+ * buffer; the event loop moves bytes between those buffers and sockets. Certificate decisions are never
+ * wolfSSL's: the verify callback hands the presented chain to the caller (the DANE engine plus policy) and
+ * aborts the handshake with an alert when it says no.
+ */
+#include "tls.h"
+#include "dane.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+
+#define TLS_IN_CAP (32 * 1024)          /* two full records */
+#define TLS_OUT_MAX (4 * 1024 * 1024)   /* callers apply backpressure long before this */
+
+struct tls_ctx {
+	WOLFSSL_CTX *ctx;
+};
+
+struct tls_conn {
+	WOLFSSL *ssl;
+	tls_verify_fn verify;
+	void *verify_arg;
+	int verify_called;
+	int verify_refused;
+	int alert;
+	size_t in_off;
+	size_t in_len;
+	uint8_t *out;
+	size_t out_len;
+	size_t out_cap;
+	char err[200];
+	uint8_t in[TLS_IN_CAP];
+};
+
+/* io_recv - wolfSSL wants ciphertext: give what the loop has put in. */
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct tls_conn *t = arg;
+	size_t n = t->in_len - t->in_off;
+
+	(void)ssl;
+	if (n == 0)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	if (n > (size_t)sz)
+		n = (size_t)sz;
+	memcpy(buf, t->in + t->in_off, n);
+	t->in_off += n;
+	if (t->in_off == t->in_len)
+		t->in_off = t->in_len = 0;
+	return (int)n;
+}
+
+/* io_send - wolfSSL produced ciphertext: keep it for the loop to send. */
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct tls_conn *t = arg;
+	size_t need = t->out_len + (size_t)sz, cap;
+	uint8_t *grown;
+
+	(void)ssl;
+	if (need > TLS_OUT_MAX)
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	if (need > t->out_cap) {
+		cap = t->out_cap ? t->out_cap : 16384;
+		while (cap < need)
+			cap *= 2;
+		grown = realloc(t->out, cap);
+		if (grown == NULL)
+			return WOLFSSL_CBIO_ERR_GENERAL;
+		t->out = grown;
+		t->out_cap = cap;
+	}
+	memcpy(t->out + t->out_len, buf, (size_t)sz);
+	t->out_len = need;
+	return sz;
+}
+
+/*
+ * on_verify - called by wolfSSL for every certificate (WOLFSSL_VERIFY_CB_ALL_CERTS), top down; the decision is
+ * taken once, at the leaf, over the whole presented chain. wolfSSL's own PKIX verdict (preverify) is ignored:
+ * trust comes from DANE or from the engine's PKIX check against the configured store.
+ */
+static int on_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	struct tls_conn *t = store->userCtx;
+	struct dane_chain *chain;
+	char err[160];
+	int i, ok;
+
+	(void)preverify;
+	if (t == NULL)
+		return 0;
+	if (store->error_depth != 0)
+		return 1;
+	if (t->verify_called)
+		return !t->verify_refused;
+	t->verify_called = 1;
+	chain = dane_chain_new();
+	if (chain == NULL) {
+		snprintf(t->err, sizeof(t->err), "out of memory verifying the certificate chain");
+		t->verify_refused = 1;
+		return 0;
+	}
+	for (i = 0; i < store->totalCerts && i < DANE_MAX_CHAIN; i++) {
+		if (dane_chain_add_der(chain, store->certs[i].buffer, store->certs[i].length, err, sizeof(err)) < 0) {
+			/* A certificate we cannot parse cannot be matched; stop the chain there. */
+			break;
+		}
+	}
+	ok = t->verify(chain, t->verify_arg);
+	dane_chain_free(chain);
+	if (!ok) {
+		t->verify_refused = 1;
+		snprintf(t->err, sizeof(t->err), "certificate refused by DANE/PKIX verification");
+	}
+	return ok;
+}
+
+struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
+{
+	struct tls_ctx *c = calloc(1, sizeof(*c));
+	/* X25519 is cheaper than P-256 in Debian's wolfSSL build (no assembly): offer it first. */
+	int groups[] = {WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_SECP384R1};
+
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	if (c->ctx == NULL) {
+		snprintf(err, errlen, "wolfSSL_CTX_new failed");
+		free(c);
+		return NULL;
+	}
+	if (wolfSSL_CTX_SetMinVersion(c->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_groups(c->ctx, groups, (int)(sizeof(groups) / sizeof(groups[0]))) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot configure TLS versions and groups");
+		wolfSSL_CTX_free(c->ctx);
+		free(c);
+		return NULL;
+	}
+	wolfSSL_CTX_SetIORecv(c->ctx, io_recv);
+	wolfSSL_CTX_SetIOSend(c->ctx, io_send);
+	wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, on_verify);
+	return c;
+}
+
+void tls_ctx_free(struct tls_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	wolfSSL_CTX_free(ctx->ctx);
+	free(ctx);
+}
+
+struct tls_conn *tls_client_new(struct tls_ctx *ctx, const char *sni, const char *alpn, tls_verify_fn verify,
+				void *verify_arg)
+{
+	struct tls_conn *t;
+
+	if (verify == NULL)
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->ssl = wolfSSL_new(ctx->ctx);
+	if (t->ssl == NULL)
+		goto fail;
+	t->verify = verify;
+	t->verify_arg = verify_arg;
+	wolfSSL_SetIOReadCtx(t->ssl, t);
+	wolfSSL_SetIOWriteCtx(t->ssl, t);
+	wolfSSL_SetCertCbCtx(t->ssl, t);
+	if (sni != NULL && wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, sni, (unsigned short)strlen(sni)) !=
+				   WOLFSSL_SUCCESS)
+		goto fail;
+	if (alpn != NULL &&
+	    wolfSSL_UseALPN(t->ssl, (char *)(uintptr_t)alpn, (unsigned)strlen(alpn), WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
+		    WOLFSSL_SUCCESS)
+		goto fail;
+	wolfSSL_UseKeyShare(t->ssl, WOLFSSL_ECC_X25519);
+	return t;
+fail:
+	tls_free(t);
+	return NULL;
+}
+
+void tls_free(struct tls_conn *t)
+{
+	if (t == NULL)
+		return;
+	wolfSSL_free(t->ssl);
+	free(t->out);
+	free(t);
+}
+
+uint8_t *tls_in_space(struct tls_conn *t, size_t *avail)
+{
+	if (t->in_off > 0 && t->in_off == t->in_len)
+		t->in_off = t->in_len = 0;
+	if (t->in_off > 0 && t->in_len == TLS_IN_CAP) {
+		memmove(t->in, t->in + t->in_off, t->in_len - t->in_off);
+		t->in_len -= t->in_off;
+		t->in_off = 0;
+	}
+	*avail = TLS_IN_CAP - t->in_len;
+	return t->in + t->in_len;
+}
+
+void tls_in_commit(struct tls_conn *t, size_t n)
+{
+	t->in_len += n;
+}
+
+size_t tls_out_pending(const struct tls_conn *t)
+{
+	return t->out_len;
+}
+
+size_t tls_out_take(struct tls_conn *t, uint8_t **data)
+{
+	size_t n = t->out_len;
+
+	*data = NULL;
+	if (n == 0)
+		return 0;
+	*data = t->out;
+	t->out = NULL;
+	t->out_len = t->out_cap = 0;
+	return n;
+}
+
+/* note_error - record why wolfSSL failed; returns TLS_ERROR, or TLS_WANT for the non-fatal cases. */
+static enum tls_status note_error(struct tls_conn *t, int ret)
+{
+	int code = wolfSSL_get_error(t->ssl, ret);
+	char buf[WOLFSSL_MAX_ERROR_SZ];
+
+	if (code == WOLFSSL_ERROR_WANT_READ || code == WOLFSSL_ERROR_WANT_WRITE)
+		return TLS_WANT;
+	if (code == WOLFSSL_ERROR_ZERO_RETURN)
+		return TLS_CLOSED;
+	if (t->verify_refused)
+		return TLS_ERROR;
+	if (code == FATAL_ERROR)
+		t->alert = 1;
+	wolfSSL_ERR_error_string_n((unsigned long)(code < 0 ? -code : code), buf, sizeof(buf));
+	snprintf(t->err, sizeof(t->err), "%s (wolfSSL error %d)", wolfSSL_ERR_reason_error_string(code), code);
+	(void)buf;
+	return TLS_ERROR;
+}
+
+enum tls_status tls_handshake(struct tls_conn *t)
+{
+	int ret = wolfSSL_connect(t->ssl);
+
+	if (ret == WOLFSSL_SUCCESS) {
+		/* Defence in depth: never report success unless our verification ran and accepted. */
+		if (!t->verify_called || t->verify_refused) {
+			snprintf(t->err, sizeof(t->err), "handshake finished without certificate verification");
+			return TLS_ERROR;
+		}
+		return TLS_OK;
+	}
+	return note_error(t, ret);
+}
+
+size_t tls_read(struct tls_conn *t, uint8_t *buf, size_t len, enum tls_status *st)
+{
+	int ret = wolfSSL_read(t->ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len);
+
+	if (ret > 0) {
+		*st = TLS_OK;
+		return (size_t)ret;
+	}
+	*st = note_error(t, ret);
+	return 0;
+}
+
+int tls_write(struct tls_conn *t, const uint8_t *data, size_t len)
+{
+	int ret;
+
+	while (len > 0) {
+		ret = wolfSSL_write(t->ssl, data, len > 16384 ? 16384 : (int)len);
+		if (ret <= 0) {
+			note_error(t, ret);
+			return -1;
+		}
+		data += ret;
+		len -= (size_t)ret;
+	}
+	return 0;
+}
+
+void tls_shutdown(struct tls_conn *t)
+{
+	wolfSSL_shutdown(t->ssl);
+}
+
+const char *tls_error(const struct tls_conn *t)
+{
+	return t->err[0] ? t->err : "TLS error";
+}
+
+int tls_alert_received(const struct tls_conn *t)
+{
+	return t->alert;
+}
+
+int tls_verify_refused(const struct tls_conn *t)
+{
+	return t->verify_refused;
+}
+
+const char *tls_version(const struct tls_conn *t)
+{
+	return wolfSSL_get_version(t->ssl);
+}
+
+const char *tls_cipher(const struct tls_conn *t)
+{
+	return wolfSSL_get_cipher_name(t->ssl);
+}
+
+void tls_alpn(const struct tls_conn *t, char *buf, size_t len)
+{
+	char *proto = NULL;
+	unsigned short plen = 0;
+
+	buf[0] = '\0';
+	if (wolfSSL_ALPN_GetProtocol(t->ssl, &proto, &plen) == WOLFSSL_SUCCESS && proto != NULL && plen < len) {
+		memcpy(buf, proto, plen);
+		buf[plen] = '\0';
+	}
+}

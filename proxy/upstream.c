@@ -1,0 +1,478 @@
+/*
+ * upstream.c - resolve, decide, connect (Happy Eyeballs), handshake, verify.
+ *
+ * States are named after what the upstream waits for: UP_AWAIT_DNS, UP_AWAIT_CONNECT, UP_AWAIT_HANDSHAKE, then
+ * UP_FINISHED. up_finish() is the one exit: it stops the timers, cancels the lookup, closes every attempt that
+ * did not win, calls back once, and frees the struct when the last timer handle has closed.
+ */
+#include "upstream.h"
+#include "stream.h"
+#include "tlsa_text.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UP_MAX_ATTEMPTS RESOLVER_MAX_ADDRS
+
+enum up_state { UP_AWAIT_DNS, UP_AWAIT_CONNECT, UP_AWAIT_HANDSHAKE, UP_FINISHED };
+
+struct upstream {
+	const struct upstream_env *env;
+	enum up_state state;
+	char host[RESOLVER_MAX_NAME];
+	char tlsa_base[RESOLVER_MAX_NAME];
+	uint16_t port;
+	int host_is_ip;
+	const char *alpn;
+	upstream_cb cb;
+	void *arg;
+	upstream_inspect_fn inspect;
+	void *inspect_arg;
+	int cancelled;
+	struct resolver_query *query;
+	struct dane_tlsa records[RESOLVER_MAX_TLSA];
+	size_t n_records;
+	uint8_t *records_blob;
+	struct sockaddr_storage addrs[RESOLVER_MAX_ADDRS];
+	size_t n_addrs;
+	size_t next_addr;
+	struct stream *attempts[UP_MAX_ATTEMPTS];
+	size_t n_attempts;
+	struct stream *winner;
+	uv_timer_t attempt_timer;   /* Happy Eyeballs: start the next attempt */
+	uv_timer_t deadline;        /* connect, then handshake timeout; also defers IP-literal starts */
+	int open_handles;
+	uint64_t t_start;
+	uint64_t t_dns;
+	uint64_t t_connect;
+	struct upstream_report rep;
+};
+
+static double ms_since(uint64_t from_ns, uint64_t to_ns)
+{
+	return (double)(to_ns - from_ns) / 1e6;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct upstream *u = h->data;
+
+	if (--u->open_handles == 0) {
+		free(u->records_blob);
+		free(u);
+	}
+}
+
+/* up_finish - the one exit. origin: the winning stream handed to the caller, or NULL on failure. */
+static void up_finish(struct upstream *u, struct stream *origin)
+{
+	size_t i;
+
+	if (u->state == UP_FINISHED)
+		return;
+	u->state = UP_FINISHED;
+	if (u->query != NULL) {
+		resolver_cancel(u->query);
+		u->query = NULL;
+	}
+	for (i = 0; i < u->n_attempts; i++)
+		if (u->attempts[i] != NULL && u->attempts[i] != origin)
+			stream_close(u->attempts[i]);
+	if (u->winner != NULL && u->winner != origin)
+		stream_close(u->winner);
+	if (!u->cancelled)
+		u->cb(origin, &u->rep, u->arg);
+	uv_close((uv_handle_t *)&u->attempt_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&u->deadline, on_timer_closed);
+}
+
+/* up_fail - finish with a Proxy-Status error and details. */
+static void __attribute__((format(printf, 3, 4))) up_fail(struct upstream *u, const char *error, const char *fmt, ...)
+{
+	va_list ap;
+
+	u->rep.error = error;
+	va_start(ap, fmt);
+	vsnprintf(u->rep.details, sizeof(u->rep.details), fmt, ap);
+	va_end(ap);
+	up_finish(u, NULL);
+}
+
+/* ---------- verification (called by the TLS layer during the handshake) ---------- */
+
+/* record_text - "U S M hex" with long data shortened, for logs. */
+static void record_text(const struct dane_tlsa *r, char *buf, size_t len)
+{
+	char hex[129];
+	size_t n = r->len > 64 ? 64 : r->len;
+
+	tlsa_text_hex(r->data, n, hex);
+	snprintf(buf, len, "%u %u %u %s%s", r->usage, r->selector, r->mtype, hex, r->len > 64 ? "..." : "");
+}
+
+static int verify_chain(const struct dane_chain *chain, void *arg)
+{
+	struct upstream *u = arg;
+	struct dane_options opts;
+	struct dane_result res;
+	const char *names[2];
+	size_t n_names = 0;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.ee_namecheck = u->env->ee_namecheck;
+	opts.store = u->env->pkix_store;
+	if (u->tlsa_base[0] != '\0')
+		names[n_names++] = u->tlsa_base;
+	if (n_names == 0 || strcmp(u->tlsa_base, u->host) != 0)
+		names[n_names++] = u->host;
+	if (u->rep.method == AUTH_DANE)
+		dane_verify(chain, u->records, u->n_records, names, n_names, &opts, &res);
+	else
+		dane_verify_pkix(chain, &names[n_names - 1], 1, &opts, &res);
+	u->rep.verdict = res.reason;
+	u->rep.depth = res.depth;
+	if (res.record >= 0)
+		record_text(&u->records[res.record], u->rep.record, sizeof(u->rep.record));
+	if (!res.authenticated) {
+		u->rep.error = "tls_certificate_error";
+		snprintf(u->rep.details, sizeof(u->rep.details), "%s: %s", res.reason, res.detail);
+	}
+	if (u->inspect != NULL)
+		u->inspect(chain, u->records, u->n_records, &res, u->inspect_arg);
+	return res.authenticated;
+}
+
+/* ---------- handshake ---------- */
+
+static void on_origin_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct upstream *u = arg;
+	struct tls_conn *t = stream_tls(s);
+
+	if (ev == STREAM_HANDSHAKE_DONE) {
+		u->rep.handshake_ms = ms_since(u->t_connect, uv_hrtime());
+		snprintf(u->rep.tls_version, sizeof(u->rep.tls_version), "%s", tls_version(t));
+		snprintf(u->rep.tls_cipher, sizeof(u->rep.tls_cipher), "%s", tls_cipher(t));
+		stream_read_stop(s);
+		up_finish(u, s);
+	} else if (ev == STREAM_ERROR || ev == STREAM_EOF) {
+		u->rep.handshake_ms = ms_since(u->t_connect, uv_hrtime());
+		if (t != NULL && tls_verify_refused(t))
+			up_finish(u, NULL);   /* verify_chain() has set the error and the engine's explanation */
+		else if (t != NULL && tls_alert_received(t))
+			up_fail(u, "tls_alert_received", "TLS handshake with %s: %s", u->rep.peer, stream_error(s));
+		else
+			up_fail(u, "tls_protocol_error", "TLS handshake with %s failed: %s", u->rep.peer,
+				ev == STREAM_EOF ? "connection closed" : stream_error(s));
+	}
+}
+
+static void on_handshake_timeout(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	up_fail(u, "connection_timeout", "TLS handshake with %s did not finish within %u ms", u->rep.peer,
+		u->env->handshake_timeout_ms);
+}
+
+/* start_tls - the winner is connected: handshake with SNI (the name the client asked for) and our verifier. */
+static void start_tls(struct upstream *u, struct stream *s)
+{
+	struct tls_conn *t;
+
+	u->winner = s;
+	u->state = UP_AWAIT_HANDSHAKE;
+	u->t_connect = uv_hrtime();
+	u->rep.connect_ms = ms_since(u->t_dns, u->t_connect);
+	stream_peer(s, u->rep.peer, sizeof(u->rep.peer));
+	uv_timer_stop(&u->attempt_timer);
+	uv_timer_start(&u->deadline, on_handshake_timeout, u->env->handshake_timeout_ms, 0);
+	t = tls_client_new(u->env->tls, u->host_is_ip ? NULL : u->host, u->alpn, verify_chain, u);
+	if (t == NULL) {
+		up_fail(u, "proxy_internal_error", "cannot create a TLS session");
+		return;
+	}
+	stream_set_callbacks(s, NULL, on_origin_event, u);
+	if (stream_start_tls(s, t) < 0 && u->state != UP_FINISHED)
+		up_fail(u, "tls_protocol_error", "TLS handshake with %s failed: %s", u->rep.peer, stream_error(s));
+}
+
+/* ---------- Happy Eyeballs (RFC 8305) ---------- */
+
+static void start_attempt(struct upstream *u);
+
+static size_t live_attempts(const struct upstream *u)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < u->n_attempts; i++)
+		if (u->attempts[i] != NULL)
+			n++;
+	return n;
+}
+
+static void on_attempt_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct upstream *u = arg;
+	size_t i;
+
+	for (i = 0; i < u->n_attempts && u->attempts[i] != s; i++)
+		;
+	if (i == u->n_attempts)
+		return;
+	if (ev == STREAM_CONNECTED) {
+		u->attempts[i] = NULL;   /* now the winner, no longer an attempt */
+		for (i = 0; i < u->n_attempts; i++) {
+			if (u->attempts[i] != NULL) {
+				stream_close(u->attempts[i]);
+				u->attempts[i] = NULL;
+			}
+		}
+		start_tls(u, s);
+		return;
+	}
+	/* This address failed: try the next one at once (RFC 8305 section 5). */
+	snprintf(u->rep.details, sizeof(u->rep.details), "%s", stream_error(s));
+	u->attempts[i] = NULL;
+	stream_close(s);
+	if (u->next_addr < u->n_addrs) {
+		start_attempt(u);
+	} else if (live_attempts(u) == 0) {
+		up_fail(u, "connection_refused", "no address of %s:%u accepted the connection (%s)", u->host, u->port,
+			u->rep.details);
+	}
+}
+
+static void on_attempt_timer(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	if (u->next_addr < u->n_addrs)
+		start_attempt(u);
+}
+
+/* start_attempt - connect to the next address and arm the attempt delay for the one after. */
+static void start_attempt(struct upstream *u)
+{
+	struct stream *s;
+	struct sockaddr_storage *ss;
+
+	while (u->next_addr < u->n_addrs) {
+		ss = &u->addrs[u->next_addr++];
+		if (ss->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)ss)->sin6_port = htons(u->port);
+		else
+			((struct sockaddr_in *)ss)->sin_port = htons(u->port);
+		s = stream_new(u->env->loop, NULL, on_attempt_event, u);
+		if (s == NULL) {
+			up_fail(u, "proxy_internal_error", "out of memory");
+			return;
+		}
+		if (stream_connect(s, (struct sockaddr *)ss) < 0) {
+			snprintf(u->rep.details, sizeof(u->rep.details), "%s", stream_error(s));
+			stream_close(s);
+			continue;
+		}
+		u->attempts[u->n_attempts++] = s;
+		if (u->next_addr < u->n_addrs)
+			uv_timer_start(&u->attempt_timer, on_attempt_timer, u->env->attempt_delay_ms, 0);
+		return;
+	}
+	if (live_attempts(u) == 0)
+		up_fail(u, "connection_refused", "cannot connect to %s:%u (%s)", u->host, u->port, u->rep.details);
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	up_fail(u, "connection_timeout", "no address of %s:%u answered within %u ms", u->host, u->port,
+		u->env->connect_timeout_ms);
+}
+
+/* order_addresses - alternate families, IPv6 first (RFC 8305 section 4). */
+static void order_addresses(struct upstream *u, const struct sockaddr_storage *in, size_t n)
+{
+	size_t i6 = 0, i4 = 0, k = 0;
+	int want6 = 1;
+
+	while (k < n) {
+		int found = 0;
+		size_t *idx = want6 ? &i6 : &i4;
+		int fam = want6 ? AF_INET6 : AF_INET;
+		while (*idx < n && in[*idx].ss_family != fam)
+			(*idx)++;
+		if (*idx < n) {
+			u->addrs[k++] = in[(*idx)++];
+			found = 1;
+		}
+		want6 = !want6;
+		if (!found) {
+			/* One family is exhausted: append the rest of the other in order. */
+			size_t *o = want6 ? &i6 : &i4;
+			int ofam = want6 ? AF_INET6 : AF_INET;
+			for (; *o < n && k < n; (*o)++)
+				if (in[*o].ss_family == ofam)
+					u->addrs[k++] = in[*o];
+			break;
+		}
+	}
+	u->n_addrs = k;
+}
+
+/* ---------- DNS ---------- */
+
+/* proceed - the lookup is in: apply the policy, then connect. */
+static void proceed(struct upstream *u)
+{
+	struct policy_decision d;
+
+	policy_decide(u->rep.policy, u->rep.dnssec, &d);
+	u->rep.method = d.method;
+	if (d.method == AUTH_REFUSE) {
+		up_fail(u, d.error, "%s (%s)", d.why, u->rep.dns_detail);
+		return;
+	}
+	if (d.method == AUTH_PKIX && u->env->pkix_store == NULL) {
+		up_fail(u, "tls_certificate_error", "%s, but no PKIX trust store is configured", d.why);
+		return;
+	}
+	u->state = UP_AWAIT_CONNECT;
+	uv_timer_start(&u->deadline, on_connect_timeout, u->env->connect_timeout_ms, 0);
+	start_attempt(u);
+}
+
+static void on_dns(const struct resolver_result *res, void *arg)
+{
+	struct upstream *u = arg;
+	size_t i, total = 0, used = 0;
+	const char *base;
+
+	u->query = NULL;
+	u->t_dns = uv_hrtime();
+	u->rep.dns_ms = ms_since(u->t_start, u->t_dns);
+	u->rep.dns_done = 1;
+	u->rep.dnssec = res->outcome;
+	snprintf(u->rep.dns_detail, sizeof(u->rep.dns_detail), "%s", res->detail);
+	snprintf(u->rep.tlsa_name, sizeof(u->rep.tlsa_name), "%s", res->tlsa_name);
+	u->rep.tlsa_records = (int)res->n_tlsa;
+	u->rep.usable_records = (int)res->n_tlsa_usable;
+	/* The TLSA base domain is a reference identifier (DANE.md section 4): the owner name minus _port._tcp. */
+	base = res->tlsa_name;
+	for (i = 0; i < 2 && base != NULL; i++) {
+		base = strchr(base, '.');
+		if (base != NULL)
+			base++;
+	}
+	snprintf(u->tlsa_base, sizeof(u->tlsa_base), "%s", base != NULL ? base : u->host);
+	for (i = 0; i < res->n_tlsa; i++)
+		total += res->tlsa[i].len;
+	if (total > 0 && (u->records_blob = malloc(total)) == NULL) {
+		up_fail(u, "proxy_internal_error", "out of memory");
+		return;
+	}
+	for (i = 0; i < res->n_tlsa; i++) {
+		memcpy(u->records_blob + used, res->tlsa[i].data, res->tlsa[i].len);
+		u->records[i] = (struct dane_tlsa){res->tlsa[i].usage, res->tlsa[i].selector, res->tlsa[i].mtype,
+						   u->records_blob + used, res->tlsa[i].len};
+		used += res->tlsa[i].len;
+	}
+	u->n_records = res->n_tlsa;
+	order_addresses(u, res->addrs, res->n_addrs);
+	proceed(u);
+}
+
+/* on_ip_literal - an IP address has no DNS and so no TLSA: the policy decides as for an unsigned name. */
+static void on_ip_literal(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	u->t_dns = uv_hrtime();
+	u->rep.dns_done = 1;
+	u->rep.dnssec = RESOLVER_INSECURE;
+	snprintf(u->rep.dns_detail, sizeof(u->rep.dns_detail), "%s is an IP address: no DNS, no TLSA", u->host);
+	proceed(u);
+}
+
+static void on_bad_name(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	u->rep.method = AUTH_REFUSE;
+	up_fail(u, "dns_error", "%s", u->rep.dns_detail);
+}
+
+struct upstream *upstream_open(const struct upstream_env *env, const char *host, uint16_t port, enum policy_mode mode,
+			       const char *alpn, upstream_cb cb, void *arg)
+{
+	struct upstream *u = calloc(1, sizeof(*u));
+	struct sockaddr_in6 *sin6;
+	struct sockaddr_in *sin;
+	char literal[64];
+	size_t hl = strlen(host);
+
+	if (u == NULL)
+		return NULL;
+	u->env = env;
+	u->port = port;
+	u->alpn = alpn;
+	u->cb = cb;
+	u->arg = arg;
+	u->t_start = uv_hrtime();
+	u->rep.policy = mode;
+	u->rep.depth = -1;
+	snprintf(u->host, sizeof(u->host), "%s", host);
+	uv_timer_init(env->loop, &u->attempt_timer);
+	uv_timer_init(env->loop, &u->deadline);
+	u->attempt_timer.data = u->deadline.data = u;
+	u->open_handles = 2;
+	/* "[::1]" or "127.0.0.1": connect directly, no DNS. */
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']' && hl - 2 < sizeof(literal)) {
+		memcpy(literal, host + 1, hl - 2);
+		literal[hl - 2] = '\0';
+	} else {
+		snprintf(literal, sizeof(literal), "%s", host);
+	}
+	sin6 = (struct sockaddr_in6 *)&u->addrs[0];
+	sin = (struct sockaddr_in *)&u->addrs[0];
+	if (inet_pton(AF_INET6, literal, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		u->host_is_ip = 1;
+	} else if (inet_pton(AF_INET, literal, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		u->host_is_ip = 1;
+	}
+	if (u->host_is_ip) {
+		snprintf(u->host, sizeof(u->host), "%s", literal);
+		u->n_addrs = 1;
+		uv_timer_start(&u->deadline, on_ip_literal, 0, 0);
+		return u;
+	}
+	u->query = resolver_lookup(env->resolver, host, port, on_dns, u);
+	if (u->query == NULL) {
+		/* Not a valid host name: still answer asynchronously, as promised. */
+		u->rep.dns_done = 1;
+		u->rep.dnssec = RESOLVER_FAILURE;
+		snprintf(u->rep.dns_detail, sizeof(u->rep.dns_detail), "\"%s\" is not a valid host name", host);
+		uv_timer_start(&u->deadline, on_bad_name, 0, 0);
+	}
+	return u;
+}
+
+void upstream_set_inspect(struct upstream *u, upstream_inspect_fn fn, void *arg)
+{
+	u->inspect = fn;
+	u->inspect_arg = arg;
+}
+
+void upstream_cancel(struct upstream *u)
+{
+	if (u == NULL)
+		return;
+	u->cancelled = 1;
+	up_finish(u, NULL);
+}

@@ -1,13 +1,19 @@
 /*
- * serve.c - the proxy daemon: listeners on the libuv loop, signals, shutdown.
+ * serve.c - the proxy daemon: configuration (file, then command line, validated as a whole and frozen),
+ * listeners, accepting within limits, signals and graceful shutdown.
  *
- * This foundation version listens, accepts and answers every request with 501 and an RFC 9209
- * Proxy-Status header naming what is missing, so that clients get a clear answer instead of a hang.
- * Request forwarding arrives with the proxy issue; the lifecycle rules (one owner, free in the last
- * close callback) are already the ones it will use.
+ * Read top-down: cmd_serve() builds the configuration, server_start() opens the runtime and listeners,
+ * on_accept() hands each client to conn.c (routes) or http.c (HTTP proxy), on_signal() stops accepting and
+ * gives open connections shutdown_grace to finish.
  */
 #include "commands.h"
+#include "config.h"
+#include "conn.h"
+#include "server.h"
+#include "stream.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,262 +22,426 @@
 
 #include <uv.h>
 
-#define SERVE_DEFAULT_LISTEN "127.0.0.1:8080"
-#define SERVE_MAX_HEAD 16384
-
-struct server {
-	uv_loop_t *loop;
-	uv_tcp_t listener;
-	uv_signal_t sigint;
-	uv_signal_t sigterm;
-	unsigned open_conns;
-};
-
-enum client_state { CLIENT_EXPECT_REQUEST, CLIENT_WRITING_ANSWER, CLIENT_CLOSING };
-
-struct client {
-	uv_tcp_t tcp;
-	uv_write_t write;
-	struct server *server;
-	enum client_state state;
-	size_t head_len;
-	char head[SERVE_MAX_HEAD];
-};
-
-static const char answer_501[] =
-	"HTTP/1.1 501 Not Implemented\r\n"
-	"Proxy-Status: daneproxy; error=proxy_internal_error; details=\"request forwarding is not built yet\"\r\n"
-	"Content-Type: text/plain\r\n"
-	"Content-Length: 62\r\n"
-	"Connection: close\r\n"
-	"\r\n"
-	"daneproxy: this build does not forward requests yet (501).\r\n\r\n";
-
-static const char answer_431[] =
-	"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-	"Content-Type: text/plain\r\n"
-	"Content-Length: 39\r\n"
-	"Connection: close\r\n"
-	"\r\n"
-	"daneproxy: request head over 16 KiB.\r\n";
-
 static void serve_usage(FILE *out)
 {
-	fprintf(out, "usage: daneproxy [serve] [--listen ADDR:PORT]\n\n"
-		     "Runs the proxy. Default listener: %s (loopback only).\n",
-		SERVE_DEFAULT_LISTEN);
+	fprintf(out,
+		"usage: daneproxy [serve] [-c FILE] [-t] [--listen ADDR:PORT]... [--route LISTEN_ADDR:PORT=HOST:PORT]...\n"
+		"                 [--allow-from CIDR]... [--max-connections N] [--log FILE] [options]\n\n"
+		"Runs the proxy. With no file and no options: HTTP proxy on 127.0.0.1:8080, the system's resolvers,\n"
+		"the root trust anchor, policy dane.\n"
+		"  -c FILE                 INI configuration file (see README)\n"
+		"  -t                      check the configuration, report every error, and exit\n"
+		"  --listen ADDR:PORT      HTTP proxy listener (repeatable; replaces the default)\n"
+		"  --route L=HOST:PORT     port-mapped route: a TLS connection to HOST:PORT for every client of L\n"
+		"  --allow-from CIDR       client network allowed (required for non-loopback listeners)\n"
+		"  --max-connections N     concurrent clients (default 1024)\n"
+		"  --log FILE              per-connection JSON lines (default stderr)\n" RUNTIME_OPTIONS_HELP);
 }
 
-static void client_closed(uv_handle_t *h)
+enum policy_mode server_policy(const struct server *srv, const char *host, uint16_t port)
 {
-	struct client *c = h->data;
-
-	c->server->open_conns--;
-	free(c);
+	return policy_lookup(srv->rules, srv->n_rules, host, port, srv->default_policy);
 }
 
-/* client_close - the one way a client connection ends. */
-static void client_close(struct client *c)
+/* server_maybe_finish - once stopping and the last connection is gone, release the runtime: the loop ends. */
+static void server_maybe_finish(struct server *srv)
 {
-	if (c->state == CLIENT_CLOSING)
+	if (!srv->stopping || srv->n_conns > 0 || srv->rt.resolver == NULL)
 		return;
-	c->state = CLIENT_CLOSING;
-	uv_close((uv_handle_t *)&c->tcp, client_closed);
+	uv_timer_stop(&srv->grace);
+	runtime_close(&srv->rt);
 }
 
-static void client_wrote(uv_write_t *w, int status)
+void server_conn_gone(struct server *srv, struct conn *c)
 {
-	(void)status;
-	client_close(w->data);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->n_conns--;
+	server_maybe_finish(srv);
 }
 
-static void client_answer(struct client *c, const char *answer, size_t len)
+/* client_allowed - loopback always; anything else only from allow_from networks. */
+static int client_allowed(const struct server *srv, const struct sockaddr_storage *ss)
 {
-	uv_buf_t buf = uv_buf_init((char *)(uintptr_t)answer, (unsigned)len);
+	const uint8_t *addr;
+	int family = ss->ss_family;
+	size_t i;
 
-	uv_read_stop((uv_stream_t *)&c->tcp);
-	c->state = CLIENT_WRITING_ANSWER;
-	c->write.data = c;
-	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, client_wrote) < 0)
-		client_close(c);
+	if (family == AF_INET) {
+		addr = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+		if (addr[0] == 127)
+			return 1;
+	} else if (family == AF_INET6) {
+		addr = (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)(const void *)addr))
+			return 1;
+	} else {
+		return 0;
+	}
+	for (i = 0; i < srv->cfg->n_allow_from; i++)
+		if (config_cidr_contains(&srv->cfg->allow_from[i], family, addr))
+			return 1;
+	return 0;
 }
 
-static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_accept(uv_stream_t *listener_handle, int status)
 {
-	struct client *c = h->data;
+	struct listener *l = listener_handle->data;
+	struct server *srv = l->srv;
+	struct sockaddr_storage ss;
+	struct stream *s;
+	struct conn *c;
 
-	(void)suggested;
-	*buf = uv_buf_init(c->head + c->head_len, (unsigned)(sizeof(c->head) - c->head_len));
-}
-
-static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct client *c = s->data;
-	size_t from;
-
-	(void)buf;
-	if (nread < 0) {
-		client_close(c);
+	if (status < 0) {
+		/* libuv's EMFILE reserve-descriptor trick drains the backlog; we only say why. */
+		fprintf(stderr, "daneproxy: accept on %s: %s\n", l->addr->text, uv_strerror(status));
 		return;
 	}
-	if (c->state != CLIENT_EXPECT_REQUEST)
+	s = stream_new(srv->loop, NULL, NULL, NULL);
+	if (s == NULL)
 		return;
-	from = c->head_len > 3 ? c->head_len - 3 : 0;
-	c->head_len += (size_t)nread;
-	for (; from + 4 <= c->head_len; from++) {
-		if (memcmp(c->head + from, "\r\n\r\n", 4) == 0) {
-			client_answer(c, answer_501, sizeof(answer_501) - 1);
-			return;
+	if (stream_accept(s, listener_handle) < 0) {
+		stream_close(s);
+		return;
+	}
+	if (stream_peer_addr(s, &ss) < 0 || !client_allowed(srv, &ss) ||
+	    srv->stopping || srv->n_conns >= srv->cfg->max_connections) {
+		if (srv->n_conns >= srv->cfg->max_connections)
+			srv->refused_limit++;
+		if (l->kind == CONN_HTTP && srv->n_conns >= srv->cfg->max_connections) {
+			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nProxy-Status: daneproxy; "
+						   "error=connection_limit_reached\r\nContent-Length: 0\r\n"
+						   "Connection: close\r\n\r\n";
+			stream_write(s, (const uint8_t *)busy, sizeof(busy) - 1);
+			stream_shutdown(s);
+		}
+		stream_close(s);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		stream_close(s);
+		return;
+	}
+	c->srv = srv;
+	c->listener = l;
+	c->kind = l->kind;
+	c->id = ++srv->next_id;
+	c->client = s;
+	c->t_start_ns = uv_hrtime();
+	c->policy = srv->default_policy;
+	stream_peer(s, c->client_addr, sizeof(c->client_addr));
+	uv_timer_init(srv->loop, &c->idle);
+	c->idle.data = c;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->n_conns++;
+	conn_touch(c);
+	if (l->kind == CONN_ROUTE)
+		route_conn_start(c);
+	else
+		http_conn_start(c);
+}
+
+static void sockaddr_from(const struct config_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(a->port);
+		memcpy(&sin->sin_addr, a->addr, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(a->port);
+		memcpy(&sin6->sin6_addr, a->addr, 16);
+	}
+}
+
+/* listener_open - bind and listen; -1 with a message. */
+static int listener_open(struct server *srv, struct listener *l)
+{
+	struct sockaddr_storage ss;
+	int r;
+
+	uv_tcp_init(srv->loop, &l->tcp);
+	l->tcp.data = l;
+	l->srv = srv;
+	sockaddr_from(l->addr, &ss);
+	if ((r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) < 0 ||
+	    (r = uv_listen((uv_stream_t *)&l->tcp, 511, on_accept)) < 0) {
+		fprintf(stderr, "daneproxy: cannot listen on %s: %s\n", l->addr->text, uv_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+static void stop_listening(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->n_listeners; i++) {
+		if (!srv->listeners[i].closing && srv->listeners[i].srv != NULL) {
+			srv->listeners[i].closing = 1;
+			uv_close((uv_handle_t *)&srv->listeners[i].tcp, NULL);
 		}
 	}
-	if (c->head_len == sizeof(c->head))
-		client_answer(c, answer_431, sizeof(answer_431) - 1);
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/* close_all - end every connection (those already closing are left to finish). */
+static void close_all(struct server *srv, int idle_only)
 {
-	struct server *srv = listener->data;
-	struct client *c;
+	struct conn *c;
 
-	if (status < 0)
-		return;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		return;
-	c->server = srv;
-	uv_tcp_init(srv->loop, &c->tcp);
-	c->tcp.data = c;
-	srv->open_conns++;
-	if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 ||
-	    uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read) < 0)
-		client_close(c);
+	for (c = srv->conns; c != NULL; c = c->next)
+		if (!idle_only || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && c->head_bytes == 0))
+			conn_close(c, "shutdown", NULL);
 }
 
-/* close_walk - at shutdown, end every client through its owner (handles of the server itself close directly). */
-static void close_walk(uv_handle_t *h, void *arg)
+static void on_grace(uv_timer_t *t)
 {
-	if (h->type == UV_TCP && h->data != arg)
-		client_close(h->data);
-	else if (!uv_is_closing(h))
-		uv_close(h, NULL);
+	struct server *srv = t->data;
+
+	fprintf(stderr, "daneproxy: grace period over, closing %u connections\n", srv->n_conns);
+	close_all(srv, 0);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
 
-	fprintf(stderr, "daneproxy: signal %d, shutting down\n", signum);
-	uv_close((uv_handle_t *)&srv->listener, NULL);
-	uv_close((uv_handle_t *)&srv->sigint, NULL);
-	uv_close((uv_handle_t *)&srv->sigterm, NULL);
-	uv_walk(srv->loop, close_walk, srv);
+	if (srv->stopping) {
+		fprintf(stderr, "daneproxy: second signal, closing now\n");
+		close_all(srv, 0);
+		return;
+	}
+	srv->stopping = 1;
+	fprintf(stderr, "daneproxy: signal %d: no new connections, %u open get %u ms to finish\n", signum,
+		srv->n_conns, srv->cfg->shutdown_grace_ms);
+	stop_listening(srv);
+	uv_signal_stop(&srv->sigint);
+	uv_signal_stop(&srv->sigterm);
+	uv_unref((uv_handle_t *)&srv->sigint);
+	uv_unref((uv_handle_t *)&srv->sigterm);
+	/* Kept-alive clients between requests have nothing to finish. */
+	close_all(srv, 1);
+	if (srv->n_conns > 0)
+		uv_timer_start(&srv->grace, on_grace, srv->cfg->shutdown_grace_ms, 0);
+	server_maybe_finish(srv);
 }
 
-/* parse_listen - "ADDR:PORT" or "[V6]:PORT" into a sockaddr; loopback only in this build. */
-static int parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
+/* runtime_from_config - the runtime options the configuration implies. */
+static void runtime_from_config(const struct config *cfg, struct runtime_options *ro)
 {
-	char host[64];
-	const char *colon, *h = spec;
-	size_t hl;
-	long port = 0;
-	const char *p;
+	size_t i;
 
-	colon = strrchr(spec, ':');
-	if (colon == NULL || colon == spec || colon[1] == '\0') {
-		snprintf(err, errlen, "\"%s\" is not ADDR:PORT", spec);
-		return -1;
-	}
-	for (p = colon + 1; *p; p++) {
-		if (*p < '0' || *p > '9' || port > 65535) {
-			snprintf(err, errlen, "\"%s\": bad port", spec);
-			return -1;
-		}
-		port = port * 10 + (*p - '0');
-	}
-	if (port < 1 || port > 65535) {
-		snprintf(err, errlen, "\"%s\": port must be 1-65535", spec);
-		return -1;
-	}
-	hl = (size_t)(colon - spec);
-	if (spec[0] == '[' && colon[-1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host)) {
-		snprintf(err, errlen, "\"%s\": address too long", spec);
-		return -1;
-	}
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0) {
-		if ((ntohl(((struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) != 127) {
-			snprintf(err, errlen, "\"%s\": only loopback listeners are allowed in this build", spec);
-			return -1;
-		}
-		return 0;
-	}
-	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0) {
-		if (!IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ss)->sin6_addr)) {
-			snprintf(err, errlen, "\"%s\": only loopback listeners are allowed in this build", spec);
-			return -1;
-		}
-		return 0;
-	}
-	snprintf(err, errlen, "\"%s\": not an IP address", spec);
-	return -1;
+	runtime_options_init(ro);
+	for (i = 0; i < cfg->n_upstreams; i++)
+		ro->upstreams[i] = cfg->upstreams[i];
+	ro->n_upstreams = cfg->n_upstreams;
+	ro->trust_anchor = cfg->trust_anchor[0] ? cfg->trust_anchor : NULL;
+	ro->ca_file = cfg->ca_file[0] ? cfg->ca_file : NULL;
+	ro->dns_udp = cfg->dns_udp;
+	policy_mode_parse(cfg->policy, &ro->policy);
+	ro->dns_timeout_ms = cfg->dns_timeout_ms;
+	ro->connect_timeout_ms = cfg->connect_timeout_ms;
+	ro->handshake_timeout_ms = cfg->handshake_timeout_ms;
+	ro->ee_namecheck = cfg->ee_namecheck;
 }
 
-int cmd_serve(int argc, char **argv)
+static int server_run(const struct config *cfg)
 {
-	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	struct server srv;
-	struct sockaddr_storage ss;
-	const char *listen_spec = SERVE_DEFAULT_LISTEN;
-	char err[256];
-	int opt, r;
+	struct runtime_options ro;
+	char err[300];
+	size_t i, n;
+	int rc = 1;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'l': listen_spec = optarg; break;
-		case 'h': serve_usage(stdout); return 0;
-		default: serve_usage(stderr); return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "daneproxy: unexpected argument \"%s\"\n", argv[optind]);
-		serve_usage(stderr);
-		return 2;
-	}
-	if (parse_listen(listen_spec, &ss, err, sizeof(err)) < 0) {
-		fprintf(stderr, "daneproxy: --listen %s\n", err);
-		return 2;
-	}
-	signal(SIGPIPE, SIG_IGN);
 	memset(&srv, 0, sizeof(srv));
 	srv.loop = uv_default_loop();
-	uv_tcp_init(srv.loop, &srv.listener);
-	srv.listener.data = &srv;
-	if ((r = uv_tcp_bind(&srv.listener, (struct sockaddr *)&ss, 0)) < 0 ||
-	    (r = uv_listen((uv_stream_t *)&srv.listener, 511, on_connection)) < 0) {
-		fprintf(stderr, "daneproxy: cannot listen on %s: %s\n", listen_spec, uv_strerror(r));
-		uv_close((uv_handle_t *)&srv.listener, NULL);
-		uv_run(srv.loop, UV_RUN_DEFAULT);
-		uv_loop_close(srv.loop);
-		return 1;
+	srv.cfg = cfg;
+	runtime_from_config(cfg, &ro);
+	srv.default_policy = ro.policy;
+	srv.rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(*srv.rules));
+	srv.listeners = calloc(cfg->n_listen + cfg->n_routes, sizeof(*srv.listeners));
+	if (srv.rules == NULL || srv.listeners == NULL) {
+		fprintf(stderr, "daneproxy: out of memory\n");
+		goto out;
 	}
+	for (i = 0; i < cfg->n_rules; i++) {
+		snprintf(srv.rules[i].pattern, sizeof(srv.rules[i].pattern), "%s", cfg->rules[i].pattern);
+		srv.rules[i].port = cfg->rules[i].port;
+		policy_mode_parse(cfg->rules[i].policy, &srv.rules[i].mode);
+	}
+	srv.n_rules = cfg->n_rules;
+	if (strcmp(cfg->log, "stderr") == 0) {
+		srv.log = stderr;
+	} else if ((srv.log = fopen(cfg->log, "a")) == NULL) {
+		fprintf(stderr, "daneproxy: log %s: %s\n", cfg->log, strerror(errno));
+		goto out;
+	}
+	if (runtime_open(&srv.rt, srv.loop, &ro, err, sizeof(err)) < 0) {
+		fprintf(stderr, "daneproxy: %s\n", err);
+		goto out;
+	}
+	n = 0;
+	for (i = 0; i < cfg->n_listen; i++) {
+		srv.listeners[n].kind = CONN_HTTP;
+		srv.listeners[n].addr = &cfg->listen[i];
+		if (listener_open(&srv, &srv.listeners[n++]) < 0)
+			goto fail_listen;
+	}
+	for (i = 0; i < cfg->n_routes; i++) {
+		srv.listeners[n].kind = CONN_ROUTE;
+		srv.listeners[n].addr = &cfg->routes[i].listen;
+		srv.listeners[n].route = &cfg->routes[i];
+		srv.listeners[n].route_policy = srv.default_policy;
+		if (cfg->routes[i].policy[0])
+			policy_mode_parse(cfg->routes[i].policy, &srv.listeners[n].route_policy);
+		else
+			srv.listeners[n].route_policy =
+				server_policy(&srv, cfg->routes[i].host, cfg->routes[i].port);
+		if (listener_open(&srv, &srv.listeners[n++]) < 0)
+			goto fail_listen;
+	}
+	srv.n_listeners = n;
+	uv_timer_init(srv.loop, &srv.grace);
+	srv.grace.data = &srv;
+	uv_unref((uv_handle_t *)&srv.grace);
 	uv_signal_init(srv.loop, &srv.sigint);
 	uv_signal_init(srv.loop, &srv.sigterm);
 	srv.sigint.data = srv.sigterm.data = &srv;
 	uv_signal_start(&srv.sigint, on_signal, SIGINT);
 	uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
-	printf("daneproxy: ready, HTTP proxy listening on %s\n", listen_spec);
+	for (i = 0; i < cfg->n_listen; i++)
+		printf("daneproxy: ready, HTTP proxy listening on %s (policy %s)\n", cfg->listen[i].text, cfg->policy);
+	for (i = 0; i < cfg->n_routes; i++)
+		printf("daneproxy: ready, route %s -> %s:%u (policy %s)\n", cfg->routes[i].listen.text,
+		       cfg->routes[i].host, cfg->routes[i].port, policy_mode_name(srv.listeners[cfg->n_listen + i].route_policy));
 	fflush(stdout);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
-	uv_loop_close(srv.loop);
-	return 0;
+	uv_close((uv_handle_t *)&srv.sigint, NULL);
+	uv_close((uv_handle_t *)&srv.sigterm, NULL);
+	uv_close((uv_handle_t *)&srv.grace, NULL);
+	uv_run(srv.loop, UV_RUN_DEFAULT);
+	rc = 0;
+	goto out_loop;
+fail_listen:
+	srv.n_listeners = n;
+	stop_listening(&srv);
+	runtime_close(&srv.rt);
+	uv_run(srv.loop, UV_RUN_DEFAULT);
+out_loop:
+	if (uv_loop_close(srv.loop) != 0)
+		fprintf(stderr, "daneproxy: warning: event loop not closed cleanly\n");
+out:
+	if (srv.log != NULL && srv.log != stderr)
+		fclose(srv.log);
+	free(srv.rules);
+	free(srv.listeners);
+	return rc;
+}
+
+/* report - print every configuration error; returns their count. */
+static size_t report(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_errors; i++)
+		fprintf(stderr, "%s\n", cfg->errors[i]);
+	if (cfg->n_errors_dropped)
+		fprintf(stderr, "... and %zu more errors\n", cfg->n_errors_dropped);
+	return cfg->n_errors + cfg->n_errors_dropped;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG };
+	static const struct option longopts[] = {
+		RUNTIME_LONG_OPTIONS,
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"route", required_argument, NULL, OPT_ROUTE},
+		{"allow-from", required_argument, NULL, OPT_ALLOW},
+		{"max-connections", required_argument, NULL, OPT_MAXCONN},
+		{"log", required_argument, NULL, OPT_LOG},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct config *cfg;
+	const char *file = NULL;
+	int opt, test_only = 0, rc;
+	char num[16];
+
+	cfg = malloc(sizeof(*cfg));
+	if (cfg == NULL) {
+		fprintf(stderr, "daneproxy: out of memory\n");
+		return 1;
+	}
+	config_defaults(cfg);
+	/* First pass: the file, so that command-line options override it. */
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "c:th", longopts, NULL)) != -1)
+		if (opt == 'c')
+			file = optarg;
+	if (file != NULL)
+		config_load_file(cfg, file);
+	optind = 1;
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, "c:th", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': break;
+		case 't': test_only = 1; break;
+		case 'h': serve_usage(stdout); free(cfg); return 0;
+		case OPT_LISTEN: config_set(cfg, "proxy", "listen", optarg, "--listen"); break;
+		case OPT_ROUTE: config_set(cfg, "", "route", optarg, "--route"); break;
+		case OPT_ALLOW: config_set(cfg, "proxy", "allow_from", optarg, "--allow-from"); break;
+		case OPT_MAXCONN: config_set(cfg, "proxy", "max_connections", optarg, "--max-connections"); break;
+		case OPT_LOG: config_set(cfg, "proxy", "log", optarg, "--log"); break;
+		case RUNTIME_OPT_RESOLVER: config_set(cfg, "resolver", "upstream", optarg, "--resolver"); break;
+		case RUNTIME_OPT_TRUST_ANCHOR: config_set(cfg, "resolver", "trust_anchor", optarg, "--trust-anchor"); break;
+		case RUNTIME_OPT_CA_FILE: config_set(cfg, "policy", "ca_file", optarg, "--ca-file"); break;
+		case RUNTIME_OPT_POLICY: config_set(cfg, "policy", "default", optarg, "--policy"); break;
+		case RUNTIME_OPT_DNS_UDP: config_set(cfg, "resolver", "transport", "udp", "--dns-udp"); break;
+		case RUNTIME_OPT_EE_NAMECHECK: config_set(cfg, "policy", "ee_namecheck", "yes", "--ee-namecheck"); break;
+		case RUNTIME_OPT_DNS_TIMEOUT:
+			snprintf(num, sizeof(num), "%.10sms", optarg);
+			config_set(cfg, "resolver", "timeout", num, "--dns-timeout");
+			break;
+		case RUNTIME_OPT_CONNECT_TIMEOUT:
+			snprintf(num, sizeof(num), "%.10sms", optarg);
+			config_set(cfg, "proxy", "connect_timeout", num, "--connect-timeout");
+			config_set(cfg, "proxy", "handshake_timeout", num, "--connect-timeout");
+			break;
+		default: serve_usage(stderr); free(cfg); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "daneproxy: unexpected argument \"%s\"\n", argv[optind]);
+		serve_usage(stderr);
+		free(cfg);
+		return 2;
+	}
+	config_validate(cfg);
+	if (report(cfg) > 0) {
+		fprintf(stderr, "daneproxy: configuration has errors%s\n", test_only ? "" : "; not starting");
+		free(cfg);
+		return 2;
+	}
+	if (test_only) {
+		printf("daneproxy: configuration %s is valid\n", file ? file : "(embedded default)");
+		free(cfg);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	rc = server_run(cfg);
+	free(cfg);
+	return rc;
 }

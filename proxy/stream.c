@@ -478,6 +478,13 @@ void stream_peer(const struct stream *s, char *buf, size_t len)
 	}
 }
 
+int stream_peer_addr(const struct stream *s, struct sockaddr_storage *ss)
+{
+	int sl = sizeof(*ss);
+
+	return uv_tcp_getpeername(&s->tcp, (struct sockaddr *)ss, &sl) < 0 ? -1 : 0;
+}
+
 uint64_t stream_bytes_in(const struct stream *s)
 {
 	return s->bytes_in;

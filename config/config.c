@@ -1,0 +1,718 @@
+/*
+ * config.c - the configuration table, the INI loader (libinih with a line-counting reader, so every problem
+ * has its line) and whole-configuration validation.
+ *
+ * Parsers here are pure over NUL-terminated strings: no strtol/atoi on the file's text.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#define CONFIG_MAX_FILE (1u << 20)
+
+enum key_type {
+	KEY_ADDR_LIST,     /* listen */
+	KEY_CIDR_LIST,     /* allow_from */
+	KEY_UINT,
+	KEY_DURATION,      /* "250ms", "5s", "2m", "1h"; a bare number is seconds */
+	KEY_BOOL,
+	KEY_PATH,
+	KEY_POLICY,
+	KEY_TRANSPORT,
+	KEY_UPSTREAM_LIST,
+	KEY_RULE_LIST,
+	KEY_LOG,
+};
+
+struct key_def {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	unsigned long min;
+	unsigned long max;
+	const char *help;
+};
+
+#define OFF(field) offsetof(struct config, field)
+
+/* The table: every key of the file, with its type and range. Defaults live in config_defaults(). */
+static const struct key_def keys[] = {
+	{"proxy", "listen", KEY_ADDR_LIST, OFF(listen), 0, 0, "ADDR:PORT of the HTTP proxy listener (repeatable)"},
+	{"proxy", "allow_from", KEY_CIDR_LIST, OFF(allow_from), 0, 0, "client network allowed in (repeatable)"},
+	{"proxy", "max_connections", KEY_UINT, OFF(max_connections), 1, 1000000, "concurrent client connections"},
+	{"proxy", "idle_timeout", KEY_DURATION, OFF(idle_timeout_ms), 100, 86400000, "idle connection timeout"},
+	{"proxy", "header_timeout", KEY_DURATION, OFF(header_timeout_ms), 100, 3600000, "time to send a request head"},
+	{"proxy", "connect_timeout", KEY_DURATION, OFF(connect_timeout_ms), 100, 3600000, "TCP connect timeout"},
+	{"proxy", "handshake_timeout", KEY_DURATION, OFF(handshake_timeout_ms), 100, 3600000, "TLS handshake timeout"},
+	{"proxy", "shutdown_grace", KEY_DURATION, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
+	{"proxy", "allow_http", KEY_BOOL, OFF(allow_http), 0, 0, "forward plain http:// requests"},
+	{"proxy", "log", KEY_LOG, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
+	{"resolver", "upstream", KEY_UPSTREAM_LIST, OFF(upstreams), 0, 0, "IP or IP@PORT of a resolver (repeatable)"},
+	{"resolver", "trust_anchor", KEY_PATH, OFF(trust_anchor), 0, 0, "DS or DNSKEY file"},
+	{"resolver", "transport", KEY_TRANSPORT, OFF(dns_udp), 0, 0, "tcp (default) or udp"},
+	{"resolver", "timeout", KEY_DURATION, OFF(dns_timeout_ms), 100, 600000, "lookup timeout"},
+	{"resolver", "cache_size", KEY_UINT, OFF(cache_size), 1, 10000000, "cached lookups"},
+	{"resolver", "ttl_min", KEY_UINT, OFF(ttl_min_s), 0, 86400, "minimum cache time, seconds"},
+	{"resolver", "ttl_max", KEY_UINT, OFF(ttl_max_s), 1, 604800, "maximum cache time, seconds"},
+	{"resolver", "failure_ttl", KEY_UINT, OFF(failure_ttl_s), 0, 3600, "cache time of failures, seconds"},
+	{"policy", "default", KEY_POLICY, OFF(policy), 0, 0, "dane, dane-only or pkix"},
+	{"policy", "ca_file", KEY_PATH, OFF(ca_file), 0, 0, "PKIX trust store (PEM)"},
+	{"policy", "ee_namecheck", KEY_BOOL, OFF(ee_namecheck), 0, 0, "check names on DANE-EE matches"},
+	{"policy", "rule", KEY_RULE_LIST, OFF(rules), 0, 0, "\"PATTERN[:PORT] MODE\" (repeatable)"},
+};
+
+/* ---------- errors ---------- */
+
+static void __attribute__((format(printf, 5, 6)))
+add_error(struct config *c, const char *file, int line, const char *key, const char *fmt, ...)
+{
+	char msg[220];
+	va_list ap;
+
+	if (c->n_errors >= CONFIG_MAX_ERRORS) {
+		c->n_errors_dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(c->errors[c->n_errors++], sizeof(c->errors[0]), "%s:%d: %s: %s", file, line, key, msg);
+	else
+		snprintf(c->errors[c->n_errors++], sizeof(c->errors[0]), "%s: %s: %s", file, key, msg);
+}
+
+/* ---------- value parsers ---------- */
+
+/* parse_ulong - decimal digits only, no sign, no overflow. */
+static int parse_ulong(const char *s, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 429496729UL)
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* parse_duration - "250ms", "5s", "2m", "1h" or seconds, into milliseconds. */
+static int parse_duration(const char *s, unsigned long *ms)
+{
+	char num[16];
+	size_t n = 0;
+	unsigned long v, mult = 1000;
+	const char *unit;
+
+	while (s[n] >= '0' && s[n] <= '9' && n < sizeof(num) - 1) {
+		num[n] = s[n];
+		n++;
+	}
+	num[n] = '\0';
+	unit = s + n;
+	if (n == 0 || parse_ulong(num, &v) < 0)
+		return -1;
+	if (strcmp(unit, "ms") == 0)
+		mult = 1;
+	else if (strcmp(unit, "s") == 0 || *unit == '\0')
+		mult = 1000;
+	else if (strcmp(unit, "m") == 0)
+		mult = 60000;
+	else if (strcmp(unit, "h") == 0)
+		mult = 3600000;
+	else
+		return -1;
+	if (v > 4294967295UL / mult)
+		return -1;
+	*ms = v * mult;
+	return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	if (!strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcasecmp(s, "on") || !strcmp(s, "1"))
+		*out = 1;
+	else if (!strcasecmp(s, "no") || !strcasecmp(s, "false") || !strcasecmp(s, "off") || !strcmp(s, "0"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static int valid_policy(const char *s)
+{
+	return !strcmp(s, "dane") || !strcmp(s, "dane-only") || !strcmp(s, "pkix");
+}
+
+/* parse_port - 1..65535. */
+static int parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v;
+
+	if (strlen(s) > 5 || parse_ulong(s, &v) < 0 || v < 1 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* split_host_port - "host:port" / "[v6]:port" into host (brackets removed) and port. */
+static int split_host_port(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	size_t n;
+
+	if (colon == NULL || parse_port(colon + 1, port) < 0)
+		return -1;
+	n = (size_t)(colon - s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	return 0;
+}
+
+int config_is_loopback(const struct config_addr *a)
+{
+	static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+	if (a->family == AF_INET)
+		return a->addr[0] == 127;
+	return memcmp(a->addr, v6_loopback, 16) == 0;
+}
+
+/* parse_addr - "ADDR:PORT" / "[V6]:PORT" into a listen address. */
+static int parse_addr(const char *s, struct config_addr *a)
+{
+	char host[64];
+
+	memset(a, 0, sizeof(*a));
+	if (strlen(s) >= sizeof(a->text) || split_host_port(s, host, sizeof(host), &a->port) < 0)
+		return -1;
+	snprintf(a->text, sizeof(a->text), "%s", s);
+	if (inet_pton(AF_INET, host, a->addr) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, a->addr) == 1)
+		a->family = AF_INET6;
+	else
+		return -1;
+	a->loopback = config_is_loopback(a);
+	return 0;
+}
+
+/* parse_cidr - "ADDR/PREFIX" or a single address. */
+static int parse_cidr(const char *s, struct config_cidr *n)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	size_t len = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned long prefix;
+
+	if (len == 0 || len >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, len);
+	addr[len] = '\0';
+	memset(n, 0, sizeof(*n));
+	if (inet_pton(AF_INET, addr, n->addr) == 1)
+		n->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, n->addr) == 1)
+		n->family = AF_INET6;
+	else
+		return -1;
+	n->prefix = n->family == AF_INET ? 32 : 128;
+	if (slash != NULL) {
+		if (strlen(slash + 1) > 3 || parse_ulong(slash + 1, &prefix) < 0 || prefix > n->prefix)
+			return -1;
+		n->prefix = (unsigned)prefix;
+	}
+	return 0;
+}
+
+int config_cidr_contains(const struct config_cidr *net, int family, const uint8_t *addr)
+{
+	unsigned full = net->prefix / 8, rest = net->prefix % 8;
+
+	if (net->family != family)
+		return 0;
+	if (memcmp(net->addr, addr, full) != 0)
+		return 0;
+	return rest == 0 || ((net->addr[full] ^ addr[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+/* valid_hostname - LDH labels (underscore allowed), 1-253 bytes, or an IP literal. */
+static int valid_hostname(const char *h)
+{
+	size_t len = strlen(h), label = 0, i;
+	uint8_t tmp[16];
+
+	if (inet_pton(AF_INET, h, tmp) == 1 || inet_pton(AF_INET6, h, tmp) == 1)
+		return 1;
+	if (len > 0 && h[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char ch = h[i];
+		if (ch == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+			   ch == '-' || ch == '_') {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* valid_upstream - "IP", "IP@PORT", "[IPv6]@PORT". */
+static int valid_upstream(const char *s)
+{
+	char addr[64];
+	const char *at = strrchr(s, '@');
+	size_t n = at ? (size_t)(at - s) : strlen(s);
+	uint16_t port;
+	uint8_t tmp[16];
+
+	if (at != NULL && parse_port(at + 1, &port) < 0)
+		return 0;
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(addr))
+		return 0;
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	return inet_pton(AF_INET, addr, tmp) == 1 || inet_pton(AF_INET6, addr, tmp) == 1;
+}
+
+/* parse_rule - "PATTERN[:PORT] MODE". */
+static int parse_rule(const char *s, struct config_rule *r, const char **why)
+{
+	char pat[CONFIG_HOST_MAX + 8], mode[32];
+	const char *sp = strchr(s, ' '), *colon;
+	size_t n;
+
+	*why = "expected \"PATTERN[:PORT] MODE\", e.g. \"*.example.com dane-only\"";
+	if (sp == NULL || (size_t)(sp - s) >= sizeof(pat))
+		return -1;
+	memcpy(pat, s, (size_t)(sp - s));
+	pat[sp - s] = '\0';
+	while (*sp == ' ')
+		sp++;
+	if (strlen(sp) >= sizeof(mode))
+		return -1;
+	snprintf(mode, sizeof(mode), "%s", sp);
+	n = strlen(mode);
+	while (n > 0 && mode[n - 1] == ' ')
+		mode[--n] = '\0';
+	if (!valid_policy(mode)) {
+		*why = "mode must be dane, dane-only or pkix";
+		return -1;
+	}
+	memset(r, 0, sizeof(*r));
+	colon = strrchr(pat, ':');
+	if (colon != NULL) {
+		if (parse_port(colon + 1, &r->port) < 0) {
+			*why = "bad port in the pattern";
+			return -1;
+		}
+		pat[colon - pat] = '\0';
+	}
+	if (!(strcmp(pat, "*") == 0 || (pat[0] == '*' && pat[1] == '.' && valid_hostname(pat + 2)) ||
+	      valid_hostname(pat))) {
+		*why = "pattern must be a host name, *.domain or *";
+		return -1;
+	}
+	snprintf(r->pattern, sizeof(r->pattern), "%s", pat);
+	snprintf(r->policy, sizeof(r->policy), "%s", mode);
+	return 0;
+}
+
+/* ---------- applying keys ---------- */
+
+static int set_key(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	char *base = (char *)c + k->offset;
+	unsigned long v;
+	const char *why;
+
+	switch (k->type) {
+	case KEY_ADDR_LIST:
+		if (!c->listen_set) {
+			c->listen_set = 1;
+			c->n_listen = 0;   /* an explicit listen replaces the default listener */
+		}
+		if (c->n_listen >= CONFIG_MAX_LISTEN) {
+			add_error(c, file, line, k->name, "at most %d listeners", CONFIG_MAX_LISTEN);
+			return -1;
+		}
+		if (parse_addr(value, &c->listen[c->n_listen]) < 0) {
+			add_error(c, file, line, k->name, "\"%s\" is not IPv4:PORT or [IPv6]:PORT", value);
+			return -1;
+		}
+		c->n_listen++;
+		return 0;
+	case KEY_CIDR_LIST:
+		if (c->n_allow_from >= CONFIG_MAX_ALLOW) {
+			add_error(c, file, line, k->name, "at most %d networks", CONFIG_MAX_ALLOW);
+			return -1;
+		}
+		if (parse_cidr(value, &c->allow_from[c->n_allow_from]) < 0) {
+			add_error(c, file, line, k->name, "\"%s\" is not ADDRESS[/PREFIX]", value);
+			return -1;
+		}
+		c->n_allow_from++;
+		return 0;
+	case KEY_UINT:
+		if (parse_ulong(value, &v) < 0 || v < k->min || v > k->max) {
+			add_error(c, file, line, k->name, "\"%s\" is not a whole number from %lu to %lu", value, k->min,
+				  k->max);
+			return -1;
+		}
+		*(unsigned *)(void *)base = (unsigned)v;
+		return 0;
+	case KEY_DURATION:
+		if (parse_duration(value, &v) < 0 || v < k->min || v > k->max) {
+			add_error(c, file, line, k->name,
+				  "\"%s\" is not a duration from %lums to %lus (e.g. 500ms, 10s, 5m)", value, k->min,
+				  k->max / 1000);
+			return -1;
+		}
+		*(unsigned *)(void *)base = (unsigned)v;
+		return 0;
+	case KEY_BOOL:
+		if (parse_bool(value, (int *)(void *)base) < 0) {
+			add_error(c, file, line, k->name, "\"%s\" is not yes or no", value);
+			return -1;
+		}
+		return 0;
+	case KEY_PATH:
+	case KEY_LOG:
+		if (value[0] == '\0' || strlen(value) >= CONFIG_PATH_MAX) {
+			add_error(c, file, line, k->name, "needs a path of 1 to %d bytes", CONFIG_PATH_MAX - 1);
+			return -1;
+		}
+		snprintf(base, CONFIG_PATH_MAX, "%s", value);
+		return 0;
+	case KEY_POLICY:
+		if (!valid_policy(value)) {
+			add_error(c, file, line, k->name, "\"%s\" is not dane, dane-only or pkix", value);
+			return -1;
+		}
+		snprintf(base, 16, "%s", value);
+		return 0;
+	case KEY_TRANSPORT:
+		if (strcmp(value, "tcp") != 0 && strcmp(value, "udp") != 0) {
+			add_error(c, file, line, k->name, "\"%s\" is not tcp or udp", value);
+			return -1;
+		}
+		c->dns_udp = strcmp(value, "udp") == 0;
+		return 0;
+	case KEY_UPSTREAM_LIST:
+		if (c->n_upstreams >= CONFIG_MAX_UPSTREAMS) {
+			add_error(c, file, line, k->name, "at most %d resolvers", CONFIG_MAX_UPSTREAMS);
+			return -1;
+		}
+		if (!valid_upstream(value) || strlen(value) >= sizeof(c->upstreams[0])) {
+			add_error(c, file, line, k->name, "\"%s\" is not IP, IP@PORT or [IPv6]@PORT", value);
+			return -1;
+		}
+		snprintf(c->upstreams[c->n_upstreams++], sizeof(c->upstreams[0]), "%s", value);
+		return 0;
+	case KEY_RULE_LIST:
+		if (c->n_rules >= CONFIG_MAX_RULES) {
+			add_error(c, file, line, k->name, "at most %d rules", CONFIG_MAX_RULES);
+			return -1;
+		}
+		if (parse_rule(value, &c->rules[c->n_rules], &why) < 0) {
+			add_error(c, file, line, k->name, "\"%s\": %s", value, why);
+			return -1;
+		}
+		c->n_rules++;
+		return 0;
+	}
+	return -1;
+}
+
+/* route_find_or_add - the route of a [route NAME] section. */
+static struct config_route *route_find_or_add(struct config *c, const char *name, const char *file, int line)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_routes; i++)
+		if (strcmp(c->routes[i].name, name) == 0)
+			return &c->routes[i];
+	if (c->n_routes >= CONFIG_MAX_ROUTES) {
+		add_error(c, file, line, "route", "at most %d routes", CONFIG_MAX_ROUTES);
+		return NULL;
+	}
+	memset(&c->routes[c->n_routes], 0, sizeof(c->routes[0]));
+	snprintf(c->routes[c->n_routes].name, sizeof(c->routes[0].name), "%s", name);
+	snprintf(c->routes[c->n_routes].origin, sizeof(c->routes[0].origin), "%s:%d", file, line);
+	return &c->routes[c->n_routes++];
+}
+
+/* set_route_key - listen / target / policy / starttls of a route. */
+static int set_route_key(struct config *c, struct config_route *r, const char *key, const char *value, const char *file,
+			 int line)
+{
+	if (strcmp(key, "listen") == 0) {
+		if (parse_addr(value, &r->listen) < 0) {
+			add_error(c, file, line, key, "\"%s\" is not IPv4:PORT or [IPv6]:PORT", value);
+			return -1;
+		}
+	} else if (strcmp(key, "target") == 0) {
+		if (split_host_port(value, r->host, sizeof(r->host), &r->port) < 0 || !valid_hostname(r->host)) {
+			add_error(c, file, line, key, "\"%s\" is not HOST:PORT", value);
+			r->host[0] = '\0';
+			return -1;
+		}
+	} else if (strcmp(key, "policy") == 0) {
+		if (!valid_policy(value)) {
+			add_error(c, file, line, key, "\"%s\" is not dane, dane-only or pkix", value);
+			return -1;
+		}
+		snprintf(r->policy, sizeof(r->policy), "%s", value);
+	} else if (strcmp(key, "starttls") == 0) {
+		if (strcmp(value, "smtp") != 0 && strcmp(value, "none") != 0) {
+			add_error(c, file, line, key, "\"%s\" is not smtp or none", value);
+			return -1;
+		}
+		snprintf(r->starttls, sizeof(r->starttls), "%s", strcmp(value, "none") ? value : "");
+	} else {
+		add_error(c, file, line, key, "unknown key in a [route] section (listen, target, policy, starttls)");
+		return -1;
+	}
+	return 0;
+}
+
+/* apply - one key=value from a file or the command line. */
+static int apply(struct config *c, const char *section, const char *key, const char *value, const char *file, int line)
+{
+	size_t i;
+
+	if (strncmp(section, "route ", 6) == 0) {
+		const char *name = section + 6;
+		struct config_route *r;
+		while (*name == ' ')
+			name++;
+		if (*name == '\0' || strlen(name) >= sizeof(c->routes[0].name)) {
+			add_error(c, file, line, key, "a route section needs a name: [route NAME]");
+			return -1;
+		}
+		r = route_find_or_add(c, name, file, line);
+		return r == NULL ? -1 : set_route_key(c, r, key, value, file, line);
+	}
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, key) == 0)
+			return set_key(c, &keys[i], value, file, line);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0)
+			break;
+	if (i == sizeof(keys) / sizeof(keys[0]))
+		add_error(c, file, line, key, "unknown section [%s] (proxy, resolver, policy, route NAME)", section);
+	else
+		add_error(c, file, line, key, "unknown key in section [%s]", section);
+	return -1;
+}
+
+/* ---------- INI loading ---------- */
+
+struct ini_state {
+	struct config *c;
+	const char *name;
+	const char *p;
+	const char *end;
+	int line;
+};
+
+/* ini_read_line - inih's reader: one line per call, counted, never more than num - 1 bytes. */
+static char *ini_read_line(char *str, int num, void *stream)
+{
+	struct ini_state *st = stream;
+	const char *nl;
+	size_t n, take;
+
+	if (st->p >= st->end)
+		return NULL;
+	nl = memchr(st->p, '\n', (size_t)(st->end - st->p));
+	n = nl ? (size_t)(nl - st->p) : (size_t)(st->end - st->p);
+	st->line++;
+	take = n;
+	if (n + 2 > (size_t)num) {
+		add_error(st->c, st->name, st->line, "line", "longer than %d bytes", num - 2);
+		take = 0;
+	} else if (memchr(st->p, '\0', n) != NULL) {
+		add_error(st->c, st->name, st->line, "line", "contains a NUL byte");
+		take = 0;
+	}
+	memcpy(str, st->p, take);
+	str[take] = '\n';
+	str[take + 1] = '\0';
+	st->p += n + (nl ? 1 : 0);
+	return str;
+}
+
+static int ini_on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_state *st = user;
+
+	apply(st->c, section, name, value, st->name, st->line);
+	return 1;   /* keep going: every error is reported */
+}
+
+size_t config_load_string(struct config *c, const char *text, size_t len, const char *name)
+{
+	struct ini_state st = {c, name, text, text + len, 0};
+	size_t before = c->n_errors + c->n_errors_dropped;
+	int r = ini_parse_stream(ini_read_line, &st, ini_on_key, &st);
+
+	if (r > 0)
+		add_error(c, name, r, "syntax", "expected [section], key = value, or a ; comment");
+	else if (r < 0)
+		add_error(c, name, 0, "file", "could not be parsed (out of memory)");
+	return c->n_errors + c->n_errors_dropped - before;
+}
+
+size_t config_load_file(struct config *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t len, errs;
+
+	if (f == NULL) {
+		add_error(c, path, 0, "file", "%s", strerror(errno));
+		return 1;
+	}
+	buf = malloc(CONFIG_MAX_FILE + 1);
+	if (buf == NULL) {
+		fclose(f);
+		add_error(c, path, 0, "file", "out of memory");
+		return 1;
+	}
+	len = fread(buf, 1, CONFIG_MAX_FILE + 1, f);
+	fclose(f);
+	if (len > CONFIG_MAX_FILE) {
+		free(buf);
+		add_error(c, path, 0, "file", "larger than %u bytes", CONFIG_MAX_FILE);
+		return 1;
+	}
+	errs = config_load_string(c, buf, len, path);
+	free(buf);
+	return errs;
+}
+
+/* ---------- defaults, command line, validation ---------- */
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	parse_addr("127.0.0.1:8080", &c->listen[0]);
+	c->n_listen = 1;
+	c->max_connections = 1024;
+	c->idle_timeout_ms = 300000;
+	c->header_timeout_ms = 30000;
+	c->connect_timeout_ms = 10000;
+	c->handshake_timeout_ms = 10000;
+	c->shutdown_grace_ms = 10000;
+	snprintf(c->log, sizeof(c->log), "stderr");
+	c->dns_timeout_ms = 5000;
+	c->cache_size = 10000;
+	c->ttl_min_s = 5;
+	c->ttl_max_s = 3600;
+	c->failure_ttl_s = 2;
+	snprintf(c->policy, sizeof(c->policy), "dane");
+}
+
+int config_set(struct config *c, const char *section, const char *key, const char *value, const char *origin)
+{
+	char name[32], listen[96];
+	const char *eq;
+	struct config_route *r;
+
+	if (strcmp(key, "route") == 0) {
+		/* --route LISTEN_ADDR:PORT=HOST:PORT */
+		eq = strchr(value, '=');
+		if (eq == NULL || (size_t)(eq - value) >= sizeof(listen)) {
+			add_error(c, origin, 0, "route", "\"%s\" is not LISTEN_ADDR:PORT=HOST:PORT", value);
+			return -1;
+		}
+		memcpy(listen, value, (size_t)(eq - value));
+		listen[eq - value] = '\0';
+		snprintf(name, sizeof(name), "cli-%zu", c->n_routes + 1);
+		r = route_find_or_add(c, name, origin, 0);
+		if (r == NULL)
+			return -1;
+		if (set_route_key(c, r, "listen", listen, origin, 0) < 0 || set_route_key(c, r, "target", eq + 1, origin, 0) < 0)
+			return -1;
+		return 0;
+	}
+	return apply(c, section, key, value, origin, 0);
+}
+
+/* same_addr - two listeners on one address and port. */
+static int same_addr(const struct config_addr *a, const struct config_addr *b)
+{
+	return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
+}
+
+size_t config_validate(struct config *c)
+{
+	size_t before = c->n_errors + c->n_errors_dropped, i, j;
+	int public_listener = 0;
+
+	for (i = 0; i < c->n_routes; i++) {
+		struct config_route *r = &c->routes[i];
+		if (r->listen.port == 0)
+			add_error(c, r->origin, 0, "route", "route \"%s\" has no listen address", r->name);
+		if (r->host[0] == '\0')
+			add_error(c, r->origin, 0, "route", "route \"%s\" has no target HOST:PORT", r->name);
+		if (r->listen.port != 0 && !r->listen.loopback)
+			public_listener = 1;
+		for (j = 0; j < c->n_listen; j++)
+			if (r->listen.port != 0 && same_addr(&r->listen, &c->listen[j]))
+				add_error(c, r->origin, 0, "route", "listen %s is also the HTTP proxy listener",
+					  r->listen.text);
+		for (j = 0; j < i; j++)
+			if (r->listen.port != 0 && same_addr(&r->listen, &c->routes[j].listen))
+				add_error(c, r->origin, 0, "route", "listen %s is used by route \"%s\" too", r->listen.text,
+					  c->routes[j].name);
+	}
+	for (i = 0; i < c->n_listen; i++) {
+		if (!c->listen[i].loopback)
+			public_listener = 1;
+		for (j = 0; j < i; j++)
+			if (same_addr(&c->listen[i], &c->listen[j]))
+				add_error(c, "configuration", 0, "listen", "%s is given twice", c->listen[i].text);
+	}
+	if (c->n_listen == 0 && c->n_routes == 0)
+		add_error(c, "configuration", 0, "listen", "no listener and no route: nothing to do");
+	/* Never an open proxy: a listener off loopback needs an explicit list of client networks. */
+	if (public_listener && c->n_allow_from == 0)
+		add_error(c, "configuration", 0, "allow_from",
+			  "a listener on a non-loopback address needs allow_from (the client networks it serves)");
+	if (c->ttl_max_s < c->ttl_min_s)
+		add_error(c, "configuration", 0, "ttl_max", "smaller than ttl_min");
+	return c->n_errors + c->n_errors_dropped - before;
+}

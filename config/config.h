@@ -1,0 +1,117 @@
+/*
+ * config.h - daneproxy's configuration: one plain struct, filled from the embedded defaults, an INI file
+ * (libinih) and command-line options, validated as a whole, then frozen.
+ *
+ * Every key has one row in the table in config.c (section, name, type, range, default). Errors are collected,
+ * all of them, as "file:line: key: problem". config/ knows nothing of proxy/: policies are plain names here.
+ */
+#ifndef DANEPROXY_CONFIG_H
+#define DANEPROXY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTEN 8
+#define CONFIG_MAX_ROUTES 64
+#define CONFIG_MAX_RULES 256
+#define CONFIG_MAX_ALLOW 64
+#define CONFIG_MAX_UPSTREAMS 8
+#define CONFIG_MAX_ERRORS 64
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_HOST_MAX 254
+
+/* An address to listen on: IPv4 or IPv6 and a port. */
+struct config_addr {
+	char text[80];          /* as written, for messages */
+	int family;             /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	uint16_t port;
+	int loopback;
+};
+
+struct config_route {
+	char name[64];
+	struct config_addr listen;
+	char host[CONFIG_HOST_MAX];
+	uint16_t port;
+	char policy[16];        /* "" = the default policy */
+	char starttls[8];       /* "" or "smtp" */
+	char origin[CONFIG_PATH_MAX + 16];   /* "file:line" where it was defined */
+};
+
+struct config_rule {
+	char pattern[CONFIG_HOST_MAX];
+	uint16_t port;          /* 0 = any */
+	char policy[16];
+};
+
+struct config_cidr {
+	int family;
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+struct config {
+	/* [proxy] */
+	struct config_addr listen[CONFIG_MAX_LISTEN];
+	size_t n_listen;
+	int listen_set;                      /* listen given explicitly (the default listener is dropped) */
+	struct config_cidr allow_from[CONFIG_MAX_ALLOW];
+	size_t n_allow_from;
+	unsigned max_connections;
+	unsigned idle_timeout_ms;
+	unsigned header_timeout_ms;
+	unsigned connect_timeout_ms;
+	unsigned handshake_timeout_ms;
+	unsigned shutdown_grace_ms;
+	int allow_http;
+	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
+	/* [resolver] */
+	char upstreams[CONFIG_MAX_UPSTREAMS][64];
+	size_t n_upstreams;
+	char trust_anchor[CONFIG_PATH_MAX];  /* "" = the system root key */
+	int dns_udp;
+	unsigned dns_timeout_ms;
+	unsigned cache_size;
+	unsigned ttl_min_s;
+	unsigned ttl_max_s;
+	unsigned failure_ttl_s;
+	/* [policy] */
+	char policy[16];
+	char ca_file[CONFIG_PATH_MAX];       /* "" = the system store */
+	int ee_namecheck;
+	struct config_rule rules[CONFIG_MAX_RULES];
+	size_t n_rules;
+	/* [route NAME] sections and --route */
+	struct config_route routes[CONFIG_MAX_ROUTES];
+	size_t n_routes;
+
+	/* every problem found, "file:line: key: problem" */
+	char errors[CONFIG_MAX_ERRORS][300];
+	size_t n_errors;
+	size_t n_errors_dropped;
+};
+
+/* config_defaults - the embedded default: HTTP proxy on 127.0.0.1:8080, system resolvers, root anchor, dane. */
+void config_defaults(struct config *c);
+
+/* config_load_file - apply an INI file; problems are appended to c->errors. Returns the number of new errors. */
+size_t config_load_file(struct config *c, const char *path);
+/* config_load_string - the same for text already in memory; name is used in messages (and by the fuzzer). */
+size_t config_load_string(struct config *c, const char *text, size_t len, const char *name);
+
+/*
+ * config_set - apply one setting from the command line ("listen", "route", "resolver", "trust-anchor",
+ * "ca-file", "policy", ...); origin names it in messages (e.g. "--route"). Returns 0 or -1 (error recorded).
+ */
+int config_set(struct config *c, const char *section, const char *key, const char *value, const char *origin);
+
+/* config_validate - whole-configuration checks (open-proxy rule, duplicate listeners, ...). Returns errors added. */
+size_t config_validate(struct config *c);
+
+/* config_is_loopback - 1 when addr is in 127.0.0.0/8 or ::1. */
+int config_is_loopback(const struct config_addr *a);
+/* config_cidr_contains - 1 when the address (family, 4 or 16 bytes) is inside the network. */
+int config_cidr_contains(const struct config_cidr *net, int family, const uint8_t *addr);
+
+#endif

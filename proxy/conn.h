@@ -1,0 +1,113 @@
+/*
+ * conn.h - one client connection and everything it owns (internal to the proxy daemon).
+ *
+ * A connection is accepted on a listener (the HTTP proxy listener or a port-mapped route), owns its client
+ * stream, at most one upstream being opened and one origin stream, and one idle timer. conn_close() is the
+ * only way it ends: it cancels the upstream, closes both streams, and the timer's close callback writes the
+ * connection's one log line and frees it.
+ */
+#ifndef DANEPROXY_CONN_H
+#define DANEPROXY_CONN_H
+
+#include <stdint.h>
+
+#include <http_parser.h>
+#include <uv.h>
+
+#include "policy.h"
+#include "upstream.h"
+
+struct server;
+struct stream;
+struct listener;
+
+enum conn_kind { CONN_HTTP, CONN_ROUTE };
+
+/* What the connection waits for. */
+enum conn_state {
+	CONN_EXPECT_REQUEST,   /* HTTP: the next request head from the client */
+	CONN_AWAIT_UPSTREAM,   /* DNS, connect, handshake and verification of the origin */
+	CONN_FORWARDING,       /* HTTP: request (head and body) going out, response coming back */
+	CONN_RELAYING,         /* routes (and upgraded HTTP): bytes both ways */
+	CONN_CLOSING,
+};
+
+#define CONN_CLIENT_BUF (32 * 1024)
+#define CONN_MAX_HEAD (16 * 1024)
+#define CONN_HIGH_WATER (256 * 1024)
+
+struct conn {
+	struct server *srv;
+	const struct listener *listener;
+	struct conn *prev, *next;
+	uint64_t id;
+	enum conn_kind kind;
+	enum conn_state state;
+	struct stream *client;
+	struct stream *origin;
+	struct upstream *up;
+	uv_timer_t idle;
+	char client_addr[64];
+	char host[RESOLVER_MAX_NAME];
+	uint16_t port;
+	enum policy_mode policy;
+	struct upstream_report rep;
+	int have_rep;
+	const char *close_reason;
+	char close_detail[200];
+	int client_eof;
+	int origin_eof;
+	uint64_t bytes_up;         /* plaintext from client to origin */
+	uint64_t bytes_down;       /* plaintext from origin to client */
+	uint64_t t_start_ns;
+	unsigned requests;
+	int status;                /* HTTP status sent to the client for the last request (0 if none) */
+
+	/* HTTP ingress (http.c) */
+	http_parser req_parser;
+	http_parser resp_parser;
+	size_t buf_len;            /* bytes in buf not yet consumed by the request parser */
+	size_t head_bytes;         /* bytes of the current request head so far */
+	uint64_t head_started_ms;  /* loop time of the head's first byte, for header_timeout */
+	uint64_t last_activity_ms;
+	int head_done;             /* the current request's head is complete */
+	int req_done;              /* the current request (with body) is complete */
+	int resp_started;          /* some of the response reached the client */
+	int resp_done;             /* the final response is complete */
+	int response_final;        /* a final (>= 200, or 101) response head was seen */
+	int keep_alive;            /* the client wants the connection kept */
+	int head_request;          /* HEAD: the response has no body */
+	int upgraded;              /* 101 Switching Protocols: raw relay from now on */
+	int lf_pending;            /* http_parser left the head's final LF at buf[0] */
+	int head_too_large;
+	int url_too_long;
+	int close_after;           /* close once the client's queue drains */
+	int last_was_value;
+	int skip_header;
+	char method[24];
+	char url[8192];
+	size_t url_len;
+	char field[256];
+	size_t field_len;
+	char hdrs[CONN_MAX_HEAD];  /* the end-to-end headers of the current request */
+	size_t hdrs_len;
+	char head_out[CONN_MAX_HEAD + 8448];   /* the request head rewritten in origin-form */
+	size_t head_out_len;
+	uint8_t buf[CONN_CLIENT_BUF];
+};
+
+/* conn_close - end the connection; reason is a short constant, detail optional. */
+void conn_close(struct conn *c, const char *reason, const char *detail);
+/* conn_touch - data moved: push the idle deadline back. */
+void conn_touch(struct conn *c);
+/* conn_take_report - remember the upstream report for the log line. */
+void conn_take_report(struct conn *c, const struct upstream_report *rep);
+/* conn_relay - both streams relay raw bytes from now on (routes, HTTP after 101). */
+void conn_relay(struct conn *c);
+
+/* http_conn_start - begin reading requests on an accepted HTTP proxy connection. */
+void http_conn_start(struct conn *c);
+/* route_conn_start - open the route's upstream for an accepted connection. */
+void route_conn_start(struct conn *c);
+
+#endif

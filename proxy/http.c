@@ -1,0 +1,665 @@
+/*
+ * http.c - the HTTP proxy listener: absolute-form requests from clients that cannot do TLS, forwarded in
+ * origin-form over a DANE-verified TLS connection to the origin.
+ *
+ * One request at a time per client connection (pipelined requests wait in the client buffer, so responses can
+ * never be reordered), keep-alive on both sides, requests to different origins on one client connection.
+ * Message framing is http_parser's on both sides; bodies are forwarded as the raw bytes that carried them, so
+ * Content-Length and chunked framing reach the other side unchanged. Before the origin is verified, no byte of
+ * the request leaves the proxy.
+ *
+ * The request parser is paused at the end of the head (while the upstream is opened) and at the end of each
+ * message; http_parser then leaves the head's final LF unconsumed, which lf_pending accounts for.
+ */
+#include "conn.h"
+#include "server.h"
+#include "stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void http_process(struct conn *c);
+static void http_client_event(struct stream *s, enum stream_event ev, void *arg);
+
+/* ---------- error answers ---------- */
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 408: return "Request Timeout";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	return "Error";
+}
+
+/* sf_string - RFC 8941 sf-string content: printable ASCII, with " and \ escaped. */
+static void sf_string(const char *in, char *out, size_t len)
+{
+	size_t j = 0;
+
+	for (; *in && j + 3 < len; in++) {
+		unsigned char ch = (unsigned char)*in;
+		if (ch < 0x20 || ch > 0x7e)
+			ch = '?';
+		if (ch == '"' || ch == '\\')
+			out[j++] = '\\';
+		out[j++] = (char)ch;
+	}
+	out[j] = '\0';
+}
+
+static const char *what_to_check(const char *error)
+{
+	if (error == NULL)
+		return "";
+	if (strcmp(error, "tls_certificate_error") == 0)
+		return "The origin's certificate does not satisfy its TLSA records (or PKIX where the policy allows it).\n"
+		       "Run `daneproxy check HOST:PORT` to see the records, the presented chain and what differs.\n";
+	if (strcmp(error, "dns_error") == 0)
+		return "DNS or DNSSEC failed for this name; daneproxy never falls back when validation fails.\n"
+		       "Run `daneproxy lookup HOST:PORT` to see the DNSSEC outcome.\n";
+	if (strcmp(error, "dns_timeout") == 0)
+		return "The resolver did not answer in time; check the configured resolvers.\n";
+	if (strcmp(error, "connection_refused") == 0 || strcmp(error, "connection_timeout") == 0)
+		return "No address of the origin accepted a TCP connection.\n";
+	return "Run `daneproxy check HOST:PORT` for a full diagnosis.\n";
+}
+
+/* http_fail - answer the current request with an error page and close the client afterwards. */
+static void http_fail(struct conn *c, int status, const char *error, const char *details)
+{
+	char head[1024], body[1400], sf[400];
+	int hl, bl;
+
+	if (c->resp_started || c->client == NULL) {
+		conn_close(c, "aborted", details);
+		return;
+	}
+	c->status = status;
+	sf_string(details ? details : "", sf, sizeof(sf));
+	bl = snprintf(body, sizeof(body), "daneproxy: %d %s\n\n%s%s%s%s%s%s%s\n\n%s", status, status_text(status),
+		      c->host[0] ? "target: " : "", c->host[0] ? c->host : "", c->host[0] ? "\n" : "",
+		      error ? "error: " : "", error ? error : "", error ? "\n" : "", details ? details : "",
+		      what_to_check(error));
+	if (bl < 0 || (size_t)bl >= sizeof(body))
+		bl = (int)strlen(body);
+	if (error != NULL)
+		hl = snprintf(head, sizeof(head),
+			      "HTTP/1.1 %d %s\r\nProxy-Status: daneproxy; error=%s; details=\"%s\"\r\n"
+			      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+			      status, status_text(status), error, sf, bl);
+	else
+		hl = snprintf(head, sizeof(head),
+			      "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+			      "Connection: close\r\n\r\n",
+			      status, status_text(status), bl);
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		hl = (int)strlen(head);
+	c->resp_started = 1;
+	stream_read_stop(c->client);
+	stream_set_callbacks(c->client, NULL, http_client_event, c);
+	if (stream_write(c->client, (const uint8_t *)head, (size_t)hl) < 0 ||
+	    stream_write(c->client, (const uint8_t *)body, (size_t)bl) < 0) {
+		conn_close(c, "client_write_error", NULL);
+		return;
+	}
+	snprintf(c->close_detail, sizeof(c->close_detail), "%s", details ? details : status_text(status));
+	c->close_after = 1;
+	stream_shutdown(c->client);
+	if (c->origin != NULL) {
+		stream_close(c->origin);
+		c->origin = NULL;
+	}
+	c->state = CONN_FORWARDING;
+}
+
+/* ---------- request head parsing ---------- */
+
+static int hop_by_hop(const char *name)
+{
+	static const char *const drop[] = {"connection", "proxy-connection", "keep-alive", "proxy-authorization",
+					   "proxy-authenticate", "te", "trailer", "host"};
+	size_t i;
+
+	for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		if (strcasecmp(name, drop[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int hdrs_append(struct conn *c, const char *s, size_t n)
+{
+
+	if (c->hdrs_len + n > sizeof(c->hdrs)) {
+		c->head_too_large = 1;
+		return -1;
+	}
+	memcpy(c->hdrs + c->hdrs_len, s, n);
+	c->hdrs_len += n;
+	return 0;
+}
+
+/* end_header - the previous header's value is complete. */
+static void end_header(struct conn *c)
+{
+	if (c->last_was_value && !c->skip_header)
+		hdrs_append(c, "\r\n", 2);
+	c->field_len = 0;
+	c->skip_header = 0;
+}
+
+static int on_req_begin(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	c->url_len = 0;
+	c->field_len = 0;
+	c->last_was_value = 0;
+	c->skip_header = 0;
+	c->head_done = c->req_done = 0;
+	c->resp_started = c->resp_done = 0;
+	c->head_bytes = 0;
+	c->status = 0;
+	c->hdrs_len = 0;
+	c->response_final = 0;
+	return 0;
+}
+
+static int on_req_url(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	if (c->url_len + n >= sizeof(c->url)) {
+		c->url_too_long = 1;
+		return 1;
+	}
+	memcpy(c->url + c->url_len, at, n);
+	c->url_len += n;
+	c->url[c->url_len] = '\0';
+	return 0;
+}
+
+static int on_req_field(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	if (c->last_was_value)
+		end_header(c);
+	c->last_was_value = 0;
+	if (c->field_len + n >= sizeof(c->field)) {
+		c->head_too_large = 1;
+		return 1;
+	}
+	memcpy(c->field + c->field_len, at, n);
+	c->field_len += n;
+	c->field[c->field_len] = '\0';
+	return 0;
+}
+
+static int on_req_value(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	if (!c->last_was_value) {
+		c->skip_header = hop_by_hop(c->field);
+		if (!c->skip_header && (hdrs_append(c, c->field, c->field_len) < 0 || hdrs_append(c, ": ", 2) < 0))
+			return 1;
+	}
+	c->last_was_value = 1;
+	if (!c->skip_header && hdrs_append(c, at, n) < 0)
+		return 1;
+	return 0;
+}
+
+static int on_req_headers_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	end_header(c);
+	c->last_was_value = 0;
+	c->head_done = 1;
+	snprintf(c->method, sizeof(c->method), "%s", http_method_str((enum http_method)p->method));
+	c->keep_alive = http_should_keep_alive(p);
+	c->head_request = p->method == HTTP_HEAD;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static int on_req_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	c->req_done = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings req_settings = {
+	.on_message_begin = on_req_begin,
+	.on_url = on_req_url,
+	.on_header_field = on_req_field,
+	.on_header_value = on_req_value,
+	.on_headers_complete = on_req_headers_complete,
+	.on_message_complete = on_req_complete,
+};
+
+/* ---------- responses ---------- */
+
+static int on_resp_headers_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	c->status = p->status_code;
+	if (p->status_code >= 200 || p->status_code == 101)
+		c->response_final = 1;
+	/* 1: the response to HEAD has no body whatever its headers say. */
+	return c->head_request && p->status_code >= 200 ? 1 : 0;
+}
+
+static int on_resp_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	if (c->response_final) {
+		c->resp_done = 1;
+		http_parser_pause(p, 1);
+	}
+	return 0;
+}
+
+static const http_parser_settings resp_settings = {
+	.on_headers_complete = on_resp_headers_complete,
+	.on_message_complete = on_resp_complete,
+};
+
+/* request_finished - request and response are both complete: keep the connections or close them. */
+static void request_finished(struct conn *c)
+{
+	int origin_keep = http_should_keep_alive(&c->resp_parser);
+
+	c->requests++;
+	if (c->upgraded) {
+		conn_relay(c);
+		return;
+	}
+	if (!origin_keep && c->origin != NULL) {
+		stream_close(c->origin);
+		c->origin = NULL;
+	}
+	if (!c->keep_alive || !origin_keep || c->client_eof) {
+		c->close_after = 1;
+		stream_shutdown(c->client);
+		if (stream_write_queued(c->client) == 0)
+			conn_close(c, "done", NULL);
+		return;
+	}
+	c->state = CONN_EXPECT_REQUEST;
+	c->head_bytes = 0;
+	conn_touch(c);
+	http_process(c);
+	if (c->state == CONN_EXPECT_REQUEST && c->client != NULL)
+		stream_read_start(c->client);
+}
+
+static void http_origin_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
+{
+	struct conn *c = arg;
+	size_t n;
+	enum http_errno err;
+
+	(void)s;
+	conn_touch(c);
+	if (c->resp_done) {
+		conn_close(c, "origin_protocol_error", "data after the response");
+		return;
+	}
+	n = http_parser_execute(&c->resp_parser, &resp_settings, (const char *)data, len);
+	err = HTTP_PARSER_ERRNO(&c->resp_parser);
+	if (err != HPE_OK && err != HPE_PAUSED) {
+		if (!c->resp_started) {
+			http_fail(c, 502, "http_response_error", http_errno_description(err));
+		} else {
+			conn_close(c, "origin_protocol_error", http_errno_description(err));
+		}
+		return;
+	}
+	if (n > 0) {
+		c->resp_started = 1;
+		c->bytes_down += n;
+		if (stream_write(c->client, data, n) < 0) {
+			conn_close(c, "client_write_error", NULL);
+			return;
+		}
+	}
+	if (err == HPE_PAUSED) {
+		http_parser_pause(&c->resp_parser, 0);
+		if (c->status == 101) {
+			c->upgraded = 1;
+			/* Bytes after the 101 head belong to the new protocol. */
+			if (n < len && stream_write(c->client, data + n, len - n) < 0) {
+				conn_close(c, "client_write_error", NULL);
+				return;
+			}
+		} else if (n < len) {
+			conn_close(c, "origin_protocol_error", "data after the response");
+			return;
+		}
+		stream_read_stop(c->origin);
+		if (c->req_done)
+			request_finished(c);
+		return;
+	}
+	if (stream_write_queued(c->client) > CONN_HIGH_WATER)
+		stream_read_stop(c->origin);
+}
+
+static void http_origin_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)s;
+	switch (ev) {
+	case STREAM_EOF:
+		c->origin_eof = 1;
+		if (c->state != CONN_FORWARDING || c->resp_done) {
+			/* A kept-alive origin went away between requests: open a new one next time. */
+			stream_close(c->origin);
+			c->origin = NULL;
+			return;
+		}
+		/* EOF may be how the response ends (no length given). */
+		http_parser_execute(&c->resp_parser, &resp_settings, NULL, 0);
+		if (c->resp_done) {
+			http_parser_pause(&c->resp_parser, 0);
+			c->keep_alive = 0;
+			stream_close(c->origin);
+			c->origin = NULL;
+			if (c->req_done)
+				request_finished(c);
+			else
+				conn_close(c, "done", "origin closed before the request was complete");
+		} else if (!c->resp_started) {
+			http_fail(c, 502, "connection_terminated", "the origin closed the connection without a response");
+		} else {
+			conn_close(c, "origin_closed", "the origin closed the connection mid-response");
+		}
+		break;
+	case STREAM_DRAINED:
+		/* Request body backpressure released. */
+		if (c->state == CONN_FORWARDING && !c->req_done && c->client != NULL)
+			stream_read_start(c->client);
+		break;
+	case STREAM_ERROR:
+		if (!c->resp_started)
+			http_fail(c, 502, "connection_terminated", stream_error(s));
+		else
+			conn_close(c, "origin_error", stream_error(s));
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---------- request flow ---------- */
+
+/* forward_body - parse buffered request bytes and send the ones that belong to the current message. */
+static void forward_body(struct conn *c)
+{
+	size_t n, skip;
+	enum http_errno err;
+
+	if (c->req_done || c->buf_len == 0 || c->origin == NULL)
+		return;
+	n = http_parser_execute(&c->req_parser, &req_settings, (const char *)c->buf, c->buf_len);
+	err = HTTP_PARSER_ERRNO(&c->req_parser);
+	if (err != HPE_OK && err != HPE_PAUSED) {
+		conn_close(c, "client_protocol_error", http_errno_description(err));
+		return;
+	}
+	skip = c->lf_pending ? 1 : 0;
+	c->lf_pending = 0;
+	if (n > skip) {
+		c->bytes_up += n - skip;
+		if (stream_write(c->origin, c->buf + skip, n - skip) < 0) {
+			conn_close(c, "origin_write_error", NULL);
+			return;
+		}
+	}
+	memmove(c->buf, c->buf + n, c->buf_len - n);
+	c->buf_len -= n;
+	if (err == HPE_PAUSED) {
+		http_parser_pause(&c->req_parser, 0);
+		/* The request is complete: read no further until the response is (pipelined requests wait). */
+		stream_read_stop(c->client);
+		if (c->resp_done)
+			request_finished(c);
+		return;
+	}
+	if (stream_write_queued(c->origin) > CONN_HIGH_WATER)
+		stream_read_stop(c->client);
+}
+
+/* send_head - the origin is ready: send the rewritten head, then whatever body is buffered. */
+static void send_head(struct conn *c)
+{
+	c->state = CONN_FORWARDING;
+	http_parser_init(&c->resp_parser, HTTP_RESPONSE);
+	c->resp_parser.data = c;
+	c->resp_done = c->resp_started = 0;
+	c->bytes_up += c->head_out_len;
+	if (stream_write(c->origin, (const uint8_t *)c->head_out, c->head_out_len) < 0) {
+		http_fail(c, 502, "connection_terminated", stream_error(c->origin));
+		return;
+	}
+	stream_set_callbacks(c->origin, http_origin_data, http_origin_event, c);
+	if (stream_read_start(c->origin) < 0 || c->state == CONN_CLOSING)
+		return;
+	forward_body(c);
+	if (c->state == CONN_FORWARDING && !c->req_done && c->client != NULL)
+		stream_read_start(c->client);
+}
+
+static void http_upstream_done(struct stream *origin, const struct upstream_report *rep, void *arg)
+{
+	struct conn *c = arg;
+
+	c->up = NULL;
+	conn_take_report(c, rep);
+	if (origin == NULL) {
+		int timeout = rep->error && (strcmp(rep->error, "dns_timeout") == 0 ||
+					     strcmp(rep->error, "connection_timeout") == 0);
+		http_fail(c, timeout ? 504 : 502, rep->error, rep->details);
+		return;
+	}
+	c->origin = origin;
+	send_head(c);
+}
+
+/*
+ * start_request - the head is complete: check it, rewrite it in origin-form, and get a verified origin.
+ */
+static void start_request(struct conn *c)
+{
+	struct http_parser_url u;
+	char host[RESOLVER_MAX_NAME], path[8192], authority[RESOLVER_MAX_NAME + 8];
+	uint16_t port = 443;
+	int n;
+
+	http_parser_url_init(&u);
+	if (c->req_parser.method == HTTP_CONNECT) {
+		http_fail(c, 501, NULL, "CONNECT (TLS-terminating tunnels) is not available in this build; send "
+					"absolute-form requests: GET https://host/path HTTP/1.1");
+		return;
+	}
+	if (http_parser_parse_url(c->url, c->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_SCHEMA)) ||
+	    !(u.field_set & (1 << UF_HOST))) {
+		http_fail(c, 400, NULL, "a proxy request needs an absolute URL: GET https://host/path HTTP/1.1");
+		return;
+	}
+	if (u.field_data[UF_SCHEMA].len != 5 || strncasecmp(c->url + u.field_data[UF_SCHEMA].off, "https", 5) != 0) {
+		http_fail(c, 403, NULL, "only https:// targets are proxied: daneproxy originates DANE-verified TLS");
+		return;
+	}
+	if (u.field_data[UF_HOST].len == 0 || u.field_data[UF_HOST].len >= sizeof(host) - 2) {
+		http_fail(c, 400, NULL, "bad host in the URL");
+		return;
+	}
+	memcpy(host, c->url + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
+	host[u.field_data[UF_HOST].len] = '\0';
+	if (u.field_set & (1 << UF_PORT)) {
+		if (u.port == 0) {
+			http_fail(c, 400, NULL, "bad port in the URL");
+			return;
+		}
+		port = u.port;
+	}
+	if (u.field_set & (1 << UF_PATH)) {
+		n = snprintf(path, sizeof(path), "%.*s", (int)u.field_data[UF_PATH].len, c->url + u.field_data[UF_PATH].off);
+	} else {
+		n = snprintf(path, sizeof(path), "/");
+	}
+	if (u.field_set & (1 << UF_QUERY))
+		snprintf(path + n, sizeof(path) - (size_t)n, "?%.*s", (int)u.field_data[UF_QUERY].len,
+			 c->url + u.field_data[UF_QUERY].off);
+	if (strchr(host, ':') != NULL)
+		snprintf(authority, sizeof(authority), port == 443 ? "[%s]" : "[%s]:%u", host, port);
+	else
+		snprintf(authority, sizeof(authority), port == 443 ? "%s" : "%s:%u", host, port);
+	/* Origin-form head; hop-by-hop headers were dropped while parsing, Host comes from the URL (RFC 9112 3.2.2). */
+	n = snprintf(c->head_out, sizeof(c->head_out), "%s %s HTTP/1.1\r\nHost: %s\r\n", c->method, path, authority);
+	if (n < 0 || (size_t)n + c->hdrs_len + 64 > sizeof(c->head_out)) {
+		http_fail(c, 431, NULL, "request head too large");
+		return;
+	}
+	memcpy(c->head_out + n, c->hdrs, c->hdrs_len);
+	n += (int)c->hdrs_len;
+	n += snprintf(c->head_out + n, sizeof(c->head_out) - (size_t)n, "%s\r\n",
+		      c->req_parser.upgrade ? "Connection: upgrade\r\n" : c->keep_alive ? "" : "Connection: close\r\n");
+	c->head_out_len = (size_t)n;
+
+	stream_read_stop(c->client);
+	if (c->origin != NULL && strcasecmp(c->host, host) == 0 && c->port == port) {
+		send_head(c);   /* the verified origin connection is still open: reuse it */
+		return;
+	}
+	if (c->origin != NULL) {
+		stream_close(c->origin);
+		c->origin = NULL;
+	}
+	snprintf(c->host, sizeof(c->host), "%s", host);
+	c->port = port;
+	c->policy = server_policy(c->srv, host, port);
+	c->origin_eof = 0;
+	c->state = CONN_AWAIT_UPSTREAM;
+	c->have_rep = 0;
+	c->up = upstream_open(&c->srv->rt.env, host, port, c->policy, "http/1.1", http_upstream_done, c);
+	if (c->up == NULL)
+		http_fail(c, 502, "proxy_internal_error", "out of memory");
+}
+
+/* http_process - parse what the client sent, as far as the current state allows. */
+static void http_process(struct conn *c)
+{
+	size_t n;
+	enum http_errno err;
+
+	if (c->state == CONN_FORWARDING) {
+		forward_body(c);
+		return;
+	}
+	if (c->state != CONN_EXPECT_REQUEST || c->buf_len == 0)
+		return;
+	if (c->head_bytes == 0)
+		c->head_started_ms = uv_now(c->srv->loop);
+	n = http_parser_execute(&c->req_parser, &req_settings, (const char *)c->buf, c->buf_len);
+	err = HTTP_PARSER_ERRNO(&c->req_parser);
+	c->head_bytes += n;
+	if (c->url_too_long) {
+		http_fail(c, 414, NULL, "request URL longer than 8 KiB");
+		return;
+	}
+	if (c->head_too_large || (!c->head_done && c->head_bytes > CONN_MAX_HEAD)) {
+		http_fail(c, 431, NULL, "request head larger than 16 KiB");
+		return;
+	}
+	if (err != HPE_OK && err != HPE_PAUSED) {
+		char why[160];
+		snprintf(why, sizeof(why), "malformed request: %s", http_errno_description(err));
+		http_fail(c, 400, NULL, why);
+		return;
+	}
+	memmove(c->buf, c->buf + n, c->buf_len - n);
+	c->buf_len -= n;
+	if (err == HPE_PAUSED) {
+		http_parser_pause(&c->req_parser, 0);
+		c->lf_pending = 1;   /* http_parser stops on the head's final LF */
+		start_request(c);
+	}
+}
+
+static void http_client_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
+{
+	struct conn *c = arg;
+	size_t room = sizeof(c->buf) - c->buf_len;
+
+	(void)s;
+	conn_touch(c);
+	if (len > room) {
+		/* Cannot happen with reading stopped at CONN_HIGH_WATER; be safe anyway. */
+		conn_close(c, "client_overflow", NULL);
+		return;
+	}
+	memcpy(c->buf + c->buf_len, data, len);
+	c->buf_len += len;
+	if (c->buf_len == sizeof(c->buf))
+		stream_read_stop(c->client);
+	http_process(c);
+}
+
+static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct conn *c = arg;
+
+	switch (ev) {
+	case STREAM_EOF:
+		c->client_eof = 1;
+		if (c->close_after || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && !c->head_bytes))
+			conn_close(c, "done", NULL);
+		else if (c->state == CONN_EXPECT_REQUEST)
+			http_fail(c, 400, NULL, "the client closed the connection in the middle of a request");
+		/* else: the request is out, the response will be sent and then the connection closed */
+		break;
+	case STREAM_DRAINED:
+		if (c->close_after) {
+			conn_close(c, "done", NULL);
+		} else if (c->state == CONN_FORWARDING && !c->resp_done && c->origin != NULL) {
+			stream_read_start(c->origin);
+		}
+		break;
+	case STREAM_ERROR:
+		conn_close(c, "client_error", stream_error(s));
+		break;
+	default:
+		break;
+	}
+	(void)s;
+}
+
+void http_conn_start(struct conn *c)
+{
+	http_parser_init(&c->req_parser, HTTP_REQUEST);
+	c->req_parser.data = c;
+	c->state = CONN_EXPECT_REQUEST;
+	stream_set_callbacks(c->client, http_client_data, http_client_event, c);
+	conn_touch(c);
+	stream_read_start(c->client);
+}

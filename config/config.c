@@ -54,7 +54,6 @@ static const struct key_def keys[] = {
 	{"proxy", "connect_timeout", KEY_DURATION, OFF(connect_timeout_ms), 100, 3600000, "TCP connect timeout"},
 	{"proxy", "handshake_timeout", KEY_DURATION, OFF(handshake_timeout_ms), 100, 3600000, "TLS handshake timeout"},
 	{"proxy", "shutdown_grace", KEY_DURATION, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
-	{"proxy", "allow_http", KEY_BOOL, OFF(allow_http), 0, 0, "forward plain http:// requests"},
 	{"proxy", "log", KEY_LOG, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
 	{"resolver", "upstream", KEY_UPSTREAM_LIST, OFF(upstreams), 0, 0, "IP or IP@PORT of a resolver (repeatable)"},
 	{"resolver", "trust_anchor", KEY_PATH, OFF(trust_anchor), 0, 0, "DS or DNSKEY file"},

@@ -64,7 +64,6 @@ struct config {
 	unsigned connect_timeout_ms;
 	unsigned handshake_timeout_ms;
 	unsigned shutdown_grace_ms;
-	int allow_http;
 	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
 	/* [resolver] */
 	char upstreams[CONFIG_MAX_UPSTREAMS][64];

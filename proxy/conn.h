@@ -14,6 +14,7 @@
 #include <http_parser.h>
 #include <uv.h>
 
+#include "http_req.h"
 #include "policy.h"
 #include "upstream.h"
 
@@ -33,7 +34,6 @@ enum conn_state {
 };
 
 #define CONN_CLIENT_BUF (32 * 1024)
-#define CONN_MAX_HEAD (16 * 1024)
 #define CONN_HIGH_WATER (256 * 1024)
 
 struct conn {
@@ -64,35 +64,17 @@ struct conn {
 	int status;                /* HTTP status sent to the client for the last request (0 if none) */
 
 	/* HTTP ingress (http.c) */
-	http_parser req_parser;
+	struct http_req req;
+	struct http_target target;
 	http_parser resp_parser;
-	size_t buf_len;            /* bytes in buf not yet consumed by the request parser */
-	size_t head_bytes;         /* bytes of the current request head so far */
+	size_t buf_len;            /* client bytes in buf not yet consumed by the request parser */
 	uint64_t head_started_ms;  /* loop time of the head's first byte, for header_timeout */
 	uint64_t last_activity_ms;
-	int head_done;             /* the current request's head is complete */
-	int req_done;              /* the current request (with body) is complete */
 	int resp_started;          /* some of the response reached the client */
 	int resp_done;             /* the final response is complete */
 	int response_final;        /* a final (>= 200, or 101) response head was seen */
-	int keep_alive;            /* the client wants the connection kept */
-	int head_request;          /* HEAD: the response has no body */
 	int upgraded;              /* 101 Switching Protocols: raw relay from now on */
-	int lf_pending;            /* http_parser left the head's final LF at buf[0] */
-	int head_too_large;
-	int url_too_long;
 	int close_after;           /* close once the client's queue drains */
-	int last_was_value;
-	int skip_header;
-	char method[24];
-	char url[8192];
-	size_t url_len;
-	char field[256];
-	size_t field_len;
-	char hdrs[CONN_MAX_HEAD];  /* the end-to-end headers of the current request */
-	size_t hdrs_len;
-	char head_out[CONN_MAX_HEAD + 8448];   /* the request head rewritten in origin-form */
-	size_t head_out_len;
 	uint8_t buf[CONN_CLIENT_BUF];
 };
 

@@ -4,12 +4,9 @@
  *
  * One request at a time per client connection (pipelined requests wait in the client buffer, so responses can
  * never be reordered), keep-alive on both sides, requests to different origins on one client connection.
- * Message framing is http_parser's on both sides; bodies are forwarded as the raw bytes that carried them, so
- * Content-Length and chunked framing reach the other side unchanged. Before the origin is verified, no byte of
- * the request leaves the proxy.
- *
- * The request parser is paused at the end of the head (while the upstream is opened) and at the end of each
- * message; http_parser then leaves the head's final LF unconsumed, which lf_pending accounts for.
+ * Message framing is http_parser's on both sides (requests through http_req.c); bodies are forwarded as the
+ * raw bytes that carried them, so Content-Length and chunked framing reach the other side unchanged. Before
+ * the origin is verified, no byte of the request leaves the proxy.
  */
 #include "conn.h"
 #include "server.h"
@@ -122,136 +119,6 @@ static void http_fail(struct conn *c, int status, const char *error, const char 
 	c->state = CONN_FORWARDING;
 }
 
-/* ---------- request head parsing ---------- */
-
-static int hop_by_hop(const char *name)
-{
-	static const char *const drop[] = {"connection", "proxy-connection", "keep-alive", "proxy-authorization",
-					   "proxy-authenticate", "te", "trailer", "host"};
-	size_t i;
-
-	for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-		if (strcasecmp(name, drop[i]) == 0)
-			return 1;
-	return 0;
-}
-
-static int hdrs_append(struct conn *c, const char *s, size_t n)
-{
-
-	if (c->hdrs_len + n > sizeof(c->hdrs)) {
-		c->head_too_large = 1;
-		return -1;
-	}
-	memcpy(c->hdrs + c->hdrs_len, s, n);
-	c->hdrs_len += n;
-	return 0;
-}
-
-/* end_header - the previous header's value is complete. */
-static void end_header(struct conn *c)
-{
-	if (c->last_was_value && !c->skip_header)
-		hdrs_append(c, "\r\n", 2);
-	c->field_len = 0;
-	c->skip_header = 0;
-}
-
-static int on_req_begin(http_parser *p)
-{
-	struct conn *c = p->data;
-
-	c->url_len = 0;
-	c->field_len = 0;
-	c->last_was_value = 0;
-	c->skip_header = 0;
-	c->head_done = c->req_done = 0;
-	c->resp_started = c->resp_done = 0;
-	c->head_bytes = 0;
-	c->status = 0;
-	c->hdrs_len = 0;
-	c->response_final = 0;
-	return 0;
-}
-
-static int on_req_url(http_parser *p, const char *at, size_t n)
-{
-	struct conn *c = p->data;
-
-	if (c->url_len + n >= sizeof(c->url)) {
-		c->url_too_long = 1;
-		return 1;
-	}
-	memcpy(c->url + c->url_len, at, n);
-	c->url_len += n;
-	c->url[c->url_len] = '\0';
-	return 0;
-}
-
-static int on_req_field(http_parser *p, const char *at, size_t n)
-{
-	struct conn *c = p->data;
-
-	if (c->last_was_value)
-		end_header(c);
-	c->last_was_value = 0;
-	if (c->field_len + n >= sizeof(c->field)) {
-		c->head_too_large = 1;
-		return 1;
-	}
-	memcpy(c->field + c->field_len, at, n);
-	c->field_len += n;
-	c->field[c->field_len] = '\0';
-	return 0;
-}
-
-static int on_req_value(http_parser *p, const char *at, size_t n)
-{
-	struct conn *c = p->data;
-
-	if (!c->last_was_value) {
-		c->skip_header = hop_by_hop(c->field);
-		if (!c->skip_header && (hdrs_append(c, c->field, c->field_len) < 0 || hdrs_append(c, ": ", 2) < 0))
-			return 1;
-	}
-	c->last_was_value = 1;
-	if (!c->skip_header && hdrs_append(c, at, n) < 0)
-		return 1;
-	return 0;
-}
-
-static int on_req_headers_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-
-	end_header(c);
-	c->last_was_value = 0;
-	c->head_done = 1;
-	snprintf(c->method, sizeof(c->method), "%s", http_method_str((enum http_method)p->method));
-	c->keep_alive = http_should_keep_alive(p);
-	c->head_request = p->method == HTTP_HEAD;
-	http_parser_pause(p, 1);
-	return 0;
-}
-
-static int on_req_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-
-	c->req_done = 1;
-	http_parser_pause(p, 1);
-	return 0;
-}
-
-static const http_parser_settings req_settings = {
-	.on_message_begin = on_req_begin,
-	.on_url = on_req_url,
-	.on_header_field = on_req_field,
-	.on_header_value = on_req_value,
-	.on_headers_complete = on_req_headers_complete,
-	.on_message_complete = on_req_complete,
-};
-
 /* ---------- responses ---------- */
 
 static int on_resp_headers_complete(http_parser *p)
@@ -262,7 +129,7 @@ static int on_resp_headers_complete(http_parser *p)
 	if (p->status_code >= 200 || p->status_code == 101)
 		c->response_final = 1;
 	/* 1: the response to HEAD has no body whatever its headers say. */
-	return c->head_request && p->status_code >= 200 ? 1 : 0;
+	return c->req.is_head && p->status_code >= 200 ? 1 : 0;
 }
 
 static int on_resp_complete(http_parser *p)
@@ -295,7 +162,7 @@ static void request_finished(struct conn *c)
 		stream_close(c->origin);
 		c->origin = NULL;
 	}
-	if (!c->keep_alive || !origin_keep || c->client_eof) {
+	if (!c->req.keep_alive || !origin_keep || c->client_eof) {
 		c->close_after = 1;
 		stream_shutdown(c->client);
 		if (stream_write_queued(c->client) == 0)
@@ -303,7 +170,7 @@ static void request_finished(struct conn *c)
 		return;
 	}
 	c->state = CONN_EXPECT_REQUEST;
-	c->head_bytes = 0;
+	http_req_next(&c->req);
 	conn_touch(c);
 	http_process(c);
 	if (c->state == CONN_EXPECT_REQUEST && c->client != NULL)
@@ -354,7 +221,7 @@ static void http_origin_data(struct stream *s, const uint8_t *data, size_t len, 
 			return;
 		}
 		stream_read_stop(c->origin);
-		if (c->req_done)
+		if (c->req.body_done)
 			request_finished(c);
 		return;
 	}
@@ -380,10 +247,10 @@ static void http_origin_event(struct stream *s, enum stream_event ev, void *arg)
 		http_parser_execute(&c->resp_parser, &resp_settings, NULL, 0);
 		if (c->resp_done) {
 			http_parser_pause(&c->resp_parser, 0);
-			c->keep_alive = 0;
+			c->req.keep_alive = 0;
 			stream_close(c->origin);
 			c->origin = NULL;
-			if (c->req_done)
+			if (c->req.body_done)
 				request_finished(c);
 			else
 				conn_close(c, "done", "origin closed before the request was complete");
@@ -395,7 +262,7 @@ static void http_origin_event(struct stream *s, enum stream_event ev, void *arg)
 		break;
 	case STREAM_DRAINED:
 		/* Request body backpressure released. */
-		if (c->state == CONN_FORWARDING && !c->req_done && c->client != NULL)
+		if (c->state == CONN_FORWARDING && !c->req.body_done && c->client != NULL)
 			stream_read_start(c->client);
 		break;
 	case STREAM_ERROR:
@@ -414,30 +281,30 @@ static void http_origin_event(struct stream *s, enum stream_event ev, void *arg)
 /* forward_body - parse buffered request bytes and send the ones that belong to the current message. */
 static void forward_body(struct conn *c)
 {
-	size_t n, skip;
-	enum http_errno err;
+	enum http_req_status st;
+	size_t consumed, off, len;
+	const char *why;
 
-	if (c->req_done || c->buf_len == 0 || c->origin == NULL)
+	if (c->req.body_done || c->buf_len == 0 || c->origin == NULL)
 		return;
-	n = http_parser_execute(&c->req_parser, &req_settings, (const char *)c->buf, c->buf_len);
-	err = HTTP_PARSER_ERRNO(&c->req_parser);
-	if (err != HPE_OK && err != HPE_PAUSED) {
-		conn_close(c, "client_protocol_error", http_errno_description(err));
+	st = http_req_feed_body(&c->req, (const char *)c->buf, c->buf_len, &consumed, &off, &len, &why);
+	if (st == HTTP_REQ_ERROR) {
+		if (!c->resp_started)
+			http_fail(c, 400, NULL, why);
+		else
+			conn_close(c, "client_protocol_error", why);
 		return;
 	}
-	skip = c->lf_pending ? 1 : 0;
-	c->lf_pending = 0;
-	if (n > skip) {
-		c->bytes_up += n - skip;
-		if (stream_write(c->origin, c->buf + skip, n - skip) < 0) {
+	if (len > 0) {
+		c->bytes_up += len;
+		if (stream_write(c->origin, c->buf + off, len) < 0) {
 			conn_close(c, "origin_write_error", NULL);
 			return;
 		}
 	}
-	memmove(c->buf, c->buf + n, c->buf_len - n);
-	c->buf_len -= n;
-	if (err == HPE_PAUSED) {
-		http_parser_pause(&c->req_parser, 0);
+	memmove(c->buf, c->buf + consumed, c->buf_len - consumed);
+	c->buf_len -= consumed;
+	if (st == HTTP_REQ_BODY_DONE) {
 		/* The request is complete: read no further until the response is (pipelined requests wait). */
 		stream_read_stop(c->client);
 		if (c->resp_done)
@@ -455,8 +322,8 @@ static void send_head(struct conn *c)
 	http_parser_init(&c->resp_parser, HTTP_RESPONSE);
 	c->resp_parser.data = c;
 	c->resp_done = c->resp_started = 0;
-	c->bytes_up += c->head_out_len;
-	if (stream_write(c->origin, (const uint8_t *)c->head_out, c->head_out_len) < 0) {
+	c->bytes_up += c->target.head_len;
+	if (stream_write(c->origin, (const uint8_t *)c->target.head, c->target.head_len) < 0) {
 		http_fail(c, 502, "connection_terminated", stream_error(c->origin));
 		return;
 	}
@@ -464,7 +331,7 @@ static void send_head(struct conn *c)
 	if (stream_read_start(c->origin) < 0 || c->state == CONN_CLOSING)
 		return;
 	forward_body(c);
-	if (c->state == CONN_FORWARDING && !c->req_done && c->client != NULL)
+	if (c->state == CONN_FORWARDING && !c->req.body_done && c->client != NULL)
 		stream_read_start(c->client);
 }
 
@@ -484,70 +351,20 @@ static void http_upstream_done(struct stream *origin, const struct upstream_repo
 	send_head(c);
 }
 
-/*
- * start_request - the head is complete: check it, rewrite it in origin-form, and get a verified origin.
- */
+/* start_request - the head is complete: check the target, rewrite the head, and get a verified origin. */
 static void start_request(struct conn *c)
 {
-	struct http_parser_url u;
-	char host[RESOLVER_MAX_NAME], path[8192], authority[RESOLVER_MAX_NAME + 8];
-	uint16_t port = 443;
-	int n;
+	const char *why = NULL;
+	int status = http_req_target(&c->req, &c->target, &why);
 
-	http_parser_url_init(&u);
-	if (c->req_parser.method == HTTP_CONNECT) {
-		http_fail(c, 501, NULL, "CONNECT (TLS-terminating tunnels) is not available in this build; send "
-					"absolute-form requests: GET https://host/path HTTP/1.1");
+	if (status != 0) {
+		http_fail(c, status, NULL, why);
 		return;
 	}
-	if (http_parser_parse_url(c->url, c->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_SCHEMA)) ||
-	    !(u.field_set & (1 << UF_HOST))) {
-		http_fail(c, 400, NULL, "a proxy request needs an absolute URL: GET https://host/path HTTP/1.1");
-		return;
-	}
-	if (u.field_data[UF_SCHEMA].len != 5 || strncasecmp(c->url + u.field_data[UF_SCHEMA].off, "https", 5) != 0) {
-		http_fail(c, 403, NULL, "only https:// targets are proxied: daneproxy originates DANE-verified TLS");
-		return;
-	}
-	if (u.field_data[UF_HOST].len == 0 || u.field_data[UF_HOST].len >= sizeof(host) - 2) {
-		http_fail(c, 400, NULL, "bad host in the URL");
-		return;
-	}
-	memcpy(host, c->url + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
-	host[u.field_data[UF_HOST].len] = '\0';
-	if (u.field_set & (1 << UF_PORT)) {
-		if (u.port == 0) {
-			http_fail(c, 400, NULL, "bad port in the URL");
-			return;
-		}
-		port = u.port;
-	}
-	if (u.field_set & (1 << UF_PATH)) {
-		n = snprintf(path, sizeof(path), "%.*s", (int)u.field_data[UF_PATH].len, c->url + u.field_data[UF_PATH].off);
-	} else {
-		n = snprintf(path, sizeof(path), "/");
-	}
-	if (u.field_set & (1 << UF_QUERY))
-		snprintf(path + n, sizeof(path) - (size_t)n, "?%.*s", (int)u.field_data[UF_QUERY].len,
-			 c->url + u.field_data[UF_QUERY].off);
-	if (strchr(host, ':') != NULL)
-		snprintf(authority, sizeof(authority), port == 443 ? "[%s]" : "[%s]:%u", host, port);
-	else
-		snprintf(authority, sizeof(authority), port == 443 ? "%s" : "%s:%u", host, port);
-	/* Origin-form head; hop-by-hop headers were dropped while parsing, Host comes from the URL (RFC 9112 3.2.2). */
-	n = snprintf(c->head_out, sizeof(c->head_out), "%s %s HTTP/1.1\r\nHost: %s\r\n", c->method, path, authority);
-	if (n < 0 || (size_t)n + c->hdrs_len + 64 > sizeof(c->head_out)) {
-		http_fail(c, 431, NULL, "request head too large");
-		return;
-	}
-	memcpy(c->head_out + n, c->hdrs, c->hdrs_len);
-	n += (int)c->hdrs_len;
-	n += snprintf(c->head_out + n, sizeof(c->head_out) - (size_t)n, "%s\r\n",
-		      c->req_parser.upgrade ? "Connection: upgrade\r\n" : c->keep_alive ? "" : "Connection: close\r\n");
-	c->head_out_len = (size_t)n;
-
+	c->resp_started = c->resp_done = c->response_final = 0;
+	c->status = 0;
 	stream_read_stop(c->client);
-	if (c->origin != NULL && strcasecmp(c->host, host) == 0 && c->port == port) {
+	if (c->origin != NULL && strcasecmp(c->host, c->target.host) == 0 && c->port == c->target.port) {
 		send_head(c);   /* the verified origin connection is still open: reuse it */
 		return;
 	}
@@ -555,13 +372,13 @@ static void start_request(struct conn *c)
 		stream_close(c->origin);
 		c->origin = NULL;
 	}
-	snprintf(c->host, sizeof(c->host), "%s", host);
-	c->port = port;
-	c->policy = server_policy(c->srv, host, port);
+	snprintf(c->host, sizeof(c->host), "%s", c->target.host);
+	c->port = c->target.port;
+	c->policy = server_policy(c->srv, c->host, c->port);
 	c->origin_eof = 0;
 	c->state = CONN_AWAIT_UPSTREAM;
 	c->have_rep = 0;
-	c->up = upstream_open(&c->srv->rt.env, host, port, c->policy, "http/1.1", http_upstream_done, c);
+	c->up = upstream_open(&c->srv->rt.env, c->host, c->port, c->policy, "http/1.1", http_upstream_done, c);
 	if (c->up == NULL)
 		http_fail(c, 502, "proxy_internal_error", "out of memory");
 }
@@ -569,8 +386,10 @@ static void start_request(struct conn *c)
 /* http_process - parse what the client sent, as far as the current state allows. */
 static void http_process(struct conn *c)
 {
-	size_t n;
-	enum http_errno err;
+	enum http_req_status st;
+	size_t consumed;
+	const char *why = NULL;
+	int status = 400;
 
 	if (c->state == CONN_FORWARDING) {
 		forward_body(c);
@@ -578,32 +397,19 @@ static void http_process(struct conn *c)
 	}
 	if (c->state != CONN_EXPECT_REQUEST || c->buf_len == 0)
 		return;
-	if (c->head_bytes == 0)
+	if (c->req.head_bytes == 0)
 		c->head_started_ms = uv_now(c->srv->loop);
-	n = http_parser_execute(&c->req_parser, &req_settings, (const char *)c->buf, c->buf_len);
-	err = HTTP_PARSER_ERRNO(&c->req_parser);
-	c->head_bytes += n;
-	if (c->url_too_long) {
-		http_fail(c, 414, NULL, "request URL longer than 8 KiB");
+	st = http_req_feed_head(&c->req, (const char *)c->buf, c->buf_len, &consumed, &status, &why);
+	if (st == HTTP_REQ_ERROR) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "%s%s", status == 400 ? "malformed request: " : "", why);
+		http_fail(c, status, NULL, msg);
 		return;
 	}
-	if (c->head_too_large || (!c->head_done && c->head_bytes > CONN_MAX_HEAD)) {
-		http_fail(c, 431, NULL, "request head larger than 16 KiB");
-		return;
-	}
-	if (err != HPE_OK && err != HPE_PAUSED) {
-		char why[160];
-		snprintf(why, sizeof(why), "malformed request: %s", http_errno_description(err));
-		http_fail(c, 400, NULL, why);
-		return;
-	}
-	memmove(c->buf, c->buf + n, c->buf_len - n);
-	c->buf_len -= n;
-	if (err == HPE_PAUSED) {
-		http_parser_pause(&c->req_parser, 0);
-		c->lf_pending = 1;   /* http_parser stops on the head's final LF */
+	memmove(c->buf, c->buf + consumed, c->buf_len - consumed);
+	c->buf_len -= consumed;
+	if (st == HTTP_REQ_HEAD_DONE)
 		start_request(c);
-	}
 }
 
 static void http_client_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
@@ -632,7 +438,7 @@ static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
 	switch (ev) {
 	case STREAM_EOF:
 		c->client_eof = 1;
-		if (c->close_after || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && !c->head_bytes))
+		if (c->close_after || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && !c->req.head_bytes))
 			conn_close(c, "done", NULL);
 		else if (c->state == CONN_EXPECT_REQUEST)
 			http_fail(c, 400, NULL, "the client closed the connection in the middle of a request");
@@ -656,8 +462,7 @@ static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
 
 void http_conn_start(struct conn *c)
 {
-	http_parser_init(&c->req_parser, HTTP_REQUEST);
-	c->req_parser.data = c;
+	http_req_init(&c->req);
 	c->state = CONN_EXPECT_REQUEST;
 	stream_set_callbacks(c->client, http_client_data, http_client_event, c);
 	conn_touch(c);

@@ -1,0 +1,282 @@
+/*
+ * http_req.c - parse and rewrite requests from proxy clients (see http_req.h).
+ *
+ * http_parser is paused at the end of the head and at the end of the message, so the caller decides when to
+ * go on. Paused at headers_complete, http_parser returns without consuming the head's final LF; lf_pending
+ * remembers that the first byte fed to http_req_feed_body is that LF and not body.
+ */
+#include "http_req.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* hop_by_hop - headers that describe this connection only, or that the proxy sets itself. */
+static int hop_by_hop(const char *name)
+{
+	static const char *const drop[] = {"connection", "proxy-connection", "keep-alive", "proxy-authorization",
+					   "proxy-authenticate", "te", "trailer", "host"};
+	size_t i;
+
+	for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		if (strcasecmp(name, drop[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int hdrs_append(struct http_req *r, const char *s, size_t n)
+{
+	if (r->hdrs_len + n > sizeof(r->hdrs)) {
+		r->too_large = 1;
+		return -1;
+	}
+	memcpy(r->hdrs + r->hdrs_len, s, n);
+	r->hdrs_len += n;
+	return 0;
+}
+
+/* end_header - the previous header's value is complete. */
+static void end_header(struct http_req *r)
+{
+	if (r->last_was_value && !r->skip_header)
+		hdrs_append(r, "\r\n", 2);
+	r->field_len = 0;
+	r->skip_header = 0;
+}
+
+static int on_begin(http_parser *p)
+{
+	http_req_next(p->data);
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+	struct http_req *r = p->data;
+
+	if (r->url_len + n >= sizeof(r->url)) {
+		r->url_too_long = 1;
+		return 1;
+	}
+	memcpy(r->url + r->url_len, at, n);
+	r->url_len += n;
+	r->url[r->url_len] = '\0';
+	return 0;
+}
+
+static int on_field(http_parser *p, const char *at, size_t n)
+{
+	struct http_req *r = p->data;
+
+	if (r->last_was_value)
+		end_header(r);
+	r->last_was_value = 0;
+	if (r->field_len + n >= sizeof(r->field)) {
+		r->too_large = 1;
+		return 1;
+	}
+	memcpy(r->field + r->field_len, at, n);
+	r->field_len += n;
+	r->field[r->field_len] = '\0';
+	return 0;
+}
+
+static int on_value(http_parser *p, const char *at, size_t n)
+{
+	struct http_req *r = p->data;
+
+	if (!r->last_was_value) {
+		r->skip_header = hop_by_hop(r->field);
+		if (!r->skip_header && (hdrs_append(r, r->field, r->field_len) < 0 || hdrs_append(r, ": ", 2) < 0))
+			return 1;
+	}
+	r->last_was_value = 1;
+	if (!r->skip_header && hdrs_append(r, at, n) < 0)
+		return 1;
+	return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct http_req *r = p->data;
+
+	end_header(r);
+	r->last_was_value = 0;
+	r->head_done = 1;
+	snprintf(r->method, sizeof(r->method), "%s", http_method_str((enum http_method)p->method));
+	r->keep_alive = http_should_keep_alive(p);
+	r->is_head = p->method == HTTP_HEAD;
+	r->is_connect = p->method == HTTP_CONNECT;
+	r->upgrade = p->upgrade;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static int on_complete(http_parser *p)
+{
+	struct http_req *r = p->data;
+
+	r->body_done = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_message_begin = on_begin,
+	.on_url = on_url,
+	.on_header_field = on_field,
+	.on_header_value = on_value,
+	.on_headers_complete = on_headers_complete,
+	.on_message_complete = on_complete,
+};
+
+void http_req_init(struct http_req *r)
+{
+	http_parser_init(&r->parser, HTTP_REQUEST);
+	r->parser.data = r;
+	http_req_next(r);
+}
+
+void http_req_next(struct http_req *r)
+{
+	r->head_bytes = 0;
+	r->lf_pending = 0;
+	r->head_done = r->body_done = 0;
+	r->keep_alive = r->is_head = r->is_connect = r->upgrade = 0;
+	r->too_large = r->url_too_long = 0;
+	r->last_was_value = r->skip_header = 0;
+	r->method[0] = '\0';
+	r->url_len = 0;
+	r->url[0] = '\0';
+	r->field_len = 0;
+	r->hdrs_len = 0;
+}
+
+enum http_req_status http_req_feed_head(struct http_req *r, const char *data, size_t len, size_t *consumed,
+					int *status, const char **why)
+{
+	enum http_errno err;
+	size_t n;
+
+	*consumed = 0;
+	if (len == 0)
+		return HTTP_REQ_MORE;   /* a zero length means EOF to http_parser: never pass it on */
+	n = http_parser_execute(&r->parser, &settings, data, len);
+	err = HTTP_PARSER_ERRNO(&r->parser);
+	*consumed = n;
+	r->head_bytes += n;
+	if (r->url_too_long) {
+		*status = 414;
+		*why = "request URL longer than 8 KiB";
+		return HTTP_REQ_ERROR;
+	}
+	if (r->too_large || (!r->head_done && r->head_bytes > HTTP_REQ_MAX_HEAD)) {
+		*status = 431;
+		*why = "request head larger than 16 KiB";
+		return HTTP_REQ_ERROR;
+	}
+	if (err == HPE_PAUSED) {
+		http_parser_pause(&r->parser, 0);
+		r->lf_pending = 1;
+		return HTTP_REQ_HEAD_DONE;
+	}
+	if (err != HPE_OK) {
+		*status = 400;
+		*why = http_errno_description(err);
+		return HTTP_REQ_ERROR;
+	}
+	return HTTP_REQ_MORE;
+}
+
+enum http_req_status http_req_feed_body(struct http_req *r, const char *data, size_t len, size_t *consumed,
+					size_t *fwd_off, size_t *fwd_len, const char **why)
+{
+	enum http_errno err;
+	size_t n, skip;
+
+	*consumed = *fwd_off = *fwd_len = 0;
+	if (r->body_done || len == 0)
+		return r->body_done ? HTTP_REQ_BODY_DONE : HTTP_REQ_MORE;
+	n = http_parser_execute(&r->parser, &settings, data, len);
+	err = HTTP_PARSER_ERRNO(&r->parser);
+	if (err != HPE_OK && err != HPE_PAUSED) {
+		*why = http_errno_description(err);
+		return HTTP_REQ_ERROR;
+	}
+	skip = r->lf_pending && n > 0 ? 1 : 0;
+	if (n > 0)
+		r->lf_pending = 0;
+	*consumed = n;
+	*fwd_off = skip;
+	*fwd_len = n - skip;
+	if (err == HPE_PAUSED) {
+		http_parser_pause(&r->parser, 0);
+		return HTTP_REQ_BODY_DONE;
+	}
+	return HTTP_REQ_MORE;
+}
+
+int http_req_target(const struct http_req *r, struct http_target *t, const char **why)
+{
+	struct http_parser_url u;
+	const char *path = "/";
+	size_t path_len = 1, query_len = 0, host_len;
+	const char *query = "";
+	char authority[HTTP_REQ_MAX_HOST + 8];
+	int n;
+
+	if (r->is_connect) {
+		*why = "CONNECT (TLS-terminating tunnels) is not available in this build; send absolute-form requests: "
+		       "GET https://host/path HTTP/1.1";
+		return 501;
+	}
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(r->url, r->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_SCHEMA)) ||
+	    !(u.field_set & (1 << UF_HOST))) {
+		*why = "a proxy request needs an absolute URL: GET https://host/path HTTP/1.1";
+		return 400;
+	}
+	if (u.field_data[UF_SCHEMA].len != 5 || strncasecmp(r->url + u.field_data[UF_SCHEMA].off, "https", 5) != 0) {
+		*why = "only https:// targets are proxied: daneproxy originates DANE-verified TLS";
+		return 403;
+	}
+	host_len = u.field_data[UF_HOST].len;
+	if (host_len == 0 || host_len >= sizeof(t->host)) {
+		*why = "bad host in the URL";
+		return 400;
+	}
+	memcpy(t->host, r->url + u.field_data[UF_HOST].off, host_len);
+	t->host[host_len] = '\0';
+	t->port = 443;
+	if (u.field_set & (1 << UF_PORT)) {
+		if (u.port == 0) {
+			*why = "bad port in the URL";
+			return 400;
+		}
+		t->port = u.port;
+	}
+	if (u.field_set & (1 << UF_PATH)) {
+		path = r->url + u.field_data[UF_PATH].off;
+		path_len = u.field_data[UF_PATH].len;
+	}
+	if (u.field_set & (1 << UF_QUERY)) {
+		query = r->url + u.field_data[UF_QUERY].off - 1;   /* with its '?' */
+		query_len = u.field_data[UF_QUERY].len + 1;
+	}
+	if (memchr(t->host, ':', host_len) != NULL)
+		snprintf(authority, sizeof(authority), t->port == 443 ? "[%s]" : "[%s]:%u", t->host, t->port);
+	else
+		snprintf(authority, sizeof(authority), t->port == 443 ? "%s" : "%s:%u", t->host, t->port);
+	n = snprintf(t->head, sizeof(t->head), "%s %.*s%.*s HTTP/1.1\r\nHost: %s\r\n", r->method, (int)path_len, path,
+		     (int)query_len, query, authority);
+	if (n < 0 || (size_t)n + r->hdrs_len + 64 > sizeof(t->head)) {
+		*why = "request head too large";
+		return 431;
+	}
+	memcpy(t->head + n, r->hdrs, r->hdrs_len);
+	n += (int)r->hdrs_len;
+	n += snprintf(t->head + n, sizeof(t->head) - (size_t)n, "%s\r\n",
+		      r->upgrade ? "Connection: upgrade\r\n" : r->keep_alive ? "" : "Connection: close\r\n");
+	t->head_len = (size_t)n;
+	return 0;
+}

@@ -167,7 +167,7 @@ static void print_text(struct check_run *c)
 	if (r->record[0])
 		printf("Matched:   %s at depth %d\n", r->record, r->depth);
 	printf("Verdict:   %s - %s\n", r->error ? "REFUSED" : "authenticated",
-	       r->error ? r->details : (r->method == AUTH_DANE ? "by DANE" : "by PKIX (no usable TLSA)"));
+	       r->error ? r->details : auth_method_name(r->method));
 	if (r->error)
 		printf("Proxy-Status error: %s\n", r->error);
 	for (i = 0; i < c->n_notes; i++)
@@ -423,7 +423,7 @@ int cmd_check(int argc, char **argv)
 	/* The records are fetched through the same cache the connection will use: one set of queries. */
 	if (resolver_valid_hostname(host))
 		resolver_lookup(c->rt.resolver, host, c->port, on_records, c);
-	c->up = upstream_open(&c->rt.env, host, c->port, ro.policy, NULL, on_upstream, c);
+	c->up = upstream_open(&c->rt.env, host, c->port, ro.policy, NULL, 0, on_upstream, c);
 	if (c->up == NULL) {
 		fprintf(stderr, "daneproxy check: out of memory\n");
 		c->done = 1;

@@ -52,7 +52,7 @@ static void conn_log(const struct conn *c)
 	fprintf(out, ", \"policy\": \"%s\", \"dnssec\": ", policy_mode_name(c->have_rep ? r->policy : c->policy));
 	json_put_string(out, c->have_rep && r->dns_done ? resolver_outcome_name(r->dnssec) : NULL);
 	fprintf(out, ", \"auth\": ");
-	json_put_string(out, !c->have_rep || r->error ? NULL : r->method == AUTH_DANE ? "dane" : "pkix");
+	json_put_string(out, !c->have_rep || r->error ? NULL : auth_method_name(r->method));
 	fprintf(out, ", \"tlsa\": ");
 	json_put_string(out, c->have_rep && r->record[0] ? r->record : NULL);
 	fprintf(out, ", \"depth\": ");
@@ -246,6 +246,12 @@ static void route_upstream_done(struct stream *origin, const struct upstream_rep
 		return;
 	}
 	c->origin = origin;
+	/* STARTTLS routes: the client gets the server's greeting, then talks to it over our TLS session. */
+	if (rep->smtp_greeting[0] != '\0' &&
+	    stream_write(c->client, (const uint8_t *)rep->smtp_greeting, strlen(rep->smtp_greeting)) < 0) {
+		conn_close(c, "client_write_error", NULL);
+		return;
+	}
 	conn_relay(c);
 }
 
@@ -267,7 +273,8 @@ void route_conn_start(struct conn *c)
 	c->policy = l->route_policy;
 	c->state = CONN_AWAIT_UPSTREAM;
 	stream_set_callbacks(c->client, NULL, route_client_event, c);
-	c->up = upstream_open(&c->srv->rt.env, c->host, c->port, c->policy, NULL, route_upstream_done, c);
+	c->up = upstream_open(&c->srv->rt.env, c->host, c->port, c->policy, NULL,
+			      l->route->starttls[0] ? UPSTREAM_STARTTLS_SMTP : 0, route_upstream_done, c);
 	if (c->up == NULL)
 		conn_close(c, "internal_error", "out of memory");
 }

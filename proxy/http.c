@@ -378,7 +378,7 @@ static void start_request(struct conn *c)
 	c->origin_eof = 0;
 	c->state = CONN_AWAIT_UPSTREAM;
 	c->have_rep = 0;
-	c->up = upstream_open(&c->srv->rt.env, c->host, c->port, c->policy, "http/1.1", http_upstream_done, c);
+	c->up = upstream_open(&c->srv->rt.env, c->host, c->port, c->policy, "http/1.1", 0, http_upstream_done, c);
 	if (c->up == NULL)
 		http_fail(c, 502, "proxy_internal_error", "out of memory");
 }

@@ -6,9 +6,14 @@
 #include <string.h>
 #include <strings.h>
 
-void policy_decide(enum policy_mode mode, enum resolver_outcome dns, struct policy_decision *out)
+void policy_decide(enum policy_mode mode, enum resolver_outcome dns, int smtp, struct policy_decision *out)
 {
 	out->error = NULL;
+	if (smtp && dns == RESOLVER_SECURE_UNUSABLE && mode == POLICY_DANE) {
+		out->method = AUTH_ENCRYPT;
+		out->why = "every TLSA record is unusable: TLS is mandatory, the server stays unauthenticated (RFC 7672)";
+		return;
+	}
 	switch (dns) {
 	case RESOLVER_SECURE:
 		out->method = mode == POLICY_PKIX ? AUTH_PKIX : AUTH_DANE;
@@ -56,6 +61,17 @@ void policy_decide(enum policy_mode mode, enum resolver_outcome dns, struct poli
 	out->method = AUTH_REFUSE;
 	out->error = "dns_error";
 	out->why = "DNS lookup failed: refusing (no fallback)";
+}
+
+const char *auth_method_name(enum auth_method m)
+{
+	switch (m) {
+	case AUTH_REFUSE: return "refuse";
+	case AUTH_DANE: return "dane";
+	case AUTH_PKIX: return "pkix";
+	case AUTH_ENCRYPT: return "encrypt-only";
+	}
+	return "unknown";
 }
 
 const char *policy_mode_name(enum policy_mode mode)

@@ -16,6 +16,7 @@ enum auth_method {
 	AUTH_REFUSE,   /* do not connect */
 	AUTH_DANE,     /* authenticate by the TLSA records only */
 	AUTH_PKIX,     /* authenticate by the PKIX trust store */
+	AUTH_ENCRYPT,  /* SMTP with only unusable TLSA records: TLS mandatory, peer unauthenticated (RFC 7672 2.2) */
 };
 
 struct policy_decision {
@@ -24,8 +25,12 @@ struct policy_decision {
 	const char *why;       /* one sentence for the client and the log */
 };
 
-/* policy_decide - the method the policy prescribes for a lookup outcome. Bogus never falls back. */
-void policy_decide(enum policy_mode mode, enum resolver_outcome dns, struct policy_decision *out);
+/* policy_decide - the method the policy prescribes for a lookup outcome (smtp: the RFC 7672 profile).
+ * Bogus never falls back. */
+void policy_decide(enum policy_mode mode, enum resolver_outcome dns, int smtp, struct policy_decision *out);
+
+/* auth_method_name - "refuse", "dane", "pkix", "encrypt-only". */
+const char *auth_method_name(enum auth_method m);
 
 /* policy_mode_name / policy_mode_parse - "dane-only", "dane", "pkix". */
 const char *policy_mode_name(enum policy_mode mode);

@@ -15,10 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #define UP_MAX_ATTEMPTS RESOLVER_MAX_ADDRS
 
-enum up_state { UP_AWAIT_DNS, UP_AWAIT_CONNECT, UP_AWAIT_HANDSHAKE, UP_FINISHED };
+enum up_state { UP_AWAIT_DNS, UP_AWAIT_CONNECT, UP_AWAIT_SMTP, UP_AWAIT_HANDSHAKE, UP_FINISHED };
+
+/* What the SMTP dialogue before STARTTLS waits for. */
+enum smtp_phase { SMTP_EXPECT_GREETING, SMTP_EXPECT_EHLO, SMTP_EXPECT_STARTTLS };
+
+#define SMTP_MAX_REPLY 8192
+
+static const char verdict_encrypt_only[] = "TLS without authentication (SMTP, every TLSA record unusable)";
 
 struct upstream {
 	const struct upstream_env *env;
@@ -28,6 +37,11 @@ struct upstream {
 	uint16_t port;
 	int host_is_ip;
 	const char *alpn;
+	unsigned flags;
+	enum smtp_phase smtp_phase;
+	int smtp_starttls_offered;
+	size_t smtp_len;
+	char smtp_buf[SMTP_MAX_REPLY];
 	upstream_cb cb;
 	void *arg;
 	upstream_inspect_fn inspect;
@@ -122,8 +136,20 @@ static int verify_chain(const struct dane_chain *chain, void *arg)
 	const char *names[2];
 	size_t n_names = 0;
 
+	if (u->rep.method == AUTH_ENCRYPT) {
+		u->rep.verdict = verdict_encrypt_only;
+		if (u->inspect != NULL) {
+			memset(&res, 0, sizeof(res));
+			res.authenticated = 1;
+			res.reason = verdict_encrypt_only;
+			res.depth = res.record = -1;
+			u->inspect(chain, u->records, u->n_records, &res, u->inspect_arg);
+		}
+		return 1;
+	}
 	memset(&opts, 0, sizeof(opts));
 	opts.ee_namecheck = u->env->ee_namecheck;
+	opts.smtp = (u->flags & UPSTREAM_STARTTLS_SMTP) != 0;
 	opts.store = u->env->pkix_store;
 	if (u->tlsa_base[0] != '\0')
 		names[n_names++] = u->tlsa_base;
@@ -179,17 +205,24 @@ static void on_handshake_timeout(uv_timer_t *t)
 		u->env->handshake_timeout_ms);
 }
 
+/* note_connected - s won the connection race. */
+static void note_connected(struct upstream *u, struct stream *s)
+{
+	u->winner = s;
+	u->t_connect = uv_hrtime();
+	u->rep.connect_ms = ms_since(u->t_dns, u->t_connect);
+	stream_peer(s, u->rep.peer, sizeof(u->rep.peer));
+	uv_timer_stop(&u->attempt_timer);
+}
+
 /* start_tls - the winner is connected: handshake with SNI (the name the client asked for) and our verifier. */
 static void start_tls(struct upstream *u, struct stream *s)
 {
 	struct tls_conn *t;
 
-	u->winner = s;
+	if (u->winner == NULL)
+		note_connected(u, s);
 	u->state = UP_AWAIT_HANDSHAKE;
-	u->t_connect = uv_hrtime();
-	u->rep.connect_ms = ms_since(u->t_dns, u->t_connect);
-	stream_peer(s, u->rep.peer, sizeof(u->rep.peer));
-	uv_timer_stop(&u->attempt_timer);
 	uv_timer_start(&u->deadline, on_handshake_timeout, u->env->handshake_timeout_ms, 0);
 	t = tls_client_new(u->env->tls, u->host_is_ip ? NULL : u->host, u->alpn, verify_chain, u);
 	if (t == NULL) {
@@ -201,9 +234,153 @@ static void start_tls(struct upstream *u, struct stream *s)
 		up_fail(u, "tls_protocol_error", "TLS handshake with %s failed: %s", u->rep.peer, stream_error(s));
 }
 
+/* ---------- SMTP up to STARTTLS (RFC 3207) ---------- */
+
+static void on_smtp_timeout(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	up_fail(u, "connection_timeout", "SMTP server %s did not reach STARTTLS within %u ms", u->rep.peer,
+		u->env->handshake_timeout_ms);
+}
+
+/* smtp_send - one command line. */
+static int smtp_send(struct upstream *u, const char *line)
+{
+	if (stream_write(u->winner, (const uint8_t *)line, strlen(line)) < 0) {
+		up_fail(u, "connection_terminated", "SMTP server %s: %s", u->rep.peer, stream_error(u->winner));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * smtp_reply - one complete reply at the start of the buffer: its code and length, 0 when more is needed,
+ * -1 when malformed. Multi-line replies are "NNN-text" lines ending with "NNN text".
+ */
+static int smtp_reply(struct upstream *u, int *code, size_t *len, int *starttls)
+{
+	const char *p = u->smtp_buf, *end = u->smtp_buf + u->smtp_len, *nl;
+	int first = -1, c;
+
+	*starttls = 0;
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (nl - p < 3 || p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9')
+			return -1;
+		c = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+		if (first >= 0 && c != first)
+			return -1;
+		first = c;
+		if (nl - p >= 12 && strncasecmp(p + 4, "STARTTLS", 8) == 0 && (p[12] == '\r' || p[12] == '\n' || p[12] == ' '))
+			*starttls = 1;
+		if (nl - p == 3 || p[3] == ' ' || p[3] == '\r') {
+			*code = c;
+			*len = (size_t)(nl + 1 - u->smtp_buf);
+			return 1;
+		}
+		if (p[3] != '-')
+			return -1;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+static void smtp_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
+{
+	struct upstream *u = arg;
+	char host[256], line[300];
+	size_t used;
+	int code, starttls, r;
+
+	if (len > sizeof(u->smtp_buf) - u->smtp_len) {
+		up_fail(u, "tls_protocol_error", "SMTP server %s: reply longer than %d bytes", u->rep.peer, SMTP_MAX_REPLY);
+		return;
+	}
+	memcpy(u->smtp_buf + u->smtp_len, data, len);
+	u->smtp_len += len;
+	r = smtp_reply(u, &code, &used, &starttls);
+	if (r == 0)
+		return;
+	if (r < 0) {
+		up_fail(u, "tls_protocol_error", "SMTP server %s: malformed reply", u->rep.peer);
+		return;
+	}
+	switch (u->smtp_phase) {
+	case SMTP_EXPECT_GREETING:
+		if (code != 220) {
+			up_fail(u, "destination_unavailable", "SMTP server %s greets with %d", u->rep.peer, code);
+			return;
+		}
+		snprintf(u->rep.smtp_greeting, sizeof(u->rep.smtp_greeting), "%.*s", (int)used, u->smtp_buf);
+		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(line, sizeof(line), "EHLO %s\r\n", host);
+		u->smtp_phase = SMTP_EXPECT_EHLO;
+		break;
+	case SMTP_EXPECT_EHLO:
+		if (code != 250) {
+			up_fail(u, "tls_protocol_error", "SMTP server %s refuses EHLO (%d): STARTTLS impossible", u->rep.peer,
+				code);
+			return;
+		}
+		if (!starttls) {
+			/* Never continue in plaintext: this is what a STARTTLS-stripping attacker would cause. */
+			up_fail(u, "tls_protocol_error", "SMTP server %s does not offer STARTTLS (downgrade refused)",
+				u->rep.peer);
+			return;
+		}
+		snprintf(line, sizeof(line), "STARTTLS\r\n");
+		u->smtp_phase = SMTP_EXPECT_STARTTLS;
+		break;
+	case SMTP_EXPECT_STARTTLS:
+		if (code != 220) {
+			up_fail(u, "tls_protocol_error", "SMTP server %s refuses STARTTLS (%d)", u->rep.peer, code);
+			return;
+		}
+		if (used != u->smtp_len) {
+			/* Bytes after the 220 would be read as TLS: the classic STARTTLS command injection. */
+			up_fail(u, "tls_protocol_error", "SMTP server %s sent data after its STARTTLS reply", u->rep.peer);
+			return;
+		}
+		u->smtp_len = 0;
+		stream_read_stop(s);
+		start_tls(u, s);
+		return;
+	}
+	memmove(u->smtp_buf, u->smtp_buf + used, u->smtp_len - used);
+	u->smtp_len -= used;
+	if (u->smtp_len > 0) {
+		up_fail(u, "tls_protocol_error", "SMTP server %s sent data before our command", u->rep.peer);
+		return;
+	}
+	smtp_send(u, line);
+}
+
+static void smtp_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct upstream *u = arg;
+
+	if (ev == STREAM_EOF || ev == STREAM_ERROR)
+		up_fail(u, "connection_terminated", "SMTP server %s closed before STARTTLS: %s", u->rep.peer,
+			ev == STREAM_EOF ? "connection closed" : stream_error(s));
+}
+
+/* start_smtp - the winner is connected to an SMTP server: greeting, EHLO, STARTTLS, then TLS. */
+static void start_smtp(struct upstream *u, struct stream *s)
+{
+	note_connected(u, s);
+	u->state = UP_AWAIT_SMTP;
+	u->smtp_phase = SMTP_EXPECT_GREETING;
+	uv_timer_start(&u->deadline, on_smtp_timeout, u->env->handshake_timeout_ms, 0);
+	stream_set_callbacks(s, smtp_data, smtp_event, u);
+	stream_read_start(s);
+}
+
 /* ---------- Happy Eyeballs (RFC 8305) ---------- */
 
 static void start_attempt(struct upstream *u);
+static void start_smtp(struct upstream *u, struct stream *s);
 
 static size_t live_attempts(const struct upstream *u)
 {
@@ -232,7 +409,10 @@ static void on_attempt_event(struct stream *s, enum stream_event ev, void *arg)
 				u->attempts[i] = NULL;
 			}
 		}
-		start_tls(u, s);
+		if (u->flags & UPSTREAM_STARTTLS_SMTP)
+			start_smtp(u, s);
+		else
+			start_tls(u, s);
 		return;
 	}
 	/* This address failed: try the next one at once (RFC 8305 section 5). */
@@ -331,7 +511,7 @@ static void proceed(struct upstream *u)
 {
 	struct policy_decision d;
 
-	policy_decide(u->rep.policy, u->rep.dnssec, &d);
+	policy_decide(u->rep.policy, u->rep.dnssec, (u->flags & UPSTREAM_STARTTLS_SMTP) != 0, &d);
 	u->rep.method = d.method;
 	if (d.method == AUTH_REFUSE) {
 		up_fail(u, d.error, "%s (%s)", d.why, u->rep.dns_detail);
@@ -382,6 +562,17 @@ static void on_dns(const struct resolver_result *res, void *arg)
 		used += res->tlsa[i].len;
 	}
 	u->n_records = res->n_tlsa;
+	if ((u->flags & UPSTREAM_STARTTLS_SMTP) && res->outcome == RESOLVER_SECURE) {
+		/* RFC 7672 3.1.3: PKIX usages do not count for SMTP. */
+		struct dane_options opts;
+		memset(&opts, 0, sizeof(opts));
+		opts.smtp = 1;
+		u->rep.usable_records = 0;
+		for (i = 0; i < u->n_records; i++)
+			u->rep.usable_records += dane_record_usable(&u->records[i], &opts, NULL);
+		if (u->rep.usable_records == 0)
+			u->rep.dnssec = RESOLVER_SECURE_UNUSABLE;
+	}
 	order_addresses(u, res->addrs, res->n_addrs);
 	proceed(u);
 }
@@ -407,7 +598,7 @@ static void on_bad_name(uv_timer_t *t)
 }
 
 struct upstream *upstream_open(const struct upstream_env *env, const char *host, uint16_t port, enum policy_mode mode,
-			       const char *alpn, upstream_cb cb, void *arg)
+			       const char *alpn, unsigned flags, upstream_cb cb, void *arg)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 	struct sockaddr_in6 *sin6;
@@ -420,6 +611,7 @@ struct upstream *upstream_open(const struct upstream_env *env, const char *host,
 	u->env = env;
 	u->port = port;
 	u->alpn = alpn;
+	u->flags = flags;
 	u->cb = cb;
 	u->arg = arg;
 	u->t_start = uv_hrtime();

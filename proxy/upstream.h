@@ -53,7 +53,11 @@ struct upstream_report {
 	double dns_ms;
 	double connect_ms;
 	double handshake_ms;
+	char smtp_greeting[512];        /* STARTTLS routes: the server's 220 greeting, replayed to the client */
 };
+
+/* upstream_open flags */
+#define UPSTREAM_STARTTLS_SMTP 0x1   /* plaintext SMTP up to STARTTLS, then TLS (RFC 3207, RFC 7672 profile) */
 
 /* upstream_cb - origin is an open TLS stream owned by the callee from now on, or NULL with rep->error set. */
 typedef void (*upstream_cb)(struct stream *origin, const struct upstream_report *rep, void *arg);
@@ -64,10 +68,10 @@ typedef void (*upstream_inspect_fn)(const struct dane_chain *chain, const struct
 
 /*
  * upstream_open - start; the callback comes later from the loop, exactly once, unless cancelled.
- * alpn: protocol to offer, or NULL. Returns NULL only when out of memory.
+ * alpn: protocol to offer, or NULL; flags: UPSTREAM_*. Returns NULL only when out of memory.
  */
 struct upstream *upstream_open(const struct upstream_env *env, const char *host, uint16_t port, enum policy_mode mode,
-			       const char *alpn, upstream_cb cb, void *arg);
+			       const char *alpn, unsigned flags, upstream_cb cb, void *arg);
 /* upstream_set_inspect - install an inspection hook (call right after upstream_open). */
 void upstream_set_inspect(struct upstream *u, upstream_inspect_fn fn, void *arg);
 /* upstream_cancel - stop everything; the callback will not be called. */

@@ -30,6 +30,8 @@ enum key_type {
 	KEY_UPSTREAM_LIST,
 	KEY_RULE_LIST,
 	KEY_LOG,
+	KEY_PORT_LIST,     /* "443, 8443" */
+	KEY_PATTERN_LIST,  /* host, *.domain or * (repeatable) */
 };
 
 struct key_def {
@@ -55,6 +57,10 @@ static const struct key_def keys[] = {
 	{"proxy", "handshake_timeout", KEY_DURATION, OFF(handshake_timeout_ms), 100, 3600000, "TLS handshake timeout"},
 	{"proxy", "shutdown_grace", KEY_DURATION, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
 	{"proxy", "log", KEY_LOG, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
+	{"connect", "state_dir", KEY_PATH, OFF(state_dir), 0, 0, "where the local CA lives"},
+	{"connect", "ports", KEY_PORT_LIST, OFF(connect_ports), 0, 0, "ports CONNECT may reach"},
+	{"connect", "passthrough", KEY_PATTERN_LIST, OFF(passthrough), 0, 0, "names tunnelled without termination"},
+	{"connect", "mint_cache_size", KEY_UINT, OFF(mint_cache_size), 1, 1000000, "minted certificates kept"},
 	{"resolver", "upstream", KEY_UPSTREAM_LIST, OFF(upstreams), 0, 0, "IP or IP@PORT of a resolver (repeatable)"},
 	{"resolver", "trust_anchor", KEY_PATH, OFF(trust_anchor), 0, 0, "DS or DNSKEY file"},
 	{"resolver", "transport", KEY_TRANSPORT, OFF(dns_udp), 0, 0, "tcp (default) or udp"},
@@ -439,6 +445,49 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 		}
 		snprintf(c->upstreams[c->n_upstreams++], sizeof(c->upstreams[0]), "%s", value);
 		return 0;
+	case KEY_PORT_LIST: {
+		const char *p = value;
+		char num[8];
+		size_t n;
+		if (!c->connect_ports_set) {
+			c->connect_ports_set = 1;
+			c->n_connect_ports = 0;
+		}
+		while (*p) {
+			while (*p == ' ' || *p == ',')
+				p++;
+			if (*p == '\0')
+				break;
+			for (n = 0; p[n] >= '0' && p[n] <= '9' && n < sizeof(num) - 1; n++)
+				num[n] = p[n];
+			num[n] = '\0';
+			if (n == 0 || (p[n] != '\0' && p[n] != ' ' && p[n] != ',') || c->n_connect_ports >= CONFIG_MAX_PORTS ||
+			    parse_port(num, &c->connect_ports[c->n_connect_ports]) < 0) {
+				add_error(c, file, line, k->name, "\"%s\" is not a list of up to %d ports (1-65535)", value,
+					  CONFIG_MAX_PORTS);
+				return -1;
+			}
+			c->n_connect_ports++;
+			p += n;
+		}
+		if (c->n_connect_ports == 0) {
+			add_error(c, file, line, k->name, "needs at least one port");
+			return -1;
+		}
+		return 0;
+	}
+	case KEY_PATTERN_LIST:
+		if (c->n_passthrough >= CONFIG_MAX_PASSTHROUGH) {
+			add_error(c, file, line, k->name, "at most %d entries", CONFIG_MAX_PASSTHROUGH);
+			return -1;
+		}
+		if (!(strcmp(value, "*") == 0 || (value[0] == '*' && value[1] == '.' && valid_hostname(value + 2)) ||
+		      valid_hostname(value))) {
+			add_error(c, file, line, k->name, "\"%s\" is not a host name, *.domain or *", value);
+			return -1;
+		}
+		snprintf(c->passthrough[c->n_passthrough++], CONFIG_HOST_MAX, "%s", value);
+		return 0;
 	case KEY_RULE_LIST:
 		if (c->n_rules >= CONFIG_MAX_RULES) {
 			add_error(c, file, line, k->name, "at most %d rules", CONFIG_MAX_RULES);
@@ -530,7 +579,8 @@ static int apply(struct config *c, const char *section, const char *key, const c
 		if (strcmp(keys[i].section, section) == 0)
 			break;
 	if (i == sizeof(keys) / sizeof(keys[0]))
-		add_error(c, file, line, key, "unknown section [%s] (proxy, resolver, policy, route NAME)", section);
+		add_error(c, file, line, key, "unknown section [%s] (proxy, connect, resolver, policy, route NAME)",
+			  section);
 	else
 		add_error(c, file, line, key, "unknown key in section [%s]", section);
 	return -1;
@@ -636,6 +686,14 @@ void config_defaults(struct config *c)
 	c->handshake_timeout_ms = 10000;
 	c->shutdown_grace_ms = 10000;
 	snprintf(c->log, sizeof(c->log), "stderr");
+	/* The TLS ports of the seed articles: HTTPS, SMTPS, IMAPS, POP3S, and 8443. */
+	c->connect_ports[0] = 443;
+	c->connect_ports[1] = 465;
+	c->connect_ports[2] = 993;
+	c->connect_ports[3] = 995;
+	c->connect_ports[4] = 8443;
+	c->n_connect_ports = 5;
+	c->mint_cache_size = 1000;
 	c->dns_timeout_ms = 5000;
 	c->cache_size = 10000;
 	c->ttl_min_s = 5;

@@ -17,6 +17,8 @@
 #define CONFIG_MAX_ALLOW 64
 #define CONFIG_MAX_UPSTREAMS 8
 #define CONFIG_MAX_ERRORS 64
+#define CONFIG_MAX_PORTS 32
+#define CONFIG_MAX_PASSTHROUGH 64
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_HOST_MAX 254
 
@@ -65,6 +67,14 @@ struct config {
 	unsigned handshake_timeout_ms;
 	unsigned shutdown_grace_ms;
 	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
+	/* CONNECT termination */
+	char state_dir[CONFIG_PATH_MAX];     /* local CA; "" = the per-user or system default */
+	uint16_t connect_ports[CONFIG_MAX_PORTS];
+	size_t n_connect_ports;
+	int connect_ports_set;
+	char passthrough[CONFIG_MAX_PASSTHROUGH][CONFIG_HOST_MAX];   /* names tunnelled without termination */
+	size_t n_passthrough;
+	unsigned mint_cache_size;
 	/* [resolver] */
 	char upstreams[CONFIG_MAX_UPSTREAMS][64];
 	size_t n_upstreams;

@@ -13,5 +13,6 @@ int cmd_tlsa(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
 
 #endif

@@ -44,6 +44,8 @@ static void conn_log(const struct conn *c)
 	} else {
 		fputs("null", out);
 	}
+	fprintf(out, ", \"tunnel\": %s", c->tunnel == CONN_TUNNEL_TERMINATED ? "\"terminated\""
+					  : c->tunnel == CONN_TUNNEL_PASSTHROUGH ? "\"passthrough\"" : "null");
 	fprintf(out, ", \"requests\": %u, \"status\": ", c->requests);
 	if (c->status)
 		fprintf(out, "%d", c->status);

@@ -23,12 +23,14 @@ struct stream;
 struct listener;
 
 enum conn_kind { CONN_HTTP, CONN_ROUTE };
+enum { CONN_TUNNEL_TERMINATED = 1, CONN_TUNNEL_PASSTHROUGH = 2 };
 
 /* What the connection waits for. */
 enum conn_state {
 	CONN_EXPECT_REQUEST,   /* HTTP: the next request head from the client */
 	CONN_AWAIT_UPSTREAM,   /* DNS, connect, handshake and verification of the origin */
 	CONN_FORWARDING,       /* HTTP: request (head and body) going out, response coming back */
+	CONN_AWAIT_CLIENT_TLS, /* CONNECT: 200 sent, the client's ClientHello and handshake */
 	CONN_RELAYING,         /* routes (and upgraded HTTP): bytes both ways */
 	CONN_CLOSING,
 };
@@ -75,6 +77,7 @@ struct conn {
 	int response_final;        /* a final (>= 200, or 101) response head was seen */
 	int upgraded;              /* 101 Switching Protocols: raw relay from now on */
 	int close_after;           /* close once the client's queue drains */
+	int tunnel;                /* CONNECT: 0 none, CONN_TUNNEL_TERMINATED or CONN_TUNNEL_PASSTHROUGH */
 	uint8_t buf[CONN_CLIENT_BUF];
 };
 

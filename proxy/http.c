@@ -8,7 +8,10 @@
  * raw bytes that carried them, so Content-Length and chunked framing reach the other side unchanged. Before
  * the origin is verified, no byte of the request leaves the proxy.
  */
+#include "ca.h"
 #include "conn.h"
+#include "mint.h"
+#include "tls.h"
 #include "server.h"
 #include "stream.h"
 
@@ -351,12 +354,186 @@ static void http_upstream_done(struct stream *origin, const struct upstream_repo
 	send_head(c);
 }
 
+/* ---------- CONNECT: verify the origin, then terminate the client's TLS with a minted leaf ---------- */
+
+static void connect_client_tls_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (ev == STREAM_HANDSHAKE_DONE)
+		conn_relay(c);
+	else if (ev == STREAM_ERROR || ev == STREAM_EOF)
+		conn_close(c, "client_tls_error", ev == STREAM_EOF ? "client closed during the TLS handshake" : stream_error(s));
+}
+
+/* connect_origin_event - while the client's handshake runs, the verified origin may only go away. */
+static void connect_origin_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (ev == STREAM_ERROR || ev == STREAM_EOF)
+		conn_close(c, "origin_closed", ev == STREAM_EOF ? "the origin closed before the client's handshake"
+								: stream_error(s));
+}
+
+/* connect_check_hello - once the ClientHello is in, mint a leaf for the CONNECT host and start the handshake. */
+static void connect_check_hello(struct conn *c)
+{
+	struct server *srv = c->srv;
+	const uint8_t *der, *key;
+	size_t der_len, key_len, avail;
+	struct tls_conn *t;
+	char sni[256], err[256];
+	uint8_t *space;
+	int r;
+
+	r = tls_peek_sni(c->buf, c->buf_len, sni, sizeof(sni));
+	if (r == -1) {
+		if (c->buf_len == sizeof(c->buf))
+			conn_close(c, "client_tls_error", "ClientHello larger than the buffer");
+		return;
+	}
+	if (r == -2) {
+		conn_close(c, "client_not_tls", "the client did not start TLS after CONNECT");
+		return;
+	}
+	/* Only the name that was verified may be vouched for: the CONNECT host. */
+	if (r == 1 && strcasecmp(sni, c->host) != 0) {
+		snprintf(err, sizeof(err), "SNI %s differs from the CONNECT host", sni);
+		conn_close(c, "sni_mismatch", err);
+		return;
+	}
+	if (mint_get(srv->mint, c->host, &der, &der_len, err, sizeof(err)) < 0) {
+		conn_close(c, "mint_error", err);
+		return;
+	}
+	key = ca_leaf_key_der(srv->ca, &key_len);
+	t = tls_server_new(srv->tls_server, der, der_len, key, key_len, "http/1.1");
+	if (t == NULL) {
+		conn_close(c, "internal_error", "cannot create the client TLS session");
+		return;
+	}
+	space = tls_in_space(t, &avail);
+	if (avail < c->buf_len) {
+		tls_free(t);
+		conn_close(c, "internal_error", "ClientHello does not fit");
+		return;
+	}
+	memcpy(space, c->buf, c->buf_len);
+	tls_in_commit(t, c->buf_len);
+	c->buf_len = 0;
+	stream_read_stop(c->client);
+	stream_set_callbacks(c->client, NULL, connect_client_tls_event, c);
+	if (stream_start_tls(c->client, t) < 0 && c->state != CONN_CLOSING)
+		conn_close(c, "client_tls_error", stream_error(c->client));
+}
+
+static void connect_hello_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)s;
+	conn_touch(c);
+	if (len > sizeof(c->buf) - c->buf_len) {
+		conn_close(c, "client_tls_error", "ClientHello larger than the buffer");
+		return;
+	}
+	memcpy(c->buf + c->buf_len, data, len);
+	c->buf_len += len;
+	connect_check_hello(c);
+}
+
+static void connect_upstream_done(struct stream *origin, const struct upstream_report *rep, void *arg)
+{
+	struct conn *c = arg;
+	static const char established[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
+
+	c->up = NULL;
+	conn_take_report(c, rep);
+	if (origin == NULL) {
+		int timeout = rep->error && (strcmp(rep->error, "dns_timeout") == 0 ||
+					     strcmp(rep->error, "connection_timeout") == 0);
+		http_fail(c, timeout ? 504 : 502, rep->error, rep->details);
+		return;
+	}
+	c->origin = origin;
+	c->status = 200;
+	c->requests++;
+	c->resp_started = 1;
+	if (stream_write(c->client, (const uint8_t *)established, sizeof(established) - 1) < 0) {
+		conn_close(c, "client_write_error", NULL);
+		return;
+	}
+	if (c->tunnel == CONN_TUNNEL_PASSTHROUGH) {
+		/* Bytes the client sent early (after the CONNECT head) go first. */
+		if (c->buf_len > 0 && stream_write(c->origin, c->buf, c->buf_len) < 0) {
+			conn_close(c, "origin_write_error", NULL);
+			return;
+		}
+		c->bytes_up += c->buf_len;
+		c->buf_len = 0;
+		conn_relay(c);
+		return;
+	}
+	c->state = CONN_AWAIT_CLIENT_TLS;
+	stream_set_callbacks(c->origin, NULL, connect_origin_event, c);
+	stream_set_callbacks(c->client, connect_hello_data, connect_client_tls_event, c);
+	if (c->buf_len > 0)
+		connect_check_hello(c);
+	if (c->state == CONN_AWAIT_CLIENT_TLS && stream_tls(c->client) == NULL)
+		stream_read_start(c->client);
+}
+
+/* start_connect - CONNECT host:port: allowed port, then verify the origin before answering anything. */
+static void start_connect(struct conn *c)
+{
+	struct http_parser_url u;
+	size_t hl;
+
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(c->req.url, c->req.url_len, 1, &u) != 0 || !(u.field_set & (1 << UF_HOST)) ||
+	    !(u.field_set & (1 << UF_PORT)) || (hl = u.field_data[UF_HOST].len) == 0 || hl >= sizeof(c->host)) {
+		http_fail(c, 400, NULL, "CONNECT needs host:port");
+		return;
+	}
+	memcpy(c->host, c->req.url + u.field_data[UF_HOST].off, hl);
+	c->host[hl] = '\0';
+	c->port = u.port;
+	if (!server_connect_port_allowed(c->srv, c->port)) {
+		char why[80];
+		snprintf(why, sizeof(why), "CONNECT to port %u is not allowed by the configuration", c->port);
+		http_fail(c, 403, NULL, why);
+		return;
+	}
+	/* The head's final LF is still in the buffer (http_req.h); after it come tunnel bytes, never HTTP. */
+	if (c->req.lf_pending && c->buf_len > 0) {
+		memmove(c->buf, c->buf + 1, c->buf_len - 1);
+		c->buf_len--;
+		c->req.lf_pending = 0;
+	}
+	c->tunnel = server_passthrough(c->srv, c->host) ? CONN_TUNNEL_PASSTHROUGH : CONN_TUNNEL_TERMINATED;
+	c->policy = server_policy(c->srv, c->host, c->port);
+	c->state = CONN_AWAIT_UPSTREAM;
+	c->have_rep = 0;
+	stream_read_stop(c->client);
+	c->up = upstream_open(&c->srv->rt.env, c->host, c->port, c->policy,
+			      c->tunnel == CONN_TUNNEL_PASSTHROUGH ? NULL : "http/1.1",
+			      c->tunnel == CONN_TUNNEL_PASSTHROUGH ? UPSTREAM_PLAIN : 0, connect_upstream_done, c);
+	if (c->up == NULL)
+		http_fail(c, 502, "proxy_internal_error", "out of memory");
+}
+
 /* start_request - the head is complete: check the target, rewrite the head, and get a verified origin. */
 static void start_request(struct conn *c)
 {
 	const char *why = NULL;
-	int status = http_req_target(&c->req, &c->target, &why);
+	int status;
 
+	if (c->req.is_connect) {
+		start_connect(c);
+		return;
+	}
+	status = http_req_target(&c->req, &c->target, &why);
 	if (status != 0) {
 		http_fail(c, status, NULL, why);
 		return;

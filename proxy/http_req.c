@@ -226,9 +226,8 @@ int http_req_target(const struct http_req *r, struct http_target *t, const char 
 	int n;
 
 	if (r->is_connect) {
-		*why = "CONNECT (TLS-terminating tunnels) is not available in this build; send absolute-form requests: "
-		       "GET https://host/path HTTP/1.1";
-		return 501;
+		*why = "CONNECT is handled by the tunnel code, not rewritten";
+		return 400;
 	}
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(r->url, r->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_SCHEMA)) ||

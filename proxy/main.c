@@ -21,6 +21,7 @@ static const struct subcommand {
 	{"tlsa", cmd_tlsa, "print the TLSA record to publish for a certificate"},
 	{"lookup", cmd_lookup, "resolve a host's addresses and TLSA records with DNSSEC, as the proxy does"},
 	{"check", cmd_check, "connect to HOST[:PORT] and explain the DANE decision the proxy would take"},
+	{"ca", cmd_ca, "show or export the local CA used for CONNECT termination"},
 	{"serve", cmd_serve, "run the proxy (the default when no subcommand is given)"},
 };
 

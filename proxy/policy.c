@@ -70,6 +70,7 @@ const char *auth_method_name(enum auth_method m)
 	case AUTH_DANE: return "dane";
 	case AUTH_PKIX: return "pkix";
 	case AUTH_ENCRYPT: return "encrypt-only";
+	case AUTH_PASSTHROUGH: return "passthrough";
 	}
 	return "unknown";
 }
@@ -97,8 +98,7 @@ int policy_mode_parse(const char *s, enum policy_mode *out)
 	return 0;
 }
 
-/* pattern_matches - exact (case-insensitive, trailing dot ignored), "*.suffix" for any name below suffix, "*". */
-static int pattern_matches(const char *pattern, const char *host)
+int policy_pattern_matches(const char *pattern, const char *host)
 {
 	size_t hl = strlen(host), pl = strlen(pattern);
 
@@ -119,7 +119,7 @@ enum policy_mode policy_lookup(const struct policy_rule *rules, size_t n, const 
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if ((rules[i].port == 0 || rules[i].port == port) && pattern_matches(rules[i].pattern, host))
+		if ((rules[i].port == 0 || rules[i].port == port) && policy_pattern_matches(rules[i].pattern, host))
 			return rules[i].mode;
 	return fallback;
 }

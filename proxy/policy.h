@@ -17,6 +17,7 @@ enum auth_method {
 	AUTH_DANE,     /* authenticate by the TLSA records only */
 	AUTH_PKIX,     /* authenticate by the PKIX trust store */
 	AUTH_ENCRYPT,  /* SMTP with only unusable TLSA records: TLS mandatory, peer unauthenticated (RFC 7672 2.2) */
+	AUTH_PASSTHROUGH, /* CONNECT passthrough: a plain tunnel, the client authenticates the origin itself */
 };
 
 struct policy_decision {
@@ -42,6 +43,9 @@ struct policy_rule {
 	uint16_t port;          /* 0 = any port */
 	enum policy_mode mode;
 };
+
+/* policy_pattern_matches - exact (case-insensitive, trailing dot ignored), "*.suffix" below suffix, or "*". */
+int policy_pattern_matches(const char *pattern, const char *host);
 
 /* policy_lookup - the mode of the first rule matching (host, port), else fallback. */
 enum policy_mode policy_lookup(const struct policy_rule *rules, size_t n, const char *host, uint16_t port,

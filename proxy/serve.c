@@ -6,11 +6,14 @@
  * on_accept() hands each client to conn.c (routes) or http.c (HTTP proxy), on_signal() stops accepting and
  * gives open connections shutdown_grace to finish.
  */
+#include "ca.h"
 #include "commands.h"
 #include "config.h"
 #include "conn.h"
+#include "mint.h"
 #include "server.h"
 #include "stream.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,7 +38,29 @@ static void serve_usage(FILE *out)
 		"  --route L=HOST:PORT     port-mapped route: a TLS connection to HOST:PORT for every client of L\n"
 		"  --allow-from CIDR       client network allowed (required for non-loopback listeners)\n"
 		"  --max-connections N     concurrent clients (default 1024)\n"
-		"  --log FILE              per-connection JSON lines (default stderr)\n" RUNTIME_OPTIONS_HELP);
+		"  --log FILE              per-connection JSON lines (default stderr)\n"
+		"  --state-dir DIR         where the local CA for CONNECT lives (default: /var/lib/daneproxy for root,\n"
+		"                          else ~/.local/state/daneproxy)\n" RUNTIME_OPTIONS_HELP);
+}
+
+int server_connect_port_allowed(const struct server *srv, uint16_t port)
+{
+	size_t i;
+
+	for (i = 0; i < srv->cfg->n_connect_ports; i++)
+		if (srv->cfg->connect_ports[i] == port)
+			return 1;
+	return 0;
+}
+
+int server_passthrough(const struct server *srv, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < srv->cfg->n_passthrough; i++)
+		if (policy_pattern_matches(srv->cfg->passthrough[i], host))
+			return 1;
+	return 0;
 }
 
 enum policy_mode server_policy(const struct server *srv, const char *host, uint16_t port)
@@ -291,6 +316,23 @@ static int server_run(const struct config *cfg)
 		fprintf(stderr, "daneproxy: %s\n", err);
 		goto out;
 	}
+	if (cfg->n_listen > 0) {
+		/* CONNECT termination: the local CA (created on first start), a server context, the leaf cache. */
+		char dir[CONFIG_PATH_MAX];
+		if (cfg->state_dir[0])
+			snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
+		else
+			ca_default_dir(dir, sizeof(dir));
+		if (ca_open(dir, 1, &srv.ca, err, sizeof(err)) < 0 ||
+		    (srv.tls_server = tls_server_ctx_new(err, sizeof(err))) == NULL ||
+		    (srv.mint = mint_cache_new(srv.ca, cfg->mint_cache_size)) == NULL) {
+			fprintf(stderr, "daneproxy: CONNECT termination: %s\n", err);
+			n = 0;
+			goto fail_listen;
+		}
+		printf("daneproxy: local CA %s%s (clients of CONNECT must trust it: daneproxy ca export)\n",
+		       ca_cert_path(srv.ca), ca_renewed(srv.ca) ? ", newly issued" : "");
+	}
 	n = 0;
 	for (i = 0; i < cfg->n_listen; i++) {
 		srv.listeners[n].kind = CONN_HTTP;
@@ -342,6 +384,9 @@ out_loop:
 	if (uv_loop_close(srv.loop) != 0)
 		fprintf(stderr, "daneproxy: warning: event loop not closed cleanly\n");
 out:
+	mint_cache_free(srv.mint);
+	tls_ctx_free(srv.tls_server);
+	ca_free(srv.ca);
 	if (srv.log != NULL && srv.log != stderr)
 		fclose(srv.log);
 	free(srv.rules);
@@ -363,7 +408,7 @@ static size_t report(const struct config *cfg)
 
 int cmd_serve(int argc, char **argv)
 {
-	enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG };
+	enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG, OPT_STATE_DIR };
 	static const struct option longopts[] = {
 		RUNTIME_LONG_OPTIONS,
 		{"listen", required_argument, NULL, OPT_LISTEN},
@@ -371,6 +416,7 @@ int cmd_serve(int argc, char **argv)
 		{"allow-from", required_argument, NULL, OPT_ALLOW},
 		{"max-connections", required_argument, NULL, OPT_MAXCONN},
 		{"log", required_argument, NULL, OPT_LOG},
+		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -405,6 +451,7 @@ int cmd_serve(int argc, char **argv)
 		case OPT_ALLOW: config_set(cfg, "proxy", "allow_from", optarg, "--allow-from"); break;
 		case OPT_MAXCONN: config_set(cfg, "proxy", "max_connections", optarg, "--max-connections"); break;
 		case OPT_LOG: config_set(cfg, "proxy", "log", optarg, "--log"); break;
+		case OPT_STATE_DIR: config_set(cfg, "connect", "state_dir", optarg, "--state-dir"); break;
 		case RUNTIME_OPT_RESOLVER: config_set(cfg, "resolver", "upstream", optarg, "--resolver"); break;
 		case RUNTIME_OPT_TRUST_ANCHOR: config_set(cfg, "resolver", "trust_anchor", optarg, "--trust-anchor"); break;
 		case RUNTIME_OPT_CA_FILE: config_set(cfg, "policy", "ca_file", optarg, "--ca-file"); break;

@@ -29,6 +29,9 @@ struct server {
 	uv_loop_t *loop;
 	const struct config *cfg;
 	struct runtime rt;
+	struct ca *ca;                  /* CONNECT termination: the local CA, */
+	struct tls_ctx *tls_server;     /* the server side of clients' TLS, */
+	struct mint_cache *mint;        /* and the minted leaves */
 	struct policy_rule *rules;
 	size_t n_rules;
 	enum policy_mode default_policy;
@@ -45,6 +48,10 @@ struct server {
 	FILE *log;
 };
 
+/* server_connect_port_allowed - CONNECT may reach this port. */
+int server_connect_port_allowed(const struct server *srv, uint16_t port);
+/* server_passthrough - CONNECT to host is tunnelled without termination. */
+int server_passthrough(const struct server *srv, const char *host);
 /* server_policy - the policy for a destination (rules, then the default). */
 enum policy_mode server_policy(const struct server *srv, const char *host, uint16_t port);
 /* server_conn_gone - a connection finished closing: forget it (called from conn.c). */

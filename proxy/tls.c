@@ -26,6 +26,7 @@ struct tls_ctx {
 
 struct tls_conn {
 	WOLFSSL *ssl;
+	int server;
 	tls_verify_fn verify;
 	void *verify_arg;
 	int verify_called;
@@ -153,6 +154,76 @@ struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
 	return c;
 }
 
+struct tls_ctx *tls_server_ctx_new(char *err, size_t errlen)
+{
+	struct tls_ctx *c = calloc(1, sizeof(*c));
+	int groups[] = {WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_SECP384R1};
+
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	if (c->ctx == NULL || wolfSSL_CTX_SetMinVersion(c->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_groups(c->ctx, groups, (int)(sizeof(groups) / sizeof(groups[0]))) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot create the TLS server context");
+		if (c->ctx != NULL)
+			wolfSSL_CTX_free(c->ctx);
+		free(c);
+		return NULL;
+	}
+	wolfSSL_CTX_SetIORecv(c->ctx, io_recv);
+	wolfSSL_CTX_SetIOSend(c->ctx, io_send);
+	wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_NONE, NULL);
+	return c;
+}
+
+struct tls_conn *tls_server_new(struct tls_ctx *ctx, const uint8_t *cert_der, size_t cert_len, const uint8_t *key_der,
+				size_t key_len, const char *alpn)
+{
+	struct tls_conn *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->server = 1;
+	t->ssl = wolfSSL_new(ctx->ctx);
+	if (t->ssl == NULL)
+		goto fail;
+	wolfSSL_SetIOReadCtx(t->ssl, t);
+	wolfSSL_SetIOWriteCtx(t->ssl, t);
+	if (wolfSSL_use_certificate_buffer(t->ssl, cert_der, (long)cert_len, WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS ||
+	    wolfSSL_use_PrivateKey_buffer(t->ssl, key_der, (long)key_len, WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS)
+		goto fail;
+	if (alpn != NULL &&
+	    wolfSSL_UseALPN(t->ssl, (char *)(uintptr_t)alpn, (unsigned)strlen(alpn), WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
+		    WOLFSSL_SUCCESS)
+		goto fail;
+	return t;
+fail:
+	tls_free(t);
+	return NULL;
+}
+
+int tls_peek_sni(const uint8_t *data, size_t len, char *out, size_t outlen)
+{
+	size_t record;
+	word32 n = (word32)(outlen - 1);
+	int r;
+
+	if (len < 5)
+		return -1;
+	if (data[0] != 0x16 || data[1] != 0x03)
+		return -2;
+	record = 5 + ((size_t)data[3] << 8 | data[4]);
+	if (len < record)
+		return -1;
+	r = wolfSSL_SNI_GetFromBuffer(data, (word32)record, WOLFSSL_SNI_HOST_NAME, (byte *)out, &n);
+	if (r != WOLFSSL_SUCCESS || n == 0 || n >= outlen)
+		return 0;
+	out[n] = '\0';
+	return 1;
+}
+
 void tls_ctx_free(struct tls_ctx *ctx)
 {
 	if (ctx == NULL)
@@ -260,8 +331,10 @@ static enum tls_status note_error(struct tls_conn *t, int ret)
 
 enum tls_status tls_handshake(struct tls_conn *t)
 {
-	int ret = wolfSSL_connect(t->ssl);
+	int ret = t->server ? wolfSSL_accept(t->ssl) : wolfSSL_connect(t->ssl);
 
+	if (ret == WOLFSSL_SUCCESS && t->server)
+		return TLS_OK;
 	if (ret == WOLFSSL_SUCCESS) {
 		/* Defence in depth: never report success unless our verification ran and accepted. */
 		if (!t->verify_called || t->verify_refused) {

@@ -31,6 +31,8 @@ typedef int (*tls_verify_fn)(const struct dane_chain *chain, void *arg);
 
 /* tls_client_ctx_new - a client context: TLS 1.2 and 1.3, X25519 first. NULL with err on failure. */
 struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen);
+/* tls_server_ctx_new - a server context for terminating clients' TLS (CONNECT): TLS 1.2 and 1.3. */
+struct tls_ctx *tls_server_ctx_new(char *err, size_t errlen);
 /* tls_ctx_free - free a context once no session uses it. */
 void tls_ctx_free(struct tls_ctx *ctx);
 
@@ -41,6 +43,17 @@ void tls_ctx_free(struct tls_ctx *ctx);
  */
 struct tls_conn *tls_client_new(struct tls_ctx *ctx, const char *sni, const char *alpn, tls_verify_fn verify,
 				void *verify_arg);
+/*
+ * tls_server_new - a server session presenting cert_der (DER, leaf) with key_der (DER EC private key);
+ * alpn: the only protocol it will select (NULL for none).
+ */
+struct tls_conn *tls_server_new(struct tls_ctx *ctx, const uint8_t *cert_der, size_t cert_len, const uint8_t *key_der,
+				size_t key_len, const char *alpn);
+/*
+ * tls_peek_sni - the server name of a ClientHello in data: 1 found (in out), 0 a complete hello without one,
+ * -1 need more bytes, -2 not a TLS handshake.
+ */
+int tls_peek_sni(const uint8_t *data, size_t len, char *out, size_t outlen);
 /* tls_free - free a session. */
 void tls_free(struct tls_conn *t);
 

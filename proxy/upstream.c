@@ -98,6 +98,9 @@ static void up_finish(struct upstream *u, struct stream *origin)
 			stream_close(u->attempts[i]);
 	if (u->winner != NULL && u->winner != origin)
 		stream_close(u->winner);
+	/* The caller owns the origin from here on: nothing may call back into this upstream any more. */
+	if (origin != NULL)
+		stream_set_callbacks(origin, NULL, NULL, NULL);
 	if (!u->cancelled)
 		u->cb(origin, &u->rep, u->arg);
 	uv_close((uv_handle_t *)&u->attempt_timer, on_timer_closed);
@@ -409,7 +412,11 @@ static void on_attempt_event(struct stream *s, enum stream_event ev, void *arg)
 				u->attempts[i] = NULL;
 			}
 		}
-		if (u->flags & UPSTREAM_STARTTLS_SMTP)
+		if (u->flags & UPSTREAM_PLAIN) {
+			note_connected(u, s);
+			stream_set_callbacks(s, NULL, NULL, NULL);
+			up_finish(u, s);
+		} else if (u->flags & UPSTREAM_STARTTLS_SMTP)
 			start_smtp(u, s);
 		else
 			start_tls(u, s);
@@ -512,12 +519,17 @@ static void proceed(struct upstream *u)
 	struct policy_decision d;
 
 	policy_decide(u->rep.policy, u->rep.dnssec, (u->flags & UPSTREAM_STARTTLS_SMTP) != 0, &d);
+	if ((u->flags & UPSTREAM_PLAIN) && (d.error == NULL || strncmp(d.error, "dns_", 4) != 0)) {
+		/* Passthrough: the client authenticates the origin; only a failed or bogus lookup stops us. */
+		d.method = AUTH_PASSTHROUGH;
+		d.why = "passthrough";
+	}
 	u->rep.method = d.method;
 	if (d.method == AUTH_REFUSE) {
 		up_fail(u, d.error, "%s (%s)", d.why, u->rep.dns_detail);
 		return;
 	}
-	if (d.method == AUTH_PKIX && u->env->pkix_store == NULL) {
+	if (d.method == AUTH_PKIX && u->env->pkix_store == NULL && !(u->flags & UPSTREAM_PLAIN)) {
 		up_fail(u, "tls_certificate_error", "%s, but no PKIX trust store is configured", d.why);
 		return;
 	}

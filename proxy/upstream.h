@@ -58,6 +58,7 @@ struct upstream_report {
 
 /* upstream_open flags */
 #define UPSTREAM_STARTTLS_SMTP 0x1   /* plaintext SMTP up to STARTTLS, then TLS (RFC 3207, RFC 7672 profile) */
+#define UPSTREAM_PLAIN 0x2           /* CONNECT passthrough: no TLS here; DNS failures still refuse */
 
 /* upstream_cb - origin is an open TLS stream owned by the callee from now on, or NULL with rep->error set. */
 typedef void (*upstream_cb)(struct stream *origin, const struct upstream_report *rep, void *arg);

@@ -118,6 +118,7 @@ static void on_idle_closed(uv_handle_t *h)
 
 	conn_log(c);
 	server_conn_gone(c->srv, c);
+	free(c->io);
 	free(c);
 }
 
@@ -130,7 +131,7 @@ static void on_idle(uv_timer_t *t)
 	struct conn *c = t->data;
 	uint64_t now = uv_now(c->srv->loop);
 
-	if (c->state == CONN_EXPECT_REQUEST && c->req.head_bytes > 0 &&
+	if (c->state == CONN_EXPECT_REQUEST && conn_head_bytes(c) > 0 &&
 	    now - c->head_started_ms >= c->srv->cfg->header_timeout_ms) {
 		conn_close(c, "header_timeout", "the request head was not complete in time");
 		return;
@@ -148,7 +149,7 @@ static void conn_arm(struct conn *c)
 	uint64_t now = uv_now(c->srv->loop), due, header_due;
 
 	due = c->last_activity_ms + c->srv->cfg->idle_timeout_ms;
-	if (c->state == CONN_EXPECT_REQUEST && c->req.head_bytes > 0) {
+	if (c->state == CONN_EXPECT_REQUEST && conn_head_bytes(c) > 0) {
 		header_due = c->head_started_ms + c->srv->cfg->header_timeout_ms;
 		if (header_due < due)
 			due = header_due;

@@ -65,10 +65,8 @@ struct conn {
 	unsigned requests;
 	int status;                /* HTTP status sent to the client for the last request (0 if none) */
 
-	/* HTTP ingress (http.c) */
-	struct http_req req;
-	struct http_target target;
-	http_parser resp_parser;
+	/* HTTP ingress (http.c); io is allocated for HTTP connections only */
+	struct http_io *io;
 	size_t buf_len;            /* client bytes in buf not yet consumed by the request parser */
 	uint64_t head_started_ms;  /* loop time of the head's first byte, for header_timeout */
 	uint64_t last_activity_ms;
@@ -78,8 +76,21 @@ struct conn {
 	int upgraded;              /* 101 Switching Protocols: raw relay from now on */
 	int close_after;           /* close once the client's queue drains */
 	int tunnel;                /* CONNECT: 0 none, CONN_TUNNEL_TERMINATED or CONN_TUNNEL_PASSTHROUGH */
+};
+
+/* The HTTP listener's per-connection buffers, kept out of struct conn so that routes stay small. */
+struct http_io {
+	struct http_req req;
+	struct http_target target;
+	http_parser resp_parser;
 	uint8_t buf[CONN_CLIENT_BUF];
 };
+
+/* conn_head_bytes - bytes of a request head received so far (0 for routes). */
+static inline size_t conn_head_bytes(const struct conn *c)
+{
+	return c->io != NULL ? c->io->req.head_bytes : 0;
+}
 
 /* conn_close - end the connection; reason is a short constant, detail optional. */
 void conn_close(struct conn *c, const char *reason, const char *detail);

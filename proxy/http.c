@@ -132,7 +132,7 @@ static int on_resp_headers_complete(http_parser *p)
 	if (p->status_code >= 200 || p->status_code == 101)
 		c->response_final = 1;
 	/* 1: the response to HEAD has no body whatever its headers say. */
-	return c->req.is_head && p->status_code >= 200 ? 1 : 0;
+	return c->io->req.is_head && p->status_code >= 200 ? 1 : 0;
 }
 
 static int on_resp_complete(http_parser *p)
@@ -154,7 +154,7 @@ static const http_parser_settings resp_settings = {
 /* request_finished - request and response are both complete: keep the connections or close them. */
 static void request_finished(struct conn *c)
 {
-	int origin_keep = http_should_keep_alive(&c->resp_parser);
+	int origin_keep = http_should_keep_alive(&c->io->resp_parser);
 
 	c->requests++;
 	if (c->upgraded) {
@@ -165,7 +165,7 @@ static void request_finished(struct conn *c)
 		stream_close(c->origin);
 		c->origin = NULL;
 	}
-	if (!c->req.keep_alive || !origin_keep || c->client_eof) {
+	if (!c->io->req.keep_alive || !origin_keep || c->client_eof) {
 		c->close_after = 1;
 		stream_shutdown(c->client);
 		if (stream_write_queued(c->client) == 0)
@@ -173,7 +173,7 @@ static void request_finished(struct conn *c)
 		return;
 	}
 	c->state = CONN_EXPECT_REQUEST;
-	http_req_next(&c->req);
+	http_req_next(&c->io->req);
 	conn_touch(c);
 	http_process(c);
 	if (c->state == CONN_EXPECT_REQUEST && c->client != NULL)
@@ -192,8 +192,8 @@ static void http_origin_data(struct stream *s, const uint8_t *data, size_t len, 
 		conn_close(c, "origin_protocol_error", "data after the response");
 		return;
 	}
-	n = http_parser_execute(&c->resp_parser, &resp_settings, (const char *)data, len);
-	err = HTTP_PARSER_ERRNO(&c->resp_parser);
+	n = http_parser_execute(&c->io->resp_parser, &resp_settings, (const char *)data, len);
+	err = HTTP_PARSER_ERRNO(&c->io->resp_parser);
 	if (err != HPE_OK && err != HPE_PAUSED) {
 		if (!c->resp_started) {
 			http_fail(c, 502, "http_response_error", http_errno_description(err));
@@ -211,7 +211,7 @@ static void http_origin_data(struct stream *s, const uint8_t *data, size_t len, 
 		}
 	}
 	if (err == HPE_PAUSED) {
-		http_parser_pause(&c->resp_parser, 0);
+		http_parser_pause(&c->io->resp_parser, 0);
 		if (c->status == 101) {
 			c->upgraded = 1;
 			/* Bytes after the 101 head belong to the new protocol. */
@@ -224,7 +224,7 @@ static void http_origin_data(struct stream *s, const uint8_t *data, size_t len, 
 			return;
 		}
 		stream_read_stop(c->origin);
-		if (c->req.body_done)
+		if (c->io->req.body_done)
 			request_finished(c);
 		return;
 	}
@@ -247,13 +247,13 @@ static void http_origin_event(struct stream *s, enum stream_event ev, void *arg)
 			return;
 		}
 		/* EOF may be how the response ends (no length given). */
-		http_parser_execute(&c->resp_parser, &resp_settings, NULL, 0);
+		http_parser_execute(&c->io->resp_parser, &resp_settings, NULL, 0);
 		if (c->resp_done) {
-			http_parser_pause(&c->resp_parser, 0);
-			c->req.keep_alive = 0;
+			http_parser_pause(&c->io->resp_parser, 0);
+			c->io->req.keep_alive = 0;
 			stream_close(c->origin);
 			c->origin = NULL;
-			if (c->req.body_done)
+			if (c->io->req.body_done)
 				request_finished(c);
 			else
 				conn_close(c, "done", "origin closed before the request was complete");
@@ -265,7 +265,7 @@ static void http_origin_event(struct stream *s, enum stream_event ev, void *arg)
 		break;
 	case STREAM_DRAINED:
 		/* Request body backpressure released. */
-		if (c->state == CONN_FORWARDING && !c->req.body_done && c->client != NULL)
+		if (c->state == CONN_FORWARDING && !c->io->req.body_done && c->client != NULL)
 			stream_read_start(c->client);
 		break;
 	case STREAM_ERROR:
@@ -288,9 +288,9 @@ static void forward_body(struct conn *c)
 	size_t consumed, off, len;
 	const char *why;
 
-	if (c->req.body_done || c->buf_len == 0 || c->origin == NULL)
+	if (c->io->req.body_done || c->buf_len == 0 || c->origin == NULL)
 		return;
-	st = http_req_feed_body(&c->req, (const char *)c->buf, c->buf_len, &consumed, &off, &len, &why);
+	st = http_req_feed_body(&c->io->req, (const char *)c->io->buf, c->buf_len, &consumed, &off, &len, &why);
 	if (st == HTTP_REQ_ERROR) {
 		if (!c->resp_started)
 			http_fail(c, 400, NULL, why);
@@ -300,12 +300,12 @@ static void forward_body(struct conn *c)
 	}
 	if (len > 0) {
 		c->bytes_up += len;
-		if (stream_write(c->origin, c->buf + off, len) < 0) {
+		if (stream_write(c->origin, c->io->buf + off, len) < 0) {
 			conn_close(c, "origin_write_error", NULL);
 			return;
 		}
 	}
-	memmove(c->buf, c->buf + consumed, c->buf_len - consumed);
+	memmove(c->io->buf, c->io->buf + consumed, c->buf_len - consumed);
 	c->buf_len -= consumed;
 	if (st == HTTP_REQ_BODY_DONE) {
 		/* The request is complete: read no further until the response is (pipelined requests wait). */
@@ -322,11 +322,11 @@ static void forward_body(struct conn *c)
 static void send_head(struct conn *c)
 {
 	c->state = CONN_FORWARDING;
-	http_parser_init(&c->resp_parser, HTTP_RESPONSE);
-	c->resp_parser.data = c;
+	http_parser_init(&c->io->resp_parser, HTTP_RESPONSE);
+	c->io->resp_parser.data = c;
 	c->resp_done = c->resp_started = 0;
-	c->bytes_up += c->target.head_len;
-	if (stream_write(c->origin, (const uint8_t *)c->target.head, c->target.head_len) < 0) {
+	c->bytes_up += c->io->target.head_len;
+	if (stream_write(c->origin, (const uint8_t *)c->io->target.head, c->io->target.head_len) < 0) {
 		http_fail(c, 502, "connection_terminated", stream_error(c->origin));
 		return;
 	}
@@ -334,7 +334,7 @@ static void send_head(struct conn *c)
 	if (stream_read_start(c->origin) < 0 || c->state == CONN_CLOSING)
 		return;
 	forward_body(c);
-	if (c->state == CONN_FORWARDING && !c->req.body_done && c->client != NULL)
+	if (c->state == CONN_FORWARDING && !c->io->req.body_done && c->client != NULL)
 		stream_read_start(c->client);
 }
 
@@ -387,9 +387,9 @@ static void connect_check_hello(struct conn *c)
 	uint8_t *space;
 	int r;
 
-	r = tls_peek_sni(c->buf, c->buf_len, sni, sizeof(sni));
+	r = tls_peek_sni(c->io->buf, c->buf_len, sni, sizeof(sni));
 	if (r == -1) {
-		if (c->buf_len == sizeof(c->buf))
+		if (c->buf_len == sizeof(c->io->buf))
 			conn_close(c, "client_tls_error", "ClientHello larger than the buffer");
 		return;
 	}
@@ -419,7 +419,7 @@ static void connect_check_hello(struct conn *c)
 		conn_close(c, "internal_error", "ClientHello does not fit");
 		return;
 	}
-	memcpy(space, c->buf, c->buf_len);
+	memcpy(space, c->io->buf, c->buf_len);
 	tls_in_commit(t, c->buf_len);
 	c->buf_len = 0;
 	stream_read_stop(c->client);
@@ -434,11 +434,11 @@ static void connect_hello_data(struct stream *s, const uint8_t *data, size_t len
 
 	(void)s;
 	conn_touch(c);
-	if (len > sizeof(c->buf) - c->buf_len) {
+	if (len > sizeof(c->io->buf) - c->buf_len) {
 		conn_close(c, "client_tls_error", "ClientHello larger than the buffer");
 		return;
 	}
-	memcpy(c->buf + c->buf_len, data, len);
+	memcpy(c->io->buf + c->buf_len, data, len);
 	c->buf_len += len;
 	connect_check_hello(c);
 }
@@ -466,7 +466,7 @@ static void connect_upstream_done(struct stream *origin, const struct upstream_r
 	}
 	if (c->tunnel == CONN_TUNNEL_PASSTHROUGH) {
 		/* Bytes the client sent early (after the CONNECT head) go first. */
-		if (c->buf_len > 0 && stream_write(c->origin, c->buf, c->buf_len) < 0) {
+		if (c->buf_len > 0 && stream_write(c->origin, c->io->buf, c->buf_len) < 0) {
 			conn_close(c, "origin_write_error", NULL);
 			return;
 		}
@@ -491,12 +491,12 @@ static void start_connect(struct conn *c)
 	size_t hl;
 
 	http_parser_url_init(&u);
-	if (http_parser_parse_url(c->req.url, c->req.url_len, 1, &u) != 0 || !(u.field_set & (1 << UF_HOST)) ||
+	if (http_parser_parse_url(c->io->req.url, c->io->req.url_len, 1, &u) != 0 || !(u.field_set & (1 << UF_HOST)) ||
 	    !(u.field_set & (1 << UF_PORT)) || (hl = u.field_data[UF_HOST].len) == 0 || hl >= sizeof(c->host)) {
 		http_fail(c, 400, NULL, "CONNECT needs host:port");
 		return;
 	}
-	memcpy(c->host, c->req.url + u.field_data[UF_HOST].off, hl);
+	memcpy(c->host, c->io->req.url + u.field_data[UF_HOST].off, hl);
 	c->host[hl] = '\0';
 	c->port = u.port;
 	if (!server_connect_port_allowed(c->srv, c->port)) {
@@ -506,10 +506,10 @@ static void start_connect(struct conn *c)
 		return;
 	}
 	/* The head's final LF is still in the buffer (http_req.h); after it come tunnel bytes, never HTTP. */
-	if (c->req.lf_pending && c->buf_len > 0) {
-		memmove(c->buf, c->buf + 1, c->buf_len - 1);
+	if (c->io->req.lf_pending && c->buf_len > 0) {
+		memmove(c->io->buf, c->io->buf + 1, c->buf_len - 1);
 		c->buf_len--;
-		c->req.lf_pending = 0;
+		c->io->req.lf_pending = 0;
 	}
 	c->tunnel = server_passthrough(c->srv, c->host) ? CONN_TUNNEL_PASSTHROUGH : CONN_TUNNEL_TERMINATED;
 	c->policy = server_policy(c->srv, c->host, c->port);
@@ -529,11 +529,11 @@ static void start_request(struct conn *c)
 	const char *why = NULL;
 	int status;
 
-	if (c->req.is_connect) {
+	if (c->io->req.is_connect) {
 		start_connect(c);
 		return;
 	}
-	status = http_req_target(&c->req, &c->target, &why);
+	status = http_req_target(&c->io->req, &c->io->target, &why);
 	if (status != 0) {
 		http_fail(c, status, NULL, why);
 		return;
@@ -541,7 +541,7 @@ static void start_request(struct conn *c)
 	c->resp_started = c->resp_done = c->response_final = 0;
 	c->status = 0;
 	stream_read_stop(c->client);
-	if (c->origin != NULL && strcasecmp(c->host, c->target.host) == 0 && c->port == c->target.port) {
+	if (c->origin != NULL && strcasecmp(c->host, c->io->target.host) == 0 && c->port == c->io->target.port) {
 		send_head(c);   /* the verified origin connection is still open: reuse it */
 		return;
 	}
@@ -549,8 +549,8 @@ static void start_request(struct conn *c)
 		stream_close(c->origin);
 		c->origin = NULL;
 	}
-	snprintf(c->host, sizeof(c->host), "%s", c->target.host);
-	c->port = c->target.port;
+	snprintf(c->host, sizeof(c->host), "%s", c->io->target.host);
+	c->port = c->io->target.port;
 	c->policy = server_policy(c->srv, c->host, c->port);
 	c->origin_eof = 0;
 	c->state = CONN_AWAIT_UPSTREAM;
@@ -574,16 +574,16 @@ static void http_process(struct conn *c)
 	}
 	if (c->state != CONN_EXPECT_REQUEST || c->buf_len == 0)
 		return;
-	if (c->req.head_bytes == 0)
+	if (c->io->req.head_bytes == 0)
 		c->head_started_ms = uv_now(c->srv->loop);
-	st = http_req_feed_head(&c->req, (const char *)c->buf, c->buf_len, &consumed, &status, &why);
+	st = http_req_feed_head(&c->io->req, (const char *)c->io->buf, c->buf_len, &consumed, &status, &why);
 	if (st == HTTP_REQ_ERROR) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "%s%s", status == 400 ? "malformed request: " : "", why);
 		http_fail(c, status, NULL, msg);
 		return;
 	}
-	memmove(c->buf, c->buf + consumed, c->buf_len - consumed);
+	memmove(c->io->buf, c->io->buf + consumed, c->buf_len - consumed);
 	c->buf_len -= consumed;
 	if (st == HTTP_REQ_HEAD_DONE)
 		start_request(c);
@@ -592,7 +592,7 @@ static void http_process(struct conn *c)
 static void http_client_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
 {
 	struct conn *c = arg;
-	size_t room = sizeof(c->buf) - c->buf_len;
+	size_t room = sizeof(c->io->buf) - c->buf_len;
 
 	(void)s;
 	conn_touch(c);
@@ -601,9 +601,9 @@ static void http_client_data(struct stream *s, const uint8_t *data, size_t len, 
 		conn_close(c, "client_overflow", NULL);
 		return;
 	}
-	memcpy(c->buf + c->buf_len, data, len);
+	memcpy(c->io->buf + c->buf_len, data, len);
 	c->buf_len += len;
-	if (c->buf_len == sizeof(c->buf))
+	if (c->buf_len == sizeof(c->io->buf))
 		stream_read_stop(c->client);
 	http_process(c);
 }
@@ -615,7 +615,7 @@ static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
 	switch (ev) {
 	case STREAM_EOF:
 		c->client_eof = 1;
-		if (c->close_after || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && !c->req.head_bytes))
+		if (c->close_after || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && !c->io->req.head_bytes))
 			conn_close(c, "done", NULL);
 		else if (c->state == CONN_EXPECT_REQUEST)
 			http_fail(c, 400, NULL, "the client closed the connection in the middle of a request");
@@ -639,7 +639,12 @@ static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
 
 void http_conn_start(struct conn *c)
 {
-	http_req_init(&c->req);
+	c->io = malloc(sizeof(*c->io));
+	if (c->io == NULL) {
+		conn_close(c, "internal_error", "out of memory");
+		return;
+	}
+	http_req_init(&c->io->req);
 	c->state = CONN_EXPECT_REQUEST;
 	stream_set_callbacks(c->client, http_client_data, http_client_event, c);
 	conn_touch(c);

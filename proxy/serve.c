@@ -226,7 +226,7 @@ static void close_all(struct server *srv, int idle_only)
 	struct conn *c;
 
 	for (c = srv->conns; c != NULL; c = c->next)
-		if (!idle_only || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && c->req.head_bytes == 0))
+		if (!idle_only || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && conn_head_bytes(c) == 0))
 			conn_close(c, "shutdown", NULL);
 }
 

@@ -209,16 +209,19 @@ static int parse_addr(const char *s, struct config_addr *a)
 
 	memset(a, 0, sizeof(*a));
 	if (strlen(s) >= sizeof(a->text) || split_host_port(s, host, sizeof(host), &a->port) < 0)
-		return -1;
+		goto fail;
 	snprintf(a->text, sizeof(a->text), "%s", s);
 	if (inet_pton(AF_INET, host, a->addr) == 1)
 		a->family = AF_INET;
 	else if (inet_pton(AF_INET6, host, a->addr) == 1)
 		a->family = AF_INET6;
 	else
-		return -1;
+		goto fail;
 	a->loopback = config_is_loopback(a);
 	return 0;
+fail:
+	memset(a, 0, sizeof(*a));
+	return -1;
 }
 
 /* parse_cidr - "ADDR/PREFIX" or a single address. */
@@ -448,11 +451,12 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 	case KEY_PORT_LIST: {
 		const char *p = value;
 		char num[8];
-		size_t n;
+		size_t n, before;
 		if (!c->connect_ports_set) {
 			c->connect_ports_set = 1;
 			c->n_connect_ports = 0;
 		}
+		before = c->n_connect_ports;
 		while (*p) {
 			while (*p == ' ' || *p == ',')
 				p++;
@@ -470,7 +474,7 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 			c->n_connect_ports++;
 			p += n;
 		}
-		if (c->n_connect_ports == 0) {
+		if (c->n_connect_ports == before) {
 			add_error(c, file, line, k->name, "needs at least one port");
 			return -1;
 		}
@@ -517,13 +521,29 @@ static struct config_route *route_find_or_add(struct config *c, const char *name
 	}
 	memset(&c->routes[c->n_routes], 0, sizeof(c->routes[0]));
 	snprintf(c->routes[c->n_routes].name, sizeof(c->routes[0].name), "%s", name);
-	snprintf(c->routes[c->n_routes].origin, sizeof(c->routes[0].origin), "%s:%d", file, line);
+	if (line > 0)
+		snprintf(c->routes[c->n_routes].origin, sizeof(c->routes[0].origin), "%s:%d", file, line);
+	else
+		snprintf(c->routes[c->n_routes].origin, sizeof(c->routes[0].origin), "%s", file);
 	return &c->routes[c->n_routes++];
 }
+
+static int set_route_key_checked(struct config *c, struct config_route *r, const char *key, const char *value,
+				 const char *file, int line);
 
 /* set_route_key - listen / target / policy / starttls of a route. */
 static int set_route_key(struct config *c, struct config_route *r, const char *key, const char *value, const char *file,
 			 int line)
+{
+	int rc = set_route_key_checked(c, r, key, value, file, line);
+
+	if (rc < 0)
+		r->broken = 1;   /* already reported: whole-route checks would only repeat it */
+	return rc;
+}
+
+static int set_route_key_checked(struct config *c, struct config_route *r, const char *key, const char *value,
+				 const char *file, int line)
 {
 	if (strcmp(key, "listen") == 0) {
 		if (parse_addr(value, &r->listen) < 0) {
@@ -596,11 +616,55 @@ struct ini_state {
 	int line;
 };
 
+static struct config_route *route_find_or_add(struct config *c, const char *name, const char *file, int line);
+
+/*
+ * check_line - syntax of one line (leading blanks already gone): blank, comment, [section] or key = value.
+ * A bad line is reported here, with its number, and handed to inih as blank, so every bad line is reported
+ * (inih itself only returns the first). A [route NAME] header creates the route at once, so an empty route
+ * section is reported and route errors point at the header.
+ */
+static int check_line(struct ini_state *st, const char *s, size_t n)
+{
+	const char *close;
+	char name[80];
+	size_t k;
+
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		n--;
+	if (n == 0 || s[0] == ';' || s[0] == '#')
+		return 0;
+	if (s[0] == '[') {
+		close = memchr(s, ']', n);
+		if (close == NULL) {
+			add_error(st->c, st->name, st->line, "syntax", "section header without ']'");
+			return -1;
+		}
+		if (close - s > 6 && strncmp(s + 1, "route ", 6) == 0) {
+			const char *r = s + 7;
+			while (*r == ' ' && r < close)
+				r++;
+			k = (size_t)(close - r);
+			if (k > 0 && k < sizeof(name) && k < sizeof(st->c->routes[0].name)) {
+				memcpy(name, r, k);
+				name[k] = '\0';
+				route_find_or_add(st->c, name, st->name, st->line);
+			}
+		}
+		return 0;
+	}
+	if (memchr(s, '=', n) == NULL && memchr(s, ':', n) == NULL) {
+		add_error(st->c, st->name, st->line, "syntax", "expected [section], key = value, or a ; comment");
+		return -1;
+	}
+	return 0;
+}
+
 /* ini_read_line - inih's reader: one line per call, counted, never more than num - 1 bytes. */
 static char *ini_read_line(char *str, int num, void *stream)
 {
 	struct ini_state *st = stream;
-	const char *nl;
+	const char *nl, *s;
 	size_t n, take;
 
 	if (st->p >= st->end)
@@ -608,18 +672,26 @@ static char *ini_read_line(char *str, int num, void *stream)
 	nl = memchr(st->p, '\n', (size_t)(st->end - st->p));
 	n = nl ? (size_t)(nl - st->p) : (size_t)(st->end - st->p);
 	st->line++;
+	/* No continuation lines: an indented "key = value" is a key of its own, not part of the previous value. */
+	s = st->p;
+	while (n > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		n--;
+	}
 	take = n;
 	if (n + 2 > (size_t)num) {
 		add_error(st->c, st->name, st->line, "line", "longer than %d bytes", num - 2);
 		take = 0;
-	} else if (memchr(st->p, '\0', n) != NULL) {
+	} else if (memchr(s, '\0', n) != NULL) {
 		add_error(st->c, st->name, st->line, "line", "contains a NUL byte");
 		take = 0;
+	} else if (check_line(st, s, n) < 0) {
+		take = 0;
 	}
-	memcpy(str, st->p, take);
+	memcpy(str, s, take);
 	str[take] = '\n';
 	str[take + 1] = '\0';
-	st->p += n + (nl ? 1 : 0);
+	st->p = nl ? nl + 1 : st->end;
 	return str;
 }
 
@@ -661,6 +733,12 @@ size_t config_load_file(struct config *c, const char *path)
 		return 1;
 	}
 	len = fread(buf, 1, CONFIG_MAX_FILE + 1, f);
+	if (ferror(f)) {
+		add_error(c, path, 0, "file", "cannot be read (%s)", strerror(errno));
+		fclose(f);
+		free(buf);
+		return 1;
+	}
 	fclose(f);
 	if (len > CONFIG_MAX_FILE) {
 		free(buf);
@@ -741,6 +819,10 @@ size_t config_validate(struct config *c)
 
 	for (i = 0; i < c->n_routes; i++) {
 		struct config_route *r = &c->routes[i];
+		if (r->broken) {
+			public_listener |= r->listen.port != 0 && !r->listen.loopback;
+			continue;
+		}
 		if (r->listen.port == 0)
 			add_error(c, r->origin, 0, "route", "route \"%s\" has no listen address", r->name);
 		if (r->host[0] == '\0')

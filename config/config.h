@@ -39,6 +39,7 @@ struct config_route {
 	char policy[16];        /* "" = the default policy */
 	char starttls[8];       /* "" or "smtp" */
 	char origin[CONFIG_PATH_MAX + 16];   /* "file:line" where it was defined */
+	int broken;                          /* a key of it was rejected (and reported) */
 };
 
 struct config_rule {

@@ -64,9 +64,25 @@ static int on_url(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+/* is_tchar - RFC 9110 section 5.6.2: the characters a header name may have. */
+static int is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
 static int on_field(http_parser *p, const char *at, size_t n)
 {
 	struct http_req *r = p->data;
+	size_t i;
+
+	/* "Transfer-Encoding : chunked" would frame the body differently here and at the origin: refuse. */
+	for (i = 0; i < n; i++) {
+		if (!is_tchar((unsigned char)at[i])) {
+			r->bad_field = 1;
+			return 1;
+		}
+	}
 
 	if (r->last_was_value)
 		end_header(r);
@@ -87,13 +103,73 @@ static int on_value(http_parser *p, const char *at, size_t n)
 
 	if (!r->last_was_value) {
 		r->skip_header = hop_by_hop(r->field);
+		r->in_connection = strcasecmp(r->field, "connection") == 0;
 		if (!r->skip_header && (hdrs_append(r, r->field, r->field_len) < 0 || hdrs_append(r, ": ", 2) < 0))
 			return 1;
 	}
 	r->last_was_value = 1;
+	if (r->in_connection) {
+		/* Keep the listed names as ",name,name," (lowercase, blanks dropped) for drop_connection_listed(). */
+		size_t i;
+		if (r->conn_tokens_len == 0)
+			r->conn_tokens[r->conn_tokens_len++] = ',';
+		for (i = 0; i < n; i++) {
+			char ch = at[i];
+			if (ch == ' ' || ch == '\t')
+				continue;
+			if (r->conn_tokens_len + 2 >= sizeof(r->conn_tokens)) {
+				r->too_large = 1;
+				return 1;
+			}
+			r->conn_tokens[r->conn_tokens_len++] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+		}
+		r->conn_tokens[r->conn_tokens_len] = '\0';
+	}
 	if (!r->skip_header && hdrs_append(r, at, n) < 0)
 		return 1;
 	return 0;
+}
+
+/* listed_in_connection - the header line's name is one the client's Connection header lists. */
+static int listed_in_connection(const struct http_req *r, const char *line, size_t name_len)
+{
+	char needle[260];
+	size_t i;
+
+	if (r->conn_tokens_len == 0 || name_len + 2 >= sizeof(needle))
+		return 0;
+	needle[0] = ',';
+	for (i = 0; i < name_len; i++)
+		needle[i + 1] = (char)(line[i] >= 'A' && line[i] <= 'Z' ? line[i] - 'A' + 'a' : line[i]);
+	needle[name_len + 1] = ',';
+	needle[name_len + 2] = '\0';
+	/* conn_tokens is ",a,b" without a trailing comma while parsing: compare with one appended. */
+	{
+		char hay[sizeof(r->conn_tokens) + 2];
+		snprintf(hay, sizeof(hay), "%s,", r->conn_tokens);
+		return strstr(hay, needle) != NULL;
+	}
+}
+
+/* drop_connection_listed - RFC 9110 section 7.6.1: headers named in Connection are hop-by-hop too. */
+static void drop_connection_listed(struct http_req *r)
+{
+	size_t in = 0, out = 0;
+
+	if (r->conn_tokens_len == 0)
+		return;
+	while (in < r->hdrs_len) {
+		const char *line = r->hdrs + in;
+		const char *eol = memchr(line, '\n', r->hdrs_len - in);
+		const char *colon = memchr(line, ':', r->hdrs_len - in);
+		size_t len = eol ? (size_t)(eol - line) + 1 : r->hdrs_len - in;
+		if (colon == NULL || !listed_in_connection(r, line, (size_t)(colon - line))) {
+			memmove(r->hdrs + out, line, len);
+			out += len;
+		}
+		in += len;
+	}
+	r->hdrs_len = out;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -103,6 +179,7 @@ static int on_headers_complete(http_parser *p)
 	end_header(r);
 	r->last_was_value = 0;
 	r->head_done = 1;
+	drop_connection_listed(r);
 	snprintf(r->method, sizeof(r->method), "%s", http_method_str((enum http_method)p->method));
 	r->keep_alive = http_should_keep_alive(p);
 	r->is_head = p->method == HTTP_HEAD;
@@ -150,6 +227,10 @@ void http_req_next(struct http_req *r)
 	r->url[0] = '\0';
 	r->field_len = 0;
 	r->hdrs_len = 0;
+	r->bad_field = 0;
+	r->conn_tokens_len = 0;
+	r->conn_tokens[0] = '\0';
+	r->in_connection = 0;
 }
 
 enum http_req_status http_req_feed_head(struct http_req *r, const char *data, size_t len, size_t *consumed,
@@ -170,7 +251,13 @@ enum http_req_status http_req_feed_head(struct http_req *r, const char *data, si
 		*why = "request URL longer than 8 KiB";
 		return HTTP_REQ_ERROR;
 	}
-	if (r->too_large || (!r->head_done && r->head_bytes > HTTP_REQ_MAX_HEAD)) {
+	if (r->bad_field) {
+		*status = 400;
+		*why = "malformed header name (RFC 9110 tokens only, no space before the colon)";
+		return HTTP_REQ_ERROR;
+	}
+	/* The limit holds however the bytes arrive: a head that completes in one read is measured too. */
+	if (r->too_large || r->head_bytes > HTTP_REQ_MAX_HEAD) {
 		*status = 431;
 		*why = "request head larger than 16 KiB";
 		return HTTP_REQ_ERROR;

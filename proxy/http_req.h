@@ -42,6 +42,10 @@ struct http_req {
 	size_t url_len;
 	char field[256];
 	size_t field_len;
+	int bad_field;                  /* a header name with characters outside RFC 9110 tchar */
+	char conn_tokens[512];          /* header names listed in Connection, ",name,name," */
+	size_t conn_tokens_len;
+	int in_connection;              /* the value being parsed belongs to Connection */
 	char hdrs[HTTP_REQ_MAX_HEAD];   /* end-to-end headers, "Name: value\r\n" each */
 	size_t hdrs_len;
 };

@@ -422,7 +422,7 @@ int cmd_serve(int argc, char **argv)
 	};
 	struct config *cfg;
 	const char *file = NULL;
-	int opt, test_only = 0, rc;
+	int opt, test_only = 0, rc, cli_listen = 0;
 	char num[16];
 
 	cfg = malloc(sizeof(*cfg));
@@ -446,7 +446,12 @@ int cmd_serve(int argc, char **argv)
 		case 'c': break;
 		case 't': test_only = 1; break;
 		case 'h': serve_usage(stdout); free(cfg); return 0;
-		case OPT_LISTEN: config_set(cfg, "proxy", "listen", optarg, "--listen"); break;
+		case OPT_LISTEN:
+			/* Command-line listeners replace the file's, as every other option overrides it. */
+			if (!cli_listen++)
+				cfg->listen_set = 0;
+			config_set(cfg, "proxy", "listen", optarg, "--listen");
+			break;
 		case OPT_ROUTE: config_set(cfg, "", "route", optarg, "--route"); break;
 		case OPT_ALLOW: config_set(cfg, "proxy", "allow_from", optarg, "--allow-from"); break;
 		case OPT_MAXCONN: config_set(cfg, "proxy", "max_connections", optarg, "--max-connections"); break;

@@ -1,0 +1,19 @@
+# Unit tests (cmocka) of the configuration loader, the destination policy and the client request parser.
+# Included from tests/CMakeLists.txt, which has already found PkgConfig::CMOCKA; each test is its own process.
+
+# test_config: defaults, INI files with line-numbered errors, command-line settings, validation.
+add_executable(test_config ${CMAKE_CURRENT_LIST_DIR}/test_config.c)
+target_link_libraries(test_config PRIVATE daneproxy_config PkgConfig::CMOCKA)
+add_test(NAME config COMMAND test_config)
+
+# test_policy: DANE.md section 5 as a table, destination rules (policy.c lives in daneproxy_net).
+add_executable(test_policy ${CMAKE_CURRENT_LIST_DIR}/test_policy.c)
+target_link_libraries(test_policy PRIVATE daneproxy_net PkgConfig::CMOCKA)
+add_test(NAME policy COMMAND test_policy)
+
+# test_http_req: request heads, limits, origin-form rewrite, body framing.
+add_executable(test_http_req ${CMAKE_CURRENT_LIST_DIR}/test_http_req.c)
+target_link_libraries(test_http_req PRIVATE daneproxy_core PkgConfig::CMOCKA)
+add_test(NAME http_req COMMAND test_http_req)
+
+set_tests_properties(config policy http_req PROPERTIES TIMEOUT 60)

@@ -21,6 +21,7 @@
 #include <strings.h>
 
 static void http_process(struct conn *c);
+static void client_room(struct conn *c);
 static void http_client_event(struct stream *s, enum stream_event ev, void *arg);
 
 /* ---------- error answers ---------- */
@@ -307,6 +308,7 @@ static void forward_body(struct conn *c)
 	}
 	memmove(c->io->buf, c->io->buf + consumed, c->buf_len - consumed);
 	c->buf_len -= consumed;
+	client_room(c);
 	if (st == HTTP_REQ_BODY_DONE) {
 		/* The request is complete: read no further until the response is (pipelined requests wait). */
 		stream_read_stop(c->client);
@@ -441,6 +443,8 @@ static void connect_hello_data(struct stream *s, const uint8_t *data, size_t len
 	memcpy(c->io->buf + c->buf_len, data, len);
 	c->buf_len += len;
 	connect_check_hello(c);
+	if (c->state == CONN_AWAIT_CLIENT_TLS && stream_tls(c->client) == NULL)
+		client_room(c);
 }
 
 static void connect_upstream_done(struct stream *origin, const struct upstream_report *rep, void *arg)
@@ -589,23 +593,29 @@ static void http_process(struct conn *c)
 		start_request(c);
 }
 
+/* client_room - tell the client stream how much the buffer can take next (reads never overflow it). */
+static void client_room(struct conn *c)
+{
+	if (c->client != NULL && c->io != NULL)
+		stream_set_read_limit(c->client, sizeof(c->io->buf) - c->buf_len);
+}
+
 static void http_client_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
 {
 	struct conn *c = arg;
-	size_t room = sizeof(c->io->buf) - c->buf_len;
 
 	(void)s;
 	conn_touch(c);
-	if (len > room) {
-		/* Cannot happen with reading stopped at CONN_HIGH_WATER; be safe anyway. */
-		conn_close(c, "client_overflow", NULL);
+	if (len > sizeof(c->io->buf) - c->buf_len) {
+		/* stream_set_read_limit() bounds every read by the room left: this is a broken invariant. */
+		conn_close(c, "internal_error", "client read larger than the room announced");
 		return;
 	}
 	memcpy(c->io->buf + c->buf_len, data, len);
 	c->buf_len += len;
-	if (c->buf_len == sizeof(c->io->buf))
-		stream_read_stop(c->client);
 	http_process(c);
+	if (c->state != CONN_CLOSING)
+		client_room(c);
 }
 
 static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
@@ -645,6 +655,8 @@ void http_conn_start(struct conn *c)
 		return;
 	}
 	http_req_init(&c->io->req);
+	c->buf_len = 0;
+	client_room(c);
 	c->state = CONN_EXPECT_REQUEST;
 	stream_set_callbacks(c->client, http_client_data, http_client_event, c);
 	conn_touch(c);

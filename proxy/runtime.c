@@ -100,6 +100,11 @@ int runtime_open(struct runtime *rt, uv_loop_t *loop, const struct runtime_optio
 	ro.n_upstreams = o->n_upstreams;
 	ro.trust_anchor_file = o->trust_anchor;
 	ro.timeout_ms = o->dns_timeout_ms;
+	ro.cache_max = o->cache_size;
+	ro.ttl_min = o->ttl_min_s;
+	ro.ttl_max = o->ttl_max_s;
+	ro.failure_ttl = o->failure_ttl_s;
+	ro.ttls_literal = o->ttls_literal;
 	ro.udp = o->dns_udp;
 	ro.usable = runtime_usable;
 	rt->store = dane_store_new();

@@ -24,6 +24,11 @@ struct runtime_options {
 	int dns_udp;
 	enum policy_mode policy;
 	unsigned dns_timeout_ms;
+	unsigned cache_size;           /* 0: the resolver's defaults for these four (unless ttls_literal) */
+	unsigned ttl_min_s;
+	unsigned ttl_max_s;
+	unsigned failure_ttl_s;
+	int ttls_literal;              /* the configuration gave ttl_min/failure_ttl: 0 means 0 */
 	unsigned connect_timeout_ms;
 	unsigned handshake_timeout_ms;
 	int ee_namecheck;

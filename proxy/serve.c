@@ -276,6 +276,11 @@ static void runtime_from_config(const struct config *cfg, struct runtime_options
 	ro->dns_udp = cfg->dns_udp;
 	policy_mode_parse(cfg->policy, &ro->policy);
 	ro->dns_timeout_ms = cfg->dns_timeout_ms;
+	ro->cache_size = cfg->cache_size;
+	ro->ttl_min_s = cfg->ttl_min_s;
+	ro->ttl_max_s = cfg->ttl_max_s;
+	ro->failure_ttl_s = cfg->failure_ttl_s;
+	ro->ttls_literal = 1;
 	ro->connect_timeout_ms = cfg->connect_timeout_ms;
 	ro->handshake_timeout_ms = cfg->handshake_timeout_ms;
 	ro->ee_namecheck = cfg->ee_namecheck;

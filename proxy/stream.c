@@ -33,6 +33,7 @@ struct stream {
 	int closing;
 	int failed;
 	size_t queued;
+	size_t read_limit;    /* plaintext mode: the owner's room for the next read */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	int uv_err;
@@ -47,6 +48,8 @@ struct write_req {
 	uint8_t *buf;
 	size_t len;
 };
+
+static void uv_read_on(struct stream *s);
 
 static void emit(struct stream *s, enum stream_event ev)
 {
@@ -83,7 +86,15 @@ struct stream *stream_new(uv_loop_t *loop, stream_data_cb on_data, stream_event_
 	s->on_data = on_data;
 	s->on_event = on_event;
 	s->arg = arg;
+	s->read_limit = sizeof(s->raw);
 	return s;
+}
+
+void stream_set_read_limit(struct stream *s, size_t n)
+{
+	s->read_limit = n < sizeof(s->raw) ? n : sizeof(s->raw);
+	if (n > 0 && s->want_read && !s->uv_reading && !s->closing && !s->failed)
+		uv_read_on(s);
 }
 
 void stream_set_callbacks(struct stream *s, stream_data_cb on_data, stream_event_cb on_event, void *arg)
@@ -250,11 +261,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		space = tls_in_space(s->tls, &avail);
 		*buf = uv_buf_init((char *)space, (unsigned)avail);
 	} else {
-		*buf = uv_buf_init((char *)s->raw, sizeof(s->raw));
+		/* A zero-length buffer makes libuv report UV_ENOBUFS: reading pauses until the owner has room. */
+		*buf = uv_buf_init((char *)s->raw, (unsigned)s->read_limit);
 	}
 }
 
-static void uv_read_on(struct stream *s);
 static void on_read(uv_stream_t *u, ssize_t nread, const uv_buf_t *buf);
 
 static void uv_read_on(struct stream *s)
@@ -334,7 +345,8 @@ static void on_read(uv_stream_t *u, ssize_t nread, const uv_buf_t *buf)
 	if (s->closing)
 		return;
 	if (nread == UV_ENOBUFS) {
-		/* The TLS input buffer is full of ciphertext the owner has not asked to decrypt yet. */
+		/* The TLS input buffer is full of ciphertext the owner has not asked to decrypt yet, or the owner of a
+		 * plaintext stream has no room: stream_read_start / stream_set_read_limit resume. */
 		uv_read_off(s);
 		return;
 	}

@@ -43,6 +43,8 @@ int stream_start_tls(struct stream *s, struct tls_conn *t);
 /* stream_read_start / stream_read_stop - flow control of incoming plaintext. */
 int stream_read_start(struct stream *s);
 void stream_read_stop(struct stream *s);
+/* stream_set_read_limit - read at most n bytes at a time (plaintext streams); 0 pauses reading until raised. */
+void stream_set_read_limit(struct stream *s, size_t n);
 /* stream_write - queue plaintext (copied); -1 when the stream is broken or closed. */
 int stream_write(struct stream *s, const uint8_t *data, size_t len);
 /* stream_write_queued - bytes accepted by stream_write() and not yet handed to the kernel. */

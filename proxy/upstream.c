@@ -63,6 +63,7 @@ struct upstream {
 	uint64_t t_start;
 	uint64_t t_dns;
 	uint64_t t_connect;
+	char last_error[200];       /* why the last connection attempt failed */
 	struct upstream_report rep;
 };
 
@@ -423,14 +424,14 @@ static void on_attempt_event(struct stream *s, enum stream_event ev, void *arg)
 		return;
 	}
 	/* This address failed: try the next one at once (RFC 8305 section 5). */
-	snprintf(u->rep.details, sizeof(u->rep.details), "%s", stream_error(s));
+	snprintf(u->last_error, sizeof(u->last_error), "%s", stream_error(s));
 	u->attempts[i] = NULL;
 	stream_close(s);
 	if (u->next_addr < u->n_addrs) {
 		start_attempt(u);
 	} else if (live_attempts(u) == 0) {
 		up_fail(u, "connection_refused", "no address of %s:%u accepted the connection (%s)", u->host, u->port,
-			u->rep.details);
+			u->last_error);
 	}
 }
 
@@ -460,7 +461,7 @@ static void start_attempt(struct upstream *u)
 			return;
 		}
 		if (stream_connect(s, (struct sockaddr *)ss) < 0) {
-			snprintf(u->rep.details, sizeof(u->rep.details), "%s", stream_error(s));
+			snprintf(u->last_error, sizeof(u->last_error), "%s", stream_error(s));
 			stream_close(s);
 			continue;
 		}
@@ -470,7 +471,7 @@ static void start_attempt(struct upstream *u)
 		return;
 	}
 	if (live_attempts(u) == 0)
-		up_fail(u, "connection_refused", "cannot connect to %s:%u (%s)", u->host, u->port, u->rep.details);
+		up_fail(u, "connection_refused", "cannot connect to %s:%u (%s)", u->host, u->port, u->last_error);
 }
 
 static void on_connect_timeout(uv_timer_t *t)

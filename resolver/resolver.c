@@ -270,13 +270,14 @@ int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct re
 		r->opts.timeout_ms = 5000;
 	if (r->opts.cache_max == 0)
 		r->opts.cache_max = 10000;
-	if (r->opts.ttl_min == 0)
-		r->opts.ttl_min = 5;
 	if (r->opts.ttl_max == 0)
 		r->opts.ttl_max = 3600;
-	if (r->opts.ttl_max < r->opts.ttl_min)
-		r->opts.ttl_max = r->opts.ttl_min;
-	if (r->opts.failure_ttl == 0)
+	if (r->opts.ttl_min == 0 && !r->opts.ttls_literal)
+		r->opts.ttl_min = 5;
+	/* The maximum wins: a cache capped at 1 s must not hold answers for the default minimum of 5 s. */
+	if (r->opts.ttl_min > r->opts.ttl_max)
+		r->opts.ttl_min = r->opts.ttl_max;
+	if (r->opts.failure_ttl == 0 && !r->opts.ttls_literal)
 		r->opts.failure_ttl = 2;
 	if (r->opts.usable == NULL)
 		r->opts.usable = default_usable;

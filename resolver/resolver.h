@@ -79,6 +79,7 @@ struct resolver_options {
 	unsigned ttl_min;               /* clamp, seconds; 0 = 5 */
 	unsigned ttl_max;               /* clamp, seconds; 0 = 3600 */
 	unsigned failure_ttl;           /* how long bogus/timeout/failure results are cached; 0 = 2 */
+	int ttls_literal;               /* 1: ttl_min and failure_ttl of 0 mean 0 (no minimum, failures not cached) */
 	int udp;                        /* 1: UDP first with TCP fallback; 0 (default): TCP only (see TESTBED.md) */
 	resolver_usable_fn usable;      /* NULL: every record with usage<=3, selector<=1, mtype<=2 counts as usable */
 	void *usable_arg;

@@ -46,6 +46,7 @@ static void conn_log(const struct conn *c)
 	}
 	fprintf(out, ", \"tunnel\": %s", c->tunnel == CONN_TUNNEL_TERMINATED ? "\"terminated\""
 					  : c->tunnel == CONN_TUNNEL_PASSTHROUGH ? "\"passthrough\"" : "null");
+	fprintf(out, ", \"leaf\": %s", c->leaf == 1 ? "\"cached\"" : c->leaf == 2 ? "\"minted\"" : "null");
 	fprintf(out, ", \"requests\": %u, \"status\": ", c->requests);
 	if (c->status)
 		fprintf(out, "%d", c->status);
@@ -136,6 +137,11 @@ static void on_idle(uv_timer_t *t)
 		conn_close(c, "header_timeout", "the request head was not complete in time");
 		return;
 	}
+	if (c->state == CONN_AWAIT_CLIENT_TLS &&
+	    now - c->client_tls_started_ms >= c->srv->cfg->handshake_timeout_ms) {
+		conn_close(c, "client_handshake_timeout", "the client did not complete its TLS handshake in time");
+		return;
+	}
 	if (now - c->last_activity_ms >= c->srv->cfg->idle_timeout_ms) {
 		conn_close(c, "idle_timeout", NULL);
 		return;
@@ -151,6 +157,12 @@ static void conn_arm(struct conn *c)
 	due = c->last_activity_ms + c->srv->cfg->idle_timeout_ms;
 	if (c->state == CONN_EXPECT_REQUEST && conn_head_bytes(c) > 0) {
 		header_due = c->head_started_ms + c->srv->cfg->header_timeout_ms;
+		if (header_due < due)
+			due = header_due;
+	}
+	/* A client dribbling its handshake must not hold a verified origin open byte by byte. */
+	if (c->state == CONN_AWAIT_CLIENT_TLS) {
+		header_due = c->client_tls_started_ms + c->srv->cfg->handshake_timeout_ms;
 		if (header_due < due)
 			due = header_due;
 	}

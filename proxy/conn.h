@@ -76,6 +76,8 @@ struct conn {
 	int upgraded;              /* 101 Switching Protocols: raw relay from now on */
 	int close_after;           /* close once the client's queue drains */
 	int tunnel;                /* CONNECT: 0 none, CONN_TUNNEL_TERMINATED or CONN_TUNNEL_PASSTHROUGH */
+	int leaf;                  /* terminated tunnels: 1 leaf from the cache, 2 freshly minted */
+	uint64_t client_tls_started_ms;   /* CONNECT: when the client's handshake began, for handshake_timeout */
 };
 
 /* The HTTP listener's per-connection buffers, kept out of struct conn so that routes stay small. */

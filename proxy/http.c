@@ -387,7 +387,7 @@ static void connect_check_hello(struct conn *c)
 	struct tls_conn *t;
 	char sni[256], err[256];
 	uint8_t *space;
-	int r;
+	int r, minted;
 
 	r = tls_peek_sni(c->io->buf, c->buf_len, sni, sizeof(sni));
 	if (r == -1) {
@@ -405,10 +405,11 @@ static void connect_check_hello(struct conn *c)
 		conn_close(c, "sni_mismatch", err);
 		return;
 	}
-	if (mint_get(srv->mint, c->host, &der, &der_len, err, sizeof(err)) < 0) {
+	if (mint_get(srv->mint, c->host, &der, &der_len, &minted, err, sizeof(err)) < 0) {
 		conn_close(c, "mint_error", err);
 		return;
 	}
+	c->leaf = minted ? 2 : 1;
 	key = ca_leaf_key_der(srv->ca, &key_len);
 	t = tls_server_new(srv->tls_server, der, der_len, key, key_len, "http/1.1");
 	if (t == NULL) {
@@ -480,6 +481,8 @@ static void connect_upstream_done(struct stream *origin, const struct upstream_r
 		return;
 	}
 	c->state = CONN_AWAIT_CLIENT_TLS;
+	c->client_tls_started_ms = uv_now(c->srv->loop);
+	conn_touch(c);
 	stream_set_callbacks(c->origin, NULL, connect_origin_event, c);
 	stream_set_callbacks(c->client, connect_hello_data, connect_client_tls_event, c);
 	if (c->buf_len > 0)
@@ -614,8 +617,10 @@ static void http_client_data(struct stream *s, const uint8_t *data, size_t len, 
 	memcpy(c->io->buf + c->buf_len, data, len);
 	c->buf_len += len;
 	http_process(c);
-	if (c->state != CONN_CLOSING)
+	if (c->state != CONN_CLOSING) {
 		client_room(c);
+		conn_touch(c);   /* again: a head that started with this read has its header deadline now */
+	}
 }
 
 static void http_client_event(struct stream *s, enum stream_event ev, void *arg)

@@ -59,7 +59,8 @@ void mint_cache_free(struct mint_cache *m)
 	free(m);
 }
 
-int mint_get(struct mint_cache *m, const char *name, const uint8_t **der, size_t *len, char *err, size_t errlen)
+int mint_get(struct mint_cache *m, const char *name, const uint8_t **der, size_t *len, int *minted, char *err,
+	     size_t errlen)
 {
 	struct mint_entry *e = NULL, *victim;
 	time_t now = time(NULL);
@@ -74,12 +75,14 @@ int mint_get(struct mint_cache *m, const char *name, const uint8_t **der, size_t
 	}
 	if (e != NULL && now - e->minted < MINT_REUSE_SECONDS) {
 		m->stats.hits++;
+		*minted = 0;
 		e->last_used = ++m->tick;
 		*der = e->der;
 		*len = e->len;
 		return 0;
 	}
 	m->stats.misses++;
+	*minted = 1;
 	if (ca_mint(m->ca, name, &fresh, &fresh_len, err, errlen) < 0)
 		return -1;
 	if (e == NULL) {

@@ -21,8 +21,12 @@ struct mint_stats {
 /* mint_cache_new - a cache of at most max entries over ca (which must outlive it). */
 struct mint_cache *mint_cache_new(struct ca *ca, size_t max);
 void mint_cache_free(struct mint_cache *m);
-/* mint_get - the leaf for name (DER, owned by the cache, valid until the next mint_get); -1 with err. */
-int mint_get(struct mint_cache *m, const char *name, const uint8_t **der, size_t *len, char *err, size_t errlen);
+/*
+ * mint_get - the leaf for name (DER, owned by the cache, valid until the next mint_get); *minted says whether
+ * it was signed now (1) or came from the cache (0). -1 with err.
+ */
+int mint_get(struct mint_cache *m, const char *name, const uint8_t **der, size_t *len, int *minted, char *err,
+	     size_t errlen);
 void mint_get_stats(const struct mint_cache *m, struct mint_stats *st);
 
 #endif

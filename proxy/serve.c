@@ -374,6 +374,12 @@ static int server_run(const struct config *cfg)
 		       cfg->routes[i].host, cfg->routes[i].port, policy_mode_name(srv.listeners[cfg->n_listen + i].route_policy));
 	fflush(stdout);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
+	if (srv.mint != NULL) {
+		struct mint_stats ms;
+		mint_get_stats(srv.mint, &ms);
+		fprintf(stderr, "daneproxy: minted leaves: %llu cache hits, %llu minted, %llu evicted\n",
+			(unsigned long long)ms.hits, (unsigned long long)ms.misses, (unsigned long long)ms.evictions);
+	}
 	uv_close((uv_handle_t *)&srv.sigint, NULL);
 	uv_close((uv_handle_t *)&srv.sigterm, NULL);
 	uv_close((uv_handle_t *)&srv.grace, NULL);

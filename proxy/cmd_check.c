@@ -342,37 +342,6 @@ static void on_records(const struct resolver_result *res, void *arg)
 	describe_records(c, recs, res->n_tlsa);
 }
 
-/* parse_target - "HOST", "HOST:PORT", "[V6]:PORT". */
-static int parse_target(const char *spec, char *host, size_t hostlen, uint16_t *port)
-{
-	const char *colon = strrchr(spec, ':');
-	size_t n;
-	unsigned long v = 0;
-	const char *p;
-
-	*port = 443;
-	if (colon != NULL && strchr(spec, ':') != colon && spec[0] != '[')
-		colon = NULL;   /* a bare IPv6 address */
-	n = colon ? (size_t)(colon - spec) : strlen(spec);
-	if (colon != NULL) {
-		if (colon[1] == '\0' || strlen(colon + 1) > 5)
-			return -1;
-		for (p = colon + 1; *p; p++) {
-			if (*p < '0' || *p > '9')
-				return -1;
-			v = v * 10 + (unsigned long)(*p - '0');
-		}
-		if (v == 0 || v > 65535)
-			return -1;
-		*port = (uint16_t)v;
-	}
-	if (n == 0 || n >= hostlen)
-		return -1;
-	memcpy(host, spec, n);
-	host[n] = '\0';
-	return 0;
-}
-
 int cmd_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -407,7 +376,7 @@ int cmd_check(int argc, char **argv)
 		default: check_usage(stderr); free(c); return EXIT_BAD_INPUT;
 		}
 	}
-	if (optind != argc - 1 || parse_target(argv[optind], host, sizeof(host), &c->port) < 0) {
+	if (optind != argc - 1 || runtime_parse_target(argv[optind], host, sizeof(host), &c->port) < 0) {
 		fprintf(stderr, "daneproxy check: give exactly one HOST[:PORT]\n");
 		check_usage(stderr);
 		free(c);

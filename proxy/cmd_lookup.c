@@ -7,6 +7,7 @@
 #include "dane.h"
 #include "json.h"
 #include "resolver.h"
+#include "runtime.h"
 #include "tlsa_text.h"
 
 #include <arpa/inet.h>
@@ -181,34 +182,6 @@ static void on_burst(const struct resolver_result *res, void *arg)
 	b->remaining--;
 }
 
-/* parse_target - "HOST" or "HOST:PORT". */
-static int parse_target(const char *spec, char *host, size_t hostlen, uint16_t *port)
-{
-	const char *colon = strrchr(spec, ':');
-	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
-	unsigned long v = 0;
-	const char *p;
-
-	*port = 443;
-	if (colon != NULL) {
-		if (colon[1] == '\0' || strlen(colon + 1) > 5)
-			return -1;
-		for (p = colon + 1; *p; p++) {
-			if (*p < '0' || *p > '9')
-				return -1;
-			v = v * 10 + (unsigned long)(*p - '0');
-		}
-		if (v == 0 || v > 65535)
-			return -1;
-		*port = (uint16_t)v;
-	}
-	if (n == 0 || n >= hostlen)
-		return -1;
-	memcpy(host, spec, n);
-	host[n] = '\0';
-	return resolver_valid_hostname(host) ? 0 : -1;
-}
-
 int cmd_lookup(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -266,7 +239,7 @@ int cmd_lookup(int argc, char **argv)
 		lookup_usage(stderr);
 		return EXIT_BAD_INPUT;
 	}
-	if (parse_target(argv[optind], host, sizeof(host), &run.port) < 0) {
+	if (runtime_parse_target(argv[optind], host, sizeof(host), &run.port) < 0 || !resolver_valid_hostname(host)) {
 		fprintf(stderr, "daneproxy lookup: \"%s\" is not HOST or HOST:PORT with a valid DNS name and port\n",
 			argv[optind]);
 		return EXIT_BAD_INPUT;

@@ -22,6 +22,7 @@
 
 static void http_process(struct conn *c);
 static void client_room(struct conn *c);
+static int client_append(struct conn *c, const uint8_t *data, size_t len);
 static void http_client_event(struct stream *s, enum stream_event ev, void *arg);
 
 /* ---------- error answers ---------- */
@@ -436,13 +437,8 @@ static void connect_hello_data(struct stream *s, const uint8_t *data, size_t len
 	struct conn *c = arg;
 
 	(void)s;
-	conn_touch(c);
-	if (len > sizeof(c->io->buf) - c->buf_len) {
-		conn_close(c, "client_tls_error", "ClientHello larger than the buffer");
+	if (client_append(c, data, len) < 0)
 		return;
-	}
-	memcpy(c->io->buf + c->buf_len, data, len);
-	c->buf_len += len;
 	connect_check_hello(c);
 	if (c->state == CONN_AWAIT_CLIENT_TLS && stream_tls(c->client) == NULL)
 		client_room(c);
@@ -603,19 +599,27 @@ static void client_room(struct conn *c)
 		stream_set_read_limit(c->client, sizeof(c->io->buf) - c->buf_len);
 }
 
+/* client_append - keep a client read in the buffer. Reads are bounded by client_room(), so it always fits;
+ * anything else is a broken invariant and ends the connection. */
+static int client_append(struct conn *c, const uint8_t *data, size_t len)
+{
+	conn_touch(c);
+	if (len > sizeof(c->io->buf) - c->buf_len) {
+		conn_close(c, "internal_error", "client read larger than the room announced");
+		return -1;
+	}
+	memcpy(c->io->buf + c->buf_len, data, len);
+	c->buf_len += len;
+	return 0;
+}
+
 static void http_client_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
 {
 	struct conn *c = arg;
 
 	(void)s;
-	conn_touch(c);
-	if (len > sizeof(c->io->buf) - c->buf_len) {
-		/* stream_set_read_limit() bounds every read by the room left: this is a broken invariant. */
-		conn_close(c, "internal_error", "client read larger than the room announced");
+	if (client_append(c, data, len) < 0)
 		return;
-	}
-	memcpy(c->io->buf + c->buf_len, data, len);
-	c->buf_len += len;
 	http_process(c);
 	if (c->state != CONN_CLOSING) {
 		client_room(c);

@@ -75,6 +75,40 @@ int runtime_option(struct runtime_options *o, int opt, const char *arg, char *er
 	return -1;
 }
 
+int runtime_parse_target(const char *spec, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *colon = strrchr(spec, ':');
+	size_t n;
+	unsigned long v = 0;
+	const char *p;
+
+	*port = 443;
+	if (colon != NULL && strchr(spec, ':') != colon && spec[0] != '[')
+		colon = NULL;   /* a bare IPv6 address */
+	n = colon ? (size_t)(colon - spec) : strlen(spec);
+	if (colon != NULL) {
+		if (colon[1] == '\0' || strlen(colon + 1) > 5)
+			return -1;
+		for (p = colon + 1; *p; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			v = v * 10 + (unsigned long)(*p - '0');
+		}
+		if (v == 0 || v > 65535)
+			return -1;
+		*port = (uint16_t)v;
+	}
+	if (n >= 2 && spec[0] == '[' && spec[n - 1] == ']') {
+		spec++;
+		n -= 2;
+	}
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	return 0;
+}
+
 int runtime_usable(uint8_t usage, uint8_t selector, uint8_t mtype, const uint8_t *data, size_t len, void *arg)
 {
 	struct dane_options opts;

@@ -83,6 +83,8 @@ int runtime_option(struct runtime_options *o, int opt, const char *arg, char *er
 int runtime_open(struct runtime *rt, uv_loop_t *loop, const struct runtime_options *o, char *err, size_t errlen);
 /* runtime_close - release everything; run the loop afterwards so the last handles close. */
 void runtime_close(struct runtime *rt);
+/* runtime_parse_target - "HOST", "HOST:PORT", "[V6]:PORT" or a bare IPv6 address; port defaults to 443. */
+int runtime_parse_target(const char *spec, char *host, size_t hostlen, uint16_t *port);
 /* runtime_usable - DANE.md section 1 usability, for the resolver's counts. */
 int runtime_usable(uint8_t usage, uint8_t selector, uint8_t mtype, const uint8_t *data, size_t len, void *arg);
 

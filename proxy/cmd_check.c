@@ -293,23 +293,34 @@ static void on_probe(const struct resolver_result *res, void *arg)
 	finish(c);
 }
 
-/* probe_other_ports - no TLSA here: look for records published under another port's owner name. */
+/* probe - look for a TLSA RRset at _port._tcp.host in the background. */
+static void probe(struct check_run *c, const char *host, uint16_t port)
+{
+	struct probe *p = malloc(sizeof(*p));
+
+	if (p == NULL)
+		return;
+	p->c = c;
+	p->port = port;
+	if (resolver_lookup(c->rt.resolver, host, port, on_probe, p) == NULL) {
+		free(p);
+		return;
+	}
+	c->probes_pending++;
+}
+
+/* probe_other_ports - no TLSA here: look for records published under another port's owner name, or under the
+ * parent domain (the record written for "example.com" when the service is "www.example.com"). */
 static void probe_other_ports(struct check_run *c)
 {
+	const char *parent = strchr(c->host, '.');
 	size_t i;
 
-	for (i = 0; i < CHECK_ALT_PORTS; i++) {
-		struct probe *p;
-		if (alt_ports[i] == c->port || (p = malloc(sizeof(*p))) == NULL)
-			continue;
-		p->c = c;
-		p->port = alt_ports[i];
-		if (resolver_lookup(c->rt.resolver, c->host, alt_ports[i], on_probe, p) == NULL) {
-			free(p);
-			continue;
-		}
-		c->probes_pending++;
-	}
+	for (i = 0; i < CHECK_ALT_PORTS; i++)
+		if (alt_ports[i] != c->port)
+			probe(c, c->host, alt_ports[i]);
+	if (parent != NULL && strchr(parent + 1, '.') != NULL)
+		probe(c, parent + 1, c->port);
 }
 
 static void on_upstream(struct stream *origin, const struct upstream_report *rep, void *arg)

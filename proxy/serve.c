@@ -122,8 +122,14 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 	struct conn *c;
 
 	if (status < 0) {
-		/* libuv's EMFILE reserve-descriptor trick drains the backlog; we only say why. */
-		fprintf(stderr, "daneproxy: accept on %s: %s\n", l->addr->text, uv_strerror(status));
+		/* Out of descriptors: libuv's reserve-descriptor trick accepts and drops the backlog instead of
+		 * spinning; we say so at most once a second. */
+		uint64_t now = uv_now(srv->loop);
+		if (now - srv->last_accept_warning_ms >= 1000) {
+			srv->last_accept_warning_ms = now;
+			fprintf(stderr, "daneproxy: accept on %s: %s (%u connections open)\n", l->addr->text,
+				uv_strerror(status), srv->n_conns);
+		}
 		return;
 	}
 	s = stream_new(srv->loop, NULL, NULL, NULL);

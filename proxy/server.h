@@ -41,6 +41,7 @@ struct server {
 	unsigned n_conns;
 	uint64_t next_id;
 	uint64_t refused_limit;
+	uint64_t last_accept_warning_ms;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
 	uv_timer_t grace;

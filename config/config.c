@@ -32,6 +32,7 @@ enum key_type {
 	KEY_LOG,
 	KEY_PORT_LIST,     /* "443, 8443" */
 	KEY_PATTERN_LIST,  /* host, *.domain or * (repeatable) */
+	KEY_DOMAIN_LIST,   /* "example.com, example.net" */
 };
 
 struct key_def {
@@ -61,6 +62,8 @@ static const struct key_def keys[] = {
 	{"connect", "ports", KEY_PORT_LIST, OFF(connect_ports), 0, 0, "ports CONNECT may reach"},
 	{"connect", "passthrough", KEY_PATTERN_LIST, OFF(passthrough), 0, 0, "names tunnelled without termination"},
 	{"connect", "mint_cache_size", KEY_UINT, OFF(mint_cache_size), 1, 1000000, "minted certificates kept"},
+	{"connect", "ca_name_constraints", KEY_DOMAIN_LIST, OFF(ca_name_constraints), 0, 0,
+	 "DNS subtrees the local CA may vouch for"},
 	{"resolver", "upstream", KEY_UPSTREAM_LIST, OFF(upstreams), 0, 0, "IP or IP@PORT of a resolver (repeatable)"},
 	{"resolver", "trust_anchor", KEY_PATH, OFF(trust_anchor), 0, 0, "DS or DNSKEY file"},
 	{"resolver", "transport", KEY_TRANSPORT, OFF(dns_udp), 0, 0, "tcp (default) or udp"},
@@ -476,6 +479,36 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 		}
 		if (c->n_connect_ports == before) {
 			add_error(c, file, line, k->name, "needs at least one port");
+			return -1;
+		}
+		return 0;
+	}
+	case KEY_DOMAIN_LIST: {
+		const char *p = value;
+		char name[CONFIG_HOST_MAX];
+		size_t n;
+		c->n_ca_name_constraints = 0;
+		while (*p) {
+			while (*p == ' ' || *p == ',')
+				p++;
+			n = strcspn(p, " ,");
+			if (n == 0)
+				break;
+			if (n >= sizeof(name) || c->n_ca_name_constraints >= CONFIG_MAX_CONSTRAINTS) {
+				add_error(c, file, line, k->name, "at most %d names of up to 253 bytes", CONFIG_MAX_CONSTRAINTS);
+				return -1;
+			}
+			memcpy(name, p, n);
+			name[n] = '\0';
+			if (!valid_hostname(name) || strchr(name, '.') == NULL) {
+				add_error(c, file, line, k->name, "\"%s\" is not a domain name", name);
+				return -1;
+			}
+			snprintf(c->ca_name_constraints[c->n_ca_name_constraints++], CONFIG_HOST_MAX, "%s", name);
+			p += n;
+		}
+		if (c->n_ca_name_constraints == 0) {
+			add_error(c, file, line, k->name, "needs at least one domain");
 			return -1;
 		}
 		return 0;

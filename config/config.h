@@ -19,6 +19,7 @@
 #define CONFIG_MAX_ERRORS 64
 #define CONFIG_MAX_PORTS 32
 #define CONFIG_MAX_PASSTHROUGH 64
+#define CONFIG_MAX_CONSTRAINTS 32
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_HOST_MAX 254
 
@@ -76,6 +77,8 @@ struct config {
 	char passthrough[CONFIG_MAX_PASSTHROUGH][CONFIG_HOST_MAX];   /* names tunnelled without termination */
 	size_t n_passthrough;
 	unsigned mint_cache_size;
+	char ca_name_constraints[CONFIG_MAX_CONSTRAINTS][CONFIG_HOST_MAX];   /* permitted DNS subtrees of the CA */
+	size_t n_ca_name_constraints;
 	/* [resolver] */
 	char upstreams[CONFIG_MAX_UPSTREAMS][64];
 	size_t n_upstreams;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "fileio.h"
 
 #define CA_DER_MAX 4096
+#define CA_MAX_CONSTRAINTS 32
 
 struct ca {
 	char dir[900];
@@ -39,6 +41,8 @@ struct ca {
 	uint8_t leaf_key_der[256];
 	size_t leaf_key_len;
 	int renewed;
+	char permitted[CA_MAX_CONSTRAINTS][254];
+	size_t n_permitted;
 };
 
 void ca_default_dir(char *buf, size_t len)
@@ -188,12 +192,143 @@ static long cert_days_left(const uint8_t *der, size_t len)
 	return days;
 }
 
+/* ---------- nameConstraints: the one extension wolfCrypt's generator cannot add (no custom OIDs here) ---------- */
+
+/* der_len_size - bytes needed to encode a DER length. */
+static size_t der_len_size(size_t len)
+{
+	return len < 0x80 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 4;
+}
+
+/* der_put_header - tag and length at out; returns the header size. */
+static size_t der_put_header(uint8_t *out, uint8_t tag, size_t len)
+{
+	size_t n = der_len_size(len), i;
+
+	out[0] = tag;
+	if (n == 1) {
+		out[1] = (uint8_t)len;
+		return 2;
+	}
+	out[1] = (uint8_t)(0x80 | (n - 1));
+	for (i = 0; i < n - 1; i++)
+		out[2 + i] = (uint8_t)(len >> (8 * (n - 2 - i)));
+	return 1 + n;
+}
+
+/* der_get_header - read tag and length at p (within end); returns the header size, 0 when malformed. */
+static size_t der_get_header(const uint8_t *p, const uint8_t *end, uint8_t *tag, size_t *len)
+{
+	size_t n, i, v = 0;
+
+	if (end - p < 2)
+		return 0;
+	*tag = p[0];
+	if (p[1] < 0x80) {
+		*len = p[1];
+		return 2;
+	}
+	n = p[1] & 0x7f;
+	if (n == 0 || n > 3 || (size_t)(end - p) < 2 + n)
+		return 0;
+	for (i = 0; i < n; i++)
+		v = v << 8 | p[2 + i];
+	*len = v;
+	return 2 + n;
+}
+
+/* name_constraints_ext - Extension { nameConstraints, critical, NameConstraints { permitted [0] { dNSName } } }. */
+static size_t name_constraints_ext(const struct ca *ca, uint8_t *out, size_t cap)
+{
+	static const uint8_t oid_and_critical[] = {0x06, 0x03, 0x55, 0x1d, 0x1e, 0x01, 0x01, 0xff};
+	uint8_t subtrees[CA_MAX_CONSTRAINTS * 264], *p = subtrees;
+	size_t i, n, sub_len, nc_len, oct_len, ext_len, total;
+
+	for (i = 0; i < ca->n_permitted; i++) {
+		n = strlen(ca->permitted[i]);
+		/* GeneralSubtree { base [2] IA5String } */
+		p += der_put_header(p, 0x30, 1 + der_len_size(n) + n);
+		p += der_put_header(p, 0x82, n);
+		memcpy(p, ca->permitted[i], n);
+		p += n;
+	}
+	sub_len = (size_t)(p - subtrees);
+	nc_len = 1 + der_len_size(sub_len) + sub_len;            /* [0] permittedSubtrees */
+	oct_len = 1 + der_len_size(nc_len) + nc_len;              /* NameConstraints SEQUENCE */
+	ext_len = sizeof(oid_and_critical) + 1 + der_len_size(oct_len) + oct_len;
+	total = 1 + der_len_size(ext_len) + ext_len;
+	if (total > cap)
+		return 0;
+	p = out;
+	p += der_put_header(p, 0x30, ext_len);
+	memcpy(p, oid_and_critical, sizeof(oid_and_critical));
+	p += sizeof(oid_and_critical);
+	p += der_put_header(p, 0x04, oct_len);
+	p += der_put_header(p, 0x30, nc_len);
+	p += der_put_header(p, 0xa0, sub_len);
+	memcpy(p, subtrees, sub_len);
+	return total;
+}
+
+/*
+ * add_extension - append ext to the extensions of the TBSCertificate in buf[0..tbs_len) (rewriting the three
+ * enclosing lengths); returns the new TBS length or 0.
+ */
+static size_t add_extension(uint8_t *buf, size_t tbs_len, size_t cap, const uint8_t *ext, size_t ext_len)
+{
+	const uint8_t *end = buf + tbs_len, *p;
+	uint8_t tag, tmp[CA_DER_MAX];
+	size_t h, len, tbs_content, exp_off, exp_h, exp_len, seq_h, seq_len, new_seq, new_exp, new_tbs, out_len;
+
+	h = der_get_header(buf, end, &tag, &tbs_content);
+	if (h == 0 || tag != 0x30 || h + tbs_content != tbs_len)
+		return 0;
+	/* Walk the TBS fields to the explicit [3] extensions, which wolfCrypt writes last. */
+	for (p = buf + h; p < end; p += len) {
+		size_t fh = der_get_header(p, end, &tag, &len);
+		if (fh == 0 || (size_t)(end - p) < fh + len)
+			return 0;
+		len += fh;
+		if (tag == 0xa3)
+			break;
+	}
+	if (p >= end || p + len != end)
+		return 0;
+	exp_off = (size_t)(p - buf);
+	exp_h = der_get_header(p, end, &tag, &exp_len);
+	seq_h = der_get_header(p + exp_h, end, &tag, &seq_len);
+	if (exp_h == 0 || seq_h == 0 || tag != 0x30 || exp_h + seq_h + seq_len != len)
+		return 0;
+	new_seq = seq_len + ext_len;
+	new_exp = 1 + der_len_size(new_seq) + new_seq;
+	new_tbs = (exp_off - h) + 1 + der_len_size(new_exp) + new_exp;
+	out_len = 1 + der_len_size(new_tbs) + new_tbs;
+	if (out_len > cap || out_len > sizeof(tmp))
+		return 0;
+	/* Rebuild into tmp: header, the fields before [3], [3] { SEQUENCE { old extensions, ext } }. */
+	{
+		uint8_t *o = tmp;
+		o += der_put_header(o, 0x30, new_tbs);
+		memcpy(o, buf + h, exp_off - h);
+		o += exp_off - h;
+		o += der_put_header(o, 0xa3, new_seq + 1 + der_len_size(new_seq));
+		o += der_put_header(o, 0x30, new_seq);
+		memcpy(o, buf + exp_off + exp_h + seq_h, seq_len);
+		o += seq_len;
+		memcpy(o, ext, ext_len);
+		o += ext_len;
+		out_len = (size_t)(o - tmp);
+	}
+	memcpy(buf, tmp, out_len);
+	return out_len;
+}
+
 /* make_ca_cert - a self-signed CA certificate for the CA key, saved as ca.pem. */
 static int make_ca_cert(struct ca *ca, char *err, size_t errlen)
 {
 	Cert cert;
 	char host[64], pem[CA_DER_MAX * 2];
-	int len, pem_len;
+	int len, pem_len, body;
 
 	if (gethostname(host, sizeof(host)) < 0)
 		snprintf(host, sizeof(host), "localhost");
@@ -214,7 +349,18 @@ static int make_ca_cert(struct ca *ca, char *err, size_t errlen)
 	len = wc_MakeCert_ex(&cert, ca->cert, sizeof(ca->cert), ECC_TYPE, &ca->ca_key, &ca->rng);
 	if (len <= 0)
 		goto fail;
-	len = wc_SignCert_ex(cert.bodySz, cert.sigType, ca->cert, sizeof(ca->cert), ECC_TYPE, &ca->ca_key, &ca->rng);
+	body = cert.bodySz;
+	if (ca->n_permitted > 0) {
+		uint8_t ext[CA_MAX_CONSTRAINTS * 270];
+		size_t ext_len = name_constraints_ext(ca, ext, sizeof(ext));
+		size_t tbs = ext_len ? add_extension(ca->cert, (size_t)body, sizeof(ca->cert), ext, ext_len) : 0;
+		if (tbs == 0) {
+			snprintf(err, errlen, "cannot add the name constraints to the CA certificate");
+			return -1;
+		}
+		body = (int)tbs;
+	}
+	len = wc_SignCert_ex(body, cert.sigType, ca->cert, sizeof(ca->cert), ECC_TYPE, &ca->ca_key, &ca->rng);
 	if (len <= 0)
 		goto fail;
 	ca->cert_len = (size_t)len;
@@ -227,18 +373,155 @@ fail:
 	return -1;
 }
 
+/* constraints_text - the permitted names as one comma-separated line (what ca.constraints records). */
+static void constraints_text(const struct ca *ca, char *buf, size_t len)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < ca->n_permitted && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? "," : "", ca->permitted[i]);
+}
+
+/* constraints_changed - the CA on disk was issued with other name constraints than asked for now. */
+static int constraints_changed(const struct ca *ca)
+{
+	char path[1100], want[CA_MAX_CONSTRAINTS * 256], err[200], *have = NULL;
+	size_t len;
+	int changed;
+
+	snprintf(path, sizeof(path), "%s/ca.constraints", ca->dir);
+	constraints_text(ca, want, sizeof(want));
+	if (file_read_all(path, sizeof(want), &have, &len, err, sizeof(err)) < 0)
+		return want[0] != '\0';
+	while (len > 0 && (have[len - 1] == '\n' || have[len - 1] == '\r'))
+		have[--len] = '\0';
+	changed = strcmp(have, want) != 0;
+	free(have);
+	return changed;
+}
+
+static int save_constraints(const struct ca *ca, char *err, size_t errlen)
+{
+	char path[1100], text[CA_MAX_CONSTRAINTS * 256 + 2];
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/ca.constraints", ca->dir);
+	constraints_text(ca, text, sizeof(text) - 1);
+	n = strlen(text);
+	text[n++] = '\n';
+	return write_file(path, text, n, 0644, err, errlen);
+}
+
+static int ca_open_impl(struct ca *ca, const char *state_dir, int create, int constrained, char *err, size_t errlen);
+
+/* load_constraints - the constraints the CA on disk was issued with (for the tools, which take it as it is). */
+static void load_constraints(struct ca *ca)
+{
+	char path[1100], err[200], *text = NULL, *p, *comma;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/ca.constraints", ca->dir);
+	if (file_read_all(path, CA_MAX_CONSTRAINTS * 256, &text, &len, err, sizeof(err)) < 0)
+		return;
+	text[strcspn(text, "\r\n")] = '\0';
+	for (p = text; *p && ca->n_permitted < CA_MAX_CONSTRAINTS; p = comma + 1) {
+		comma = strchr(p, ',');
+		if (comma != NULL)
+			*comma = '\0';
+		if (*p != '\0' && strlen(p) < sizeof(ca->permitted[0]))
+			snprintf(ca->permitted[ca->n_permitted++], sizeof(ca->permitted[0]), "%s", p);
+		if (comma == NULL)
+			break;
+	}
+	free(text);
+}
+
+void ca_constraints(const struct ca *ca, char *buf, size_t len)
+{
+	constraints_text(ca, buf, len);
+}
+
 int ca_open(const char *state_dir, int create, struct ca **out, char *err, size_t errlen)
 {
 	struct ca *ca = calloc(1, sizeof(*ca));
-	char ca_key_path[1024], leaf_key_path[1024], *pem = NULL;
-	size_t len;
-	int der_len;
-	long days;
 
 	if (ca == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (ca_open_impl(ca, state_dir, create, 0, err, errlen) < 0) {
+		ca_free(ca);
+		return -1;
+	}
+	*out = ca;
+	return 0;
+}
+
+int ca_open_constrained(const char *state_dir, const char *const *permitted, size_t n_permitted, struct ca **out,
+			char *err, size_t errlen)
+{
+	struct ca *ca = calloc(1, sizeof(*ca));
+	size_t i;
+
+	if (ca == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (n_permitted > CA_MAX_CONSTRAINTS) {
+		snprintf(err, errlen, "at most %d name constraints", CA_MAX_CONSTRAINTS);
+		free(ca);
+		return -1;
+	}
+	for (i = 0; i < n_permitted; i++) {
+		size_t n = strlen(permitted[i]);
+		if (n == 0 || n >= sizeof(ca->permitted[0])) {
+			snprintf(err, errlen, "bad name constraint \"%s\"", permitted[i]);
+			free(ca);
+			return -1;
+		}
+		snprintf(ca->permitted[i], sizeof(ca->permitted[i]), "%s", permitted[i]);
+	}
+	ca->n_permitted = n_permitted;
+	if (ca_open_impl(ca, state_dir, 1, 1, err, errlen) < 0) {
+		ca_free(ca);
+		return -1;
+	}
+	*out = ca;
+	return 0;
+}
+
+int ca_permits(const struct ca *ca, const char *name)
+{
+	size_t i, n = strlen(name), k;
+	uint8_t ip[16];
+
+	if (ca->n_permitted == 0)
+		return 1;
+	/* dNSName constraints do not bind IP addresses: with constraints, no leaf for an IP literal is minted. */
+	if (inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1)
+		return 0;
+	for (i = 0; i < ca->n_permitted; i++) {
+		k = strlen(ca->permitted[i]);
+		if (n == k && strcasecmp(name, ca->permitted[i]) == 0)
+			return 1;
+		if (n > k && name[n - k - 1] == '.' && strcasecmp(name + n - k, ca->permitted[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * ca_open_impl - load or create; constrained: the caller's constraints are authoritative (the proxy), else the
+ * CA is taken as it is (the ca tools).
+ */
+static int ca_open_impl(struct ca *ca, const char *state_dir, int create, int constrained, char *err, size_t errlen)
+{
+	char ca_key_path[1024], leaf_key_path[1024], *pem = NULL;
+	size_t len;
+	int der_len;
+	long days;
+
 	snprintf(ca->dir, sizeof(ca->dir), "%s", state_dir);
 	snprintf(ca->cert_path, sizeof(ca->cert_path), "%s/ca.pem", ca->dir);
 	snprintf(ca_key_path, sizeof(ca_key_path), "%s/ca.key", ca->dir);
@@ -279,6 +562,8 @@ int ca_open(const char *state_dir, int create, struct ca **out, char *err, size_
 	wc_ecc_init(&ca->leaf_key);
 	if (key_load(&ca->leaf_key, leaf_key_path, ca->leaf_key_der, &ca->leaf_key_len, err, errlen) < 0)
 		goto fail;
+	if (!constrained)
+		load_constraints(ca);
 	if (access(ca->cert_path, F_OK) == 0) {
 		if (file_read_all(ca->cert_path, 65536, &pem, &len, err, errlen) < 0)
 			goto fail;
@@ -290,6 +575,15 @@ int ca_open(const char *state_dir, int create, struct ca **out, char *err, size_
 		}
 		ca->cert_len = (size_t)der_len;
 		days = cert_days_left(ca->cert, ca->cert_len);
+		if (constrained && days >= CA_RENEW_DAYS && constraints_changed(ca)) {
+			fprintf(stderr, "daneproxy: warning: the local CA %s was issued with other name constraints: issuing a "
+					"new one (same key); re-export it with `daneproxy ca export` and reinstall it in "
+					"clients\n",
+				ca->cert_path);
+			if (make_ca_cert(ca, err, errlen) < 0 || save_constraints(ca, err, errlen) < 0)
+				goto fail;
+			ca->renewed = 1;
+		}
 		if (days < CA_RENEW_DAYS) {
 			if (!create) {
 				snprintf(err, errlen, "the CA in %s %s", ca->dir,
@@ -301,7 +595,7 @@ int ca_open(const char *state_dir, int create, struct ca **out, char *err, size_
 					"daneproxy: warning: the local CA %s %s: issuing a new one (same key); "
 					"re-export it with `daneproxy ca export` and reinstall it in clients\n",
 					ca->cert_path, days < 0 ? "has expired" : "expires within 30 days");
-				if (make_ca_cert(ca, err, errlen) < 0)
+				if (make_ca_cert(ca, err, errlen) < 0 || save_constraints(ca, err, errlen) < 0)
 					goto fail;
 				ca->renewed = 1;
 			}
@@ -311,14 +605,12 @@ int ca_open(const char *state_dir, int create, struct ca **out, char *err, size_
 			snprintf(err, errlen, "%s missing", ca->cert_path);
 			goto fail;
 		}
-		if (make_ca_cert(ca, err, errlen) < 0)
+		if (make_ca_cert(ca, err, errlen) < 0 || save_constraints(ca, err, errlen) < 0)
 			goto fail;
 		ca->renewed = 1;
 	}
-	*out = ca;
 	return 0;
 fail:
-	ca_free(ca);
 	return -1;
 }
 

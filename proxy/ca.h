@@ -27,6 +27,18 @@ void ca_default_dir(char *buf, size_t len);
  * create=0 only loads. -1 with err.
  */
 int ca_open(const char *state_dir, int create, struct ca **out, char *err, size_t errlen);
+
+/*
+ * ca_open_constrained - the same, for a CA limited to the DNS subtrees in permitted (critical nameConstraints,
+ * RFC 5280 4.2.1.10): clients then reject any leaf for other names. A CA issued with other constraints (or none)
+ * is re-issued with the same key and a warning.
+ */
+int ca_open_constrained(const char *state_dir, const char *const *permitted, size_t n_permitted, struct ca **out,
+			char *err, size_t errlen);
+/* ca_constraints - the permitted DNS subtrees, comma-separated ("" when unconstrained). */
+void ca_constraints(const struct ca *ca, char *buf, size_t len);
+/* ca_permits - 1 when the CA may vouch for name (always, without constraints). */
+int ca_permits(const struct ca *ca, const char *name);
 void ca_free(struct ca *ca);
 
 /* ca_cert_der / ca_leaf_key_der - DER of the CA certificate and of the shared leaf private key. */

@@ -39,7 +39,7 @@ static int ca_show(const struct ca *ca)
 	const uint8_t *der;
 	size_t len, i;
 	uint8_t fp[32];
-	char subject[256], issuer[256], nb[32], na[32], err[200], hex[65];
+	char subject[256], issuer[256], nb[32], na[32], err[200], hex[65], constraints[2048];
 	time_t not_before, not_after;
 
 	der = ca_cert_der(ca, &len);
@@ -58,6 +58,8 @@ static int ca_show(const struct ca *ca)
 		printf("%02X%s", fp[i], i + 1 < sizeof(fp) ? ":" : "\n");
 	tlsa_text_hex(fp, sizeof(fp), hex);
 	printf("sha256 hex:  %s\n", hex);
+	ca_constraints(ca, constraints, sizeof(constraints));
+	printf("constraints: %s\n", constraints[0] ? constraints : "none (the CA may vouch for any name)");
 	dane_chain_free(chain);
 	return 0;
 }

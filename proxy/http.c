@@ -515,6 +515,10 @@ static void start_connect(struct conn *c)
 		c->io->req.lf_pending = 0;
 	}
 	c->tunnel = server_passthrough(c->srv, c->host) ? CONN_TUNNEL_PASSTHROUGH : CONN_TUNNEL_TERMINATED;
+	if (c->tunnel == CONN_TUNNEL_TERMINATED && !ca_permits(c->srv->ca, c->host)) {
+		http_fail(c, 403, NULL, "the target is outside the local CA's name constraints ([connect] ca_name_constraints)");
+		return;
+	}
 	c->policy = server_policy(c->srv, c->host, c->port);
 	c->state = CONN_AWAIT_UPSTREAM;
 	c->have_rep = 0;

@@ -334,7 +334,10 @@ static int server_run(const struct config *cfg)
 			snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
 		else
 			ca_default_dir(dir, sizeof(dir));
-		if (ca_open(dir, 1, &srv.ca, err, sizeof(err)) < 0 ||
+		const char *permitted[CONFIG_MAX_CONSTRAINTS];
+		for (i = 0; i < cfg->n_ca_name_constraints; i++)
+			permitted[i] = cfg->ca_name_constraints[i];
+		if (ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, &srv.ca, err, sizeof(err)) < 0 ||
 		    (srv.tls_server = tls_server_ctx_new(err, sizeof(err))) == NULL ||
 		    (srv.mint = mint_cache_new(srv.ca, cfg->mint_cache_size)) == NULL) {
 			fprintf(stderr, "daneproxy: CONNECT termination: %s\n", err);

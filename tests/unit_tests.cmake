@@ -16,4 +16,9 @@ add_executable(test_http_req ${CMAKE_CURRENT_LIST_DIR}/test_http_req.c)
 target_link_libraries(test_http_req PRIVATE daneproxy_core PkgConfig::CMOCKA)
 add_test(NAME http_req COMMAND test_http_req)
 
-set_tests_properties(config policy http_req PROPERTIES TIMEOUT 60)
+# test_ca: the local CA, minted leaves, name constraints, key modes (ca.c lives in daneproxy_net).
+add_executable(test_ca ${CMAKE_CURRENT_LIST_DIR}/test_ca.c)
+target_link_libraries(test_ca PRIVATE daneproxy_net PkgConfig::CMOCKA)
+add_test(NAME ca COMMAND test_ca)
+
+set_tests_properties(config policy http_req ca PROPERTIES TIMEOUT 60)

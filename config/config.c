@@ -438,7 +438,14 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 			add_error(c, file, line, k->name, "\"%s\" is not tcp or udp", value);
 			return -1;
 		}
-		c->dns_udp = strcmp(value, "udp") == 0;
+		if (strcmp(value, "udp") == 0) {
+			/* Measured here (tests/test_resolver.c known_bugs): getdns 1.6.0 double-frees when UDP answers are
+			 * lost or truncated, and reuses closed descriptors on TCP fallback. A daemon must not run that. */
+			add_error(c, file, line, k->name,
+				  "udp is refused: getdns 1.6.0 crashes on lost or truncated UDP answers; use tcp");
+			return -1;
+		}
+		c->dns_udp = 0;
 		return 0;
 	case KEY_UPSTREAM_LIST:
 		if (c->n_upstreams >= CONFIG_MAX_UPSTREAMS) {

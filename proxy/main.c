@@ -6,6 +6,7 @@
  */
 #include "commands.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,6 +53,8 @@ int main(int argc, char **argv)
 		printf("daneproxy %s (wolfSSL %s)\n", DANEPROXY_VERSION, LIBWOLFSSL_VERSION_STRING);
 		return 0;
 	}
+	/* A peer that closes early must cost an EPIPE, never the process (getdns writes to sockets too). */
+	signal(SIGPIPE, SIG_IGN);
 	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
 		fprintf(stderr, "daneproxy: cannot initialise wolfSSL\n");
 		return 1;

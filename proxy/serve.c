@@ -512,7 +512,6 @@ int cmd_serve(int argc, char **argv)
 		free(cfg);
 		return 0;
 	}
-	signal(SIGPIPE, SIG_IGN);
 	rc = server_run(cfg);
 	free(cfg);
 	return rc;

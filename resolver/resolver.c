@@ -88,8 +88,12 @@ struct resolver_query {
 
 struct resolver {
 	uv_loop_t *loop;
-	getdns_context *ctx;
+	getdns_context *ctx;            /* NULL when a rebuild failed: lookups fail until the next one works */
+	getdns_list *upstreams;         /* NULL: /etc/resolv.conf */
+	getdns_list *anchors;
 	getdns_dict *extensions;
+	int needs_rebuild;              /* a lookup timed out or failed: getdns may be wedged (see rebuild) */
+	uint64_t last_rebuild_ms;
 	struct getdns_uv ext;
 	struct resolver_options opts;
 	uv_idle_t deliver;
@@ -249,12 +253,53 @@ static void handle_closed(uv_handle_t *h)
 		free(r);
 }
 
+/* context_create - a getdns context from the resolver's settings, on the loop; -1 with err. */
+static int context_create(struct resolver *r, char *err, size_t errlen)
+{
+	getdns_transport_list_t transports[2] = {GETDNS_TRANSPORT_TCP, GETDNS_TRANSPORT_TCP};
+	getdns_context *ctx = NULL;
+
+	/* Without configured upstreams getdns reads /etc/resolv.conf (set_from_os = 1). */
+	if (getdns_context_create(&ctx, r->upstreams == NULL) != GETDNS_RETURN_GOOD) {
+		snprintf(err, errlen, "cannot create the getdns context");
+		return -1;
+	}
+	if (getdns_context_set_resolution_type(ctx, GETDNS_RESOLUTION_STUB) != GETDNS_RETURN_GOOD)
+		goto fail;
+	if (r->upstreams != NULL && getdns_context_set_upstream_recursive_servers(ctx, r->upstreams) != GETDNS_RETURN_GOOD) {
+		snprintf(err, errlen, "getdns rejected the upstream list");
+		getdns_context_destroy(ctx);
+		return -1;
+	}
+	if (getdns_context_set_dnssec_trust_anchors(ctx, r->anchors) != GETDNS_RETURN_GOOD) {
+		snprintf(err, errlen, "getdns rejected the trust anchor");
+		getdns_context_destroy(ctx);
+		return -1;
+	}
+	/* Never fetch or refresh anchors over the network: they are configuration. */
+	getdns_context_set_trust_anchors_verify_CA(ctx, "");
+	if (getdns_context_set_timeout(ctx, r->opts.timeout_ms) != GETDNS_RETURN_GOOD)
+		goto fail;
+	/* getdns 1.6.0 can double-free when a UDP answer is lost mid-validation (TESTBED.md): TCP unless asked. */
+	if (r->opts.udp)
+		transports[0] = GETDNS_TRANSPORT_UDP;
+	if (getdns_context_set_dns_transport_list(ctx, r->opts.udp ? 2 : 1, transports) != GETDNS_RETURN_GOOD)
+		goto fail;
+	getdns_context_set_idle_timeout(ctx, 10000);
+	if (getdns_uv_attach(&r->ext, ctx, r->loop) != GETDNS_RETURN_GOOD)
+		goto fail;
+	r->ctx = ctx;
+	return 0;
+fail:
+	snprintf(err, errlen, "getdns configuration failed");
+	getdns_context_destroy(ctx);
+	return -1;
+}
+
 int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct resolver **out, char *err,
 		 size_t errlen)
 {
 	struct resolver *r;
-	getdns_list *upstreams = NULL, *anchors = NULL;
-	getdns_transport_list_t transports[2] = {GETDNS_TRANSPORT_TCP, GETDNS_TRANSPORT_TCP};
 	const char *anchor_path;
 	FILE *f = NULL;
 	size_t i, n_anchors = 0;
@@ -282,30 +327,20 @@ int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct re
 	if (r->opts.usable == NULL)
 		r->opts.usable = default_usable;
 
-	/* Without configured upstreams getdns reads /etc/resolv.conf (set_from_os = 1). */
-	if (getdns_context_create(&r->ctx, opts->n_upstreams == 0) != GETDNS_RETURN_GOOD) {
-		snprintf(err, errlen, "cannot create the getdns context");
-		goto fail;
-	}
-	if (getdns_context_set_resolution_type(r->ctx, GETDNS_RESOLUTION_STUB) != GETDNS_RETURN_GOOD)
-		goto getdns_fail;
+	/* Parsed once, kept for the life of the resolver: the context is rebuilt from them after failures. */
 	if (opts->n_upstreams > 0) {
-		upstreams = getdns_list_create();
-		if (upstreams == NULL)
+		r->upstreams = getdns_list_create();
+		if (r->upstreams == NULL)
 			goto getdns_fail;
 		for (i = 0; i < opts->n_upstreams && i < RESOLVER_MAX_UPSTREAMS; i++) {
 			getdns_dict *d = parse_upstream(opts->upstreams[i], err, errlen);
 			if (d == NULL)
 				goto fail;
-			if (getdns_list_set_dict(upstreams, i, d) != GETDNS_RETURN_GOOD) {
+			if (getdns_list_set_dict(r->upstreams, i, d) != GETDNS_RETURN_GOOD) {
 				getdns_dict_destroy(d);
 				goto getdns_fail;
 			}
 			getdns_dict_destroy(d);
-		}
-		if (getdns_context_set_upstream_recursive_servers(r->ctx, upstreams) != GETDNS_RETURN_GOOD) {
-			snprintf(err, errlen, "getdns rejected the upstream list");
-			goto fail;
 		}
 	}
 	anchor_path = opts->trust_anchor_file ? opts->trust_anchor_file : DEFAULT_TRUST_ANCHOR;
@@ -314,37 +349,22 @@ int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct re
 		snprintf(err, errlen, "trust anchor %s: %s", anchor_path, strerror(errno));
 		goto fail;
 	}
-	if (getdns_fp2rr_list(f, &anchors, NULL, 3600) != GETDNS_RETURN_GOOD || anchors == NULL ||
-	    getdns_list_get_length(anchors, &n_anchors) != GETDNS_RETURN_GOOD || n_anchors == 0) {
+	if (getdns_fp2rr_list(f, &r->anchors, NULL, 3600) != GETDNS_RETURN_GOOD || r->anchors == NULL ||
+	    getdns_list_get_length(r->anchors, &n_anchors) != GETDNS_RETURN_GOOD || n_anchors == 0) {
 		snprintf(err, errlen, "trust anchor %s: no DS or DNSKEY record could be read", anchor_path);
 		goto fail;
 	}
-	if (getdns_context_set_dnssec_trust_anchors(r->ctx, anchors) != GETDNS_RETURN_GOOD) {
-		snprintf(err, errlen, "trust anchor %s: getdns rejected it", anchor_path);
-		goto fail;
-	}
-	/* Never fetch or refresh anchors over the network: they are configuration. */
-	getdns_context_set_trust_anchors_verify_CA(r->ctx, "");
-	if (getdns_context_set_timeout(r->ctx, r->opts.timeout_ms) != GETDNS_RETURN_GOOD)
-		goto getdns_fail;
-	/* getdns 1.6.0 can double-free when a UDP answer is lost mid-validation (TESTBED.md): TCP unless asked. */
-	if (r->opts.udp)
-		transports[0] = GETDNS_TRANSPORT_UDP;
-	if (getdns_context_set_dns_transport_list(r->ctx, r->opts.udp ? 2 : 1, transports) != GETDNS_RETURN_GOOD)
-		goto getdns_fail;
-	getdns_context_set_idle_timeout(r->ctx, 10000);
+	fclose(f);
+	f = NULL;
 	r->extensions = getdns_dict_create();
 	if (r->extensions == NULL ||
 	    getdns_dict_set_int(r->extensions, "dnssec_return_all_statuses", GETDNS_EXTENSION_TRUE) != GETDNS_RETURN_GOOD)
 		goto getdns_fail;
-	if (getdns_uv_attach(&r->ext, r->ctx, loop) != GETDNS_RETURN_GOOD)
-		goto getdns_fail;
+	if (context_create(r, err, errlen) < 0)
+		goto fail;
 	uv_idle_init(loop, &r->deliver);
 	uv_timer_init(loop, &r->deadline);
 	r->deliver.data = r->deadline.data = r;
-	getdns_list_destroy(upstreams);
-	getdns_list_destroy(anchors);
-	fclose(f);
 	*out = r;
 	return 0;
 getdns_fail:
@@ -352,11 +372,9 @@ getdns_fail:
 fail:
 	if (f != NULL)
 		fclose(f);
-	getdns_list_destroy(upstreams);
-	getdns_list_destroy(anchors);
+	getdns_list_destroy(r->upstreams);
+	getdns_list_destroy(r->anchors);
 	getdns_dict_destroy(r->extensions);
-	if (r->ctx != NULL)
-		getdns_context_destroy(r->ctx);
 	free(r);
 	return -1;
 }
@@ -493,6 +511,7 @@ static void query_unlink(struct resolver_query *q)
 }
 
 static void on_deliver(uv_idle_t *idle);
+static void maybe_rebuild(struct resolver *r);
 
 /* deliver_soon - make sure the idle handle runs. */
 static void deliver_soon(struct resolver *r)
@@ -518,6 +537,7 @@ static void on_deliver(uv_idle_t *idle)
 		free(q);
 	}
 	cache_trim(r, 0);
+	maybe_rebuild(r);
 }
 
 /* ---------- finishing a lookup ---------- */
@@ -527,7 +547,8 @@ static void txn_cancel(struct resolver *r, struct txn *t)
 	if (!t->active)
 		return;
 	t->active = 0;
-	getdns_cancel_callback(r->ctx, t->id);
+	if (r->ctx != NULL)
+		getdns_cancel_callback(r->ctx, t->id);
 }
 
 /* entry_finish - freeze the result, cache it, wake the waiters. */
@@ -541,6 +562,8 @@ static void entry_finish(struct entry *e, uint32_t ttl)
 		return;
 	for (i = 0; i < TXN_COUNT; i++)
 		txn_cancel(r, &e->txn[i]);
+	if (e->result.outcome == RESOLVER_TIMEOUT || e->result.outcome == RESOLVER_FAILURE)
+		r->needs_rebuild = 1;
 	if (e->result.outcome >= RESOLVER_BOGUS) {
 		ttl = r->opts.failure_ttl;
 	} else {
@@ -788,6 +811,8 @@ static int evaluate_addresses(struct entry *e)
 		res->addrs[res->n_addrs++] = a->addrs[i];
 	if (res->n_addrs == 0) {
 		int nx = a->rcode == GETDNS_RCODE_NXDOMAIN || aaaa->rcode == GETDNS_RCODE_NXDOMAIN;
+		/* A proven non-existence is secure: callers can tell it from an unsigned one. */
+		res->addrs_secure = a->dnssec_status == GETDNS_DNSSEC_SECURE && aaaa->dnssec_status == GETDNS_DNSSEC_SECURE;
 		entry_fail(e, RESOLVER_NO_HOST, resolver_err_no_host, "%s: %s", e->host,
 			   nx ? "no such name (NXDOMAIN)" : "no A or AAAA records");
 		return 1;
@@ -938,7 +963,7 @@ static int txn_start(struct entry *e, enum txn_kind kind, const char *qname)
 	t->active = 1;
 	snprintf(t->qname, sizeof(t->qname), "%s", qname);
 	e->r->stats.queries++;
-	if (getdns_general(e->r->ctx, qname, types[kind], e->r->extensions, t, &t->id, on_getdns) !=
+	if (e->r->ctx == NULL || getdns_general(e->r->ctx, qname, types[kind], e->r->extensions, t, &t->id, on_getdns) !=
 	    GETDNS_RETURN_GOOD) {
 		t->active = 0;
 		t->done = 1;
@@ -978,6 +1003,60 @@ static void on_deadline(uv_timer_t *timer)
 	schedule_deadline(r);
 }
 
+/* ---------- recovery ---------- */
+
+/* entry_restart - issue a pending entry's queries again on a new context (its deadline stays). */
+static void entry_restart(struct entry *e)
+{
+	char tlsa_name[RESOLVER_MAX_NAME];
+	int i;
+
+	for (i = 0; i < TXN_COUNT; i++) {
+		txn_release(&e->txn[i]);
+		memset(&e->txn[i], 0, sizeof(e->txn[i]));
+	}
+	free(e->result_blob);
+	e->result_blob = NULL;
+	memset(&e->result, 0, sizeof(e->result));
+	e->addrs_evaluated = 0;
+	snprintf(tlsa_name, sizeof(tlsa_name), "_%u._tcp.%s", e->port, e->host);
+	if (txn_start(e, TXN_A, e->host) < 0 || txn_start(e, TXN_AAAA, e->host) < 0 ||
+	    txn_start(e, TXN_TLSA, tlsa_name) < 0)
+		entry_fail(e, RESOLVER_FAILURE, resolver_err_failure, "getdns refused to start the lookup of %s", e->host);
+}
+
+/*
+ * maybe_rebuild - after a timeout or a failure, replace the getdns context (at most once a second, never from
+ * inside a getdns callback). getdns 1.6.0 can wedge a context for good: after one TCP connection is closed in
+ * the middle of an answer, it never sends the DNSKEY/DS queries of later lookups again (test_resolver
+ * known_bugs). Pending lookups are issued again on the new context.
+ */
+static void maybe_rebuild(struct resolver *r)
+{
+	struct entry *e, *next;
+	uint64_t now = now_ms(r);
+	char err[200];
+	int i;
+
+	if (!r->needs_rebuild || r->in_callback || (r->last_rebuild_ms != 0 && now - r->last_rebuild_ms < 1000))
+		return;
+	r->needs_rebuild = 0;
+	r->last_rebuild_ms = now;
+	r->stats.rebuilds++;
+	for (e = r->pend_head; e != NULL; e = e->pend_next)
+		for (i = 0; i < TXN_COUNT; i++)
+			e->txn[i].active = 0;
+	if (r->ctx != NULL)
+		getdns_context_destroy(r->ctx);
+	r->ctx = NULL;
+	if (context_create(r, err, sizeof(err)) < 0)
+		r->needs_rebuild = 1;   /* lookups fail meanwhile; try again later */
+	for (e = r->pend_head; e != NULL; e = next) {
+		next = e->pend_next;
+		entry_restart(e);
+	}
+}
+
 /* ---------- public entry points ---------- */
 
 struct resolver_query *resolver_lookup(struct resolver *r, const char *host, uint16_t port, resolver_cb cb,
@@ -990,6 +1069,7 @@ struct resolver_query *resolver_lookup(struct resolver *r, const char *host, uin
 
 	if (!resolver_valid_hostname(host) || port == 0)
 		return NULL;
+	maybe_rebuild(r);
 	normalise_name(host, name, sizeof(name));
 	hash = hash_key(name, port);
 	q = calloc(1, sizeof(*q));
@@ -1112,9 +1192,12 @@ void resolver_free(struct resolver *r)
 				e->txn[i].active = 0;
 		}
 	}
-	getdns_context_destroy(r->ctx);
+	if (r->ctx != NULL)
+		getdns_context_destroy(r->ctx);
 	r->ctx = NULL;
 	getdns_dict_destroy(r->extensions);
+	getdns_list_destroy(r->upstreams);
+	getdns_list_destroy(r->anchors);
 	for (l = 0; l < 2; l++) {
 		for (e = l == 0 ? r->pend_head : r->lru_head; e != NULL; e = next) {
 			next = l == 0 ? e->pend_next : e->lru_next;

@@ -96,6 +96,7 @@ struct resolver_stats {
 	uint64_t coalesced;      /* joined a lookup already in flight */
 	uint64_t queries;        /* DNS queries handed to getdns (each validates its own chain) */
 	uint64_t evictions;      /* entries dropped by the count bound */
+	uint64_t rebuilds;       /* getdns contexts replaced after timeouts or failures */
 	size_t entries;          /* entries in the cache now */
 };
 

@@ -788,17 +788,12 @@ group_faults() {
 	helper eofecho eofecho "$EE" "$TESTBED_CHAIN" "$TESTBED_LEAF_KEY" || return
 	# names under dane.test on ports without TLSA: secure absence, PKIX fallback to the bed's CA
 	http_proxy F --ca-file "$TESTBED_CA_CERT" --connect-timeout 1000 --route "127.0.0.1:$RH=www.dane.test:$EE"
-	local NT NU
+	local NT
 	free_port; NT=$FREE
-	free_port; NU=$FREE
 	PPORT[T]=$NT
 	spawn T "$DANEPROXY" --listen "127.0.0.1:$NT" --resolver "127.0.0.1@$BH" --trust-anchor "$TESTBED_TRUST_ANCHOR" \
 		--dns-timeout 500 --log "$W/T.log"
 	PPIDOF[T]=$SPAWNED
-	PPORT[TU]=$NU
-	spawn TU "$DANEPROXY" --listen "127.0.0.1:$NU" --resolver "127.0.0.1@$BH" --trust-anchor "$TESTBED_TRUST_ANCHOR" \
-		--dns-timeout 500 --dns-udp --log "$W/TU.log"
-	PPIDOF[TU]=$SPAWNED
 	# C: from a configuration file, with a 1 s header timeout
 	local CP
 	free_port; CP=$FREE
@@ -821,7 +816,7 @@ EOF
 	spawn C "$DANEPROXY" -c "$W/c.ini"
 	PPIDOF[C]=$SPAWNED
 	await_proxy F 2 || return
-	for i in T TU C; do await_proxy "$i" 1 || return; done
+	for i in T C; do await_proxy "$i" 1 || return; done
 	ORIGIN_LOG=${NGX_LOG[faults]}
 	local OK="https://www.dane.test:$FP/hello"
 
@@ -864,7 +859,20 @@ EOF
 	case_begin dns-timeout-tcp-within-2.9s
 	check_re "time (s)" "$R_TIME" '^(0\.[4-9]|1\.|2\.[0-8])'
 	case_end
-	t_req TU dns-timeout-udp "$OK?c=dns-timeout-udp" 504 "" dnssec=timeout auth=null error=dns_timeout peer=null
+	# UDP to the resolver: the daemon refuses it (getdns 1.6.0 crashes on lost UDP answers); the one-shot
+	# lookup tool still offers it, and times out cleanly against the silent resolver.
+	case_begin dns-udp-refused-by-daemon
+	local out rc
+	out=$("$DANEPROXY" -t --dns-udp 2>&1); rc=$?
+	check "exit status" "$rc" 2
+	check_re "message" "$out" 'udp is refused: getdns 1.6.0 crashes'
+	case_end
+	case_begin dns-timeout-udp-lookup
+	out=$(timeout 20 "$DANEPROXY" lookup www.dane.test --resolver "127.0.0.1@$BH" \
+		--trust-anchor "$TESTBED_TRUST_ANCHOR" --udp --timeout 500 --json 2>&1); rc=$?
+	check "exit status" "$rc" 1
+	check_re "outcome" "$out" '"outcome": "timeout"'
+	case_end
 
 	# --- misbehaving clients, all at once, with normal requests in between
 	local url9k
@@ -916,7 +924,7 @@ EOF
 	case_begin bad-clients-origin-saw-nothing
 	grep -q 'X-Padding\|c=slow\|aaaaaaaaaa' "$ORIGIN_LOG" && err "the origin received a request from a misbehaving client"
 	case_end
-	case_alive F T TU C
+	case_alive F T C
 }
 
 # ================================================================= group: config

@@ -118,12 +118,19 @@ static void send_request(struct lconn *c)
 	char req[1024];
 	int n;
 
+	char authority[300];
+
+	/* RFC 9110 7.2: Host carries the port unless it is the scheme's default. */
+	if (c->lg->port == 443)
+		snprintf(authority, sizeof(authority), "%s", c->lg->host);
+	else
+		snprintf(authority, sizeof(authority), "%s:%u", c->lg->host, c->lg->port);
 	if (c->lg->mode == MODE_HTTP)
-		n = snprintf(req, sizeof(req), "GET https://%s:%u%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-			     c->lg->host, c->lg->port, c->lg->path, c->lg->host);
+		n = snprintf(req, sizeof(req), "GET https://%s%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+			     authority, c->lg->path, authority);
 	else
 		n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", c->lg->path,
-			     c->lg->host);
+			     authority);
 	c->phase = PH_RESPONSE;
 	stream_write(c->s, (const uint8_t *)req, (size_t)n);
 }

@@ -341,18 +341,26 @@ static void send_head(struct conn *c)
 		stream_read_start(c->client);
 }
 
+/* upstream_refused - record the upstream's report; when it refused, answer 502 (504 for timeouts) and say so. */
+static int upstream_refused(struct conn *c, struct stream *origin, const struct upstream_report *rep)
+{
+	int timeout;
+
+	c->up = NULL;
+	conn_take_report(c, rep);
+	if (origin != NULL)
+		return 0;
+	timeout = rep->error && (strcmp(rep->error, "dns_timeout") == 0 || strcmp(rep->error, "connection_timeout") == 0);
+	http_fail(c, timeout ? 504 : 502, rep->error, rep->details);
+	return 1;
+}
+
 static void http_upstream_done(struct stream *origin, const struct upstream_report *rep, void *arg)
 {
 	struct conn *c = arg;
 
-	c->up = NULL;
-	conn_take_report(c, rep);
-	if (origin == NULL) {
-		int timeout = rep->error && (strcmp(rep->error, "dns_timeout") == 0 ||
-					     strcmp(rep->error, "connection_timeout") == 0);
-		http_fail(c, timeout ? 504 : 502, rep->error, rep->details);
+	if (upstream_refused(c, origin, rep))
 		return;
-	}
 	c->origin = origin;
 	send_head(c);
 }
@@ -449,14 +457,8 @@ static void connect_upstream_done(struct stream *origin, const struct upstream_r
 	struct conn *c = arg;
 	static const char established[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
 
-	c->up = NULL;
-	conn_take_report(c, rep);
-	if (origin == NULL) {
-		int timeout = rep->error && (strcmp(rep->error, "dns_timeout") == 0 ||
-					     strcmp(rep->error, "connection_timeout") == 0);
-		http_fail(c, timeout ? 504 : 502, rep->error, rep->details);
+	if (upstream_refused(c, origin, rep))
 		return;
-	}
 	c->origin = origin;
 	c->status = 200;
 	c->requests++;

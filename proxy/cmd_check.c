@@ -121,11 +121,8 @@ static void describe_records(struct check_run *c, const struct dane_tlsa *recs, 
 	memset(&opts, 0, sizeof(opts));
 	c->n_records = n;
 	for (i = 0; i < n; i++) {
-		char hex[129];
-		size_t hn = recs[i].len > 64 ? 64 : recs[i].len;
-		tlsa_text_hex(recs[i].data, hn, hex);
-		snprintf(c->records[i], sizeof(c->records[i]), "%u %u %u %s%s", recs[i].usage, recs[i].selector,
-			 recs[i].mtype, hex, recs[i].len > 64 ? "..." : "");
+		tlsa_text_short(recs[i].usage, recs[i].selector, recs[i].mtype, recs[i].data, recs[i].len, c->records[i],
+				sizeof(c->records[i]));
 		c->record_usable[i] = dane_record_usable(&recs[i], &opts, &c->record_why[i]);
 		if (recs[i].usage == DANE_USAGE_DANE_EE)
 			c->has_ee = 1;

@@ -46,17 +46,6 @@ static void lookup_usage(FILE *out)
 		"exit status: 0 secure or insecure, 1 bogus, timeout or failure, 2 bad input\n");
 }
 
-/* usable_by_engine - the resolver counts usable records with the engine's own rules (DANE.md section 1). */
-static int usable_by_engine(uint8_t usage, uint8_t selector, uint8_t mtype, const uint8_t *data, size_t len, void *arg)
-{
-	struct dane_options opts;
-	struct dane_tlsa rec = {usage, selector, mtype, data, len};
-
-	(void)arg;
-	memset(&opts, 0, sizeof(opts));
-	return dane_record_usable(&rec, &opts, NULL);
-}
-
 /* addr_text - numeric form of a resolver address. */
 static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -245,7 +234,7 @@ int cmd_lookup(int argc, char **argv)
 		return EXIT_BAD_INPUT;
 	}
 	run.host = host;
-	ropts.usable = usable_by_engine;
+	ropts.usable = runtime_usable;
 	if (uv_loop_init(&loop) < 0) {
 		fprintf(stderr, "daneproxy lookup: cannot create the event loop\n");
 		return 1;

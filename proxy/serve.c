@@ -389,6 +389,9 @@ static int server_run(const struct config *cfg)
 		fprintf(stderr, "daneproxy: minted leaves: %llu cache hits, %llu minted, %llu evicted\n",
 			(unsigned long long)ms.hits, (unsigned long long)ms.misses, (unsigned long long)ms.evictions);
 	}
+	if (srv.refused_limit > 0)
+		fprintf(stderr, "daneproxy: %llu connections turned away at max_connections (%u)\n",
+			(unsigned long long)srv.refused_limit, cfg->max_connections);
 	uv_close((uv_handle_t *)&srv.sigint, NULL);
 	uv_close((uv_handle_t *)&srv.sigterm, NULL);
 	uv_close((uv_handle_t *)&srv.grace, NULL);

@@ -187,3 +187,12 @@ void tlsa_text_hex(const uint8_t *data, size_t len, char *out)
 	}
 	out[2 * len] = '\0';
 }
+
+void tlsa_text_short(uint8_t usage, uint8_t selector, uint8_t mtype, const uint8_t *data, size_t len, char *buf,
+		     size_t buflen)
+{
+	char hex[129];
+
+	tlsa_text_hex(data, len > 64 ? 64 : len, hex);
+	snprintf(buf, buflen, "%u %u %u %s%s", usage, selector, mtype, hex, len > 64 ? "..." : "");
+}

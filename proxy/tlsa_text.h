@@ -39,4 +39,8 @@ enum tlsa_text_status tlsa_text_parse(const char *p, const char *end, struct tls
 /* tlsa_text_hex - write len bytes as lowercase hex plus NUL into out (2*len+1 bytes). */
 void tlsa_text_hex(const uint8_t *data, size_t len, char *out);
 
+/* tlsa_text_short - "U S M hex" for logs and reports, the data cut to its first 64 bytes with "..." after. */
+void tlsa_text_short(uint8_t usage, uint8_t selector, uint8_t mtype, const uint8_t *data, size_t len, char *buf,
+		     size_t buflen);
+
 #endif

@@ -122,16 +122,6 @@ static void __attribute__((format(printf, 3, 4))) up_fail(struct upstream *u, co
 
 /* ---------- verification (called by the TLS layer during the handshake) ---------- */
 
-/* record_text - "U S M hex" with long data shortened, for logs. */
-static void record_text(const struct dane_tlsa *r, char *buf, size_t len)
-{
-	char hex[129];
-	size_t n = r->len > 64 ? 64 : r->len;
-
-	tlsa_text_hex(r->data, n, hex);
-	snprintf(buf, len, "%u %u %u %s%s", r->usage, r->selector, r->mtype, hex, r->len > 64 ? "..." : "");
-}
-
 static int verify_chain(const struct dane_chain *chain, void *arg)
 {
 	struct upstream *u = arg;
@@ -166,7 +156,8 @@ static int verify_chain(const struct dane_chain *chain, void *arg)
 	u->rep.verdict = res.reason;
 	u->rep.depth = res.depth;
 	if (res.record >= 0)
-		record_text(&u->records[res.record], u->rep.record, sizeof(u->rep.record));
+		tlsa_text_short(u->records[res.record].usage, u->records[res.record].selector, u->records[res.record].mtype,
+				u->records[res.record].data, u->records[res.record].len, u->rep.record, sizeof(u->rep.record));
 	if (!res.authenticated) {
 		u->rep.error = "tls_certificate_error";
 		snprintf(u->rep.details, sizeof(u->rep.details), "%s: %s", res.reason, res.detail);

@@ -34,9 +34,6 @@ struct stream {
 	int failed;
 	size_t queued;
 	size_t read_limit;    /* plaintext mode: the owner's room for the next read */
-	uint64_t bytes_in;
-	uint64_t bytes_out;
-	int uv_err;
 	char err[200];
 	uint8_t *read_buf;    /* plaintext mode: the buffer handed to libuv for the read in progress */
 };
@@ -67,7 +64,6 @@ static void fail(struct stream *s, int uv_err, const char *msg)
 	if (s->closing || s->failed)
 		return;
 	s->failed = 1;
-	s->uv_err = uv_err;
 	if (msg != NULL)
 		snprintf(s->err, sizeof(s->err), "%s", msg);
 	else
@@ -198,7 +194,6 @@ int stream_write(struct stream *s, const uint8_t *data, size_t len)
 		return -1;
 	if (len == 0)
 		return 0;
-	s->bytes_out += len;
 	if (s->tls != NULL) {
 		if (tls_write(s->tls, data, len) < 0) {
 			flush_tls(s);
@@ -309,7 +304,6 @@ static void deliver_plaintext(struct stream *s)
 		n = tls_read(s->tls, plain, sizeof(plain), &st);
 		flush_tls(s);   /* TLS 1.3 key updates and alerts */
 		if (n > 0) {
-			s->bytes_in += n;
 			s->on_data(s, plain, n, s->arg);
 			continue;
 		}
@@ -388,7 +382,6 @@ static void on_read_data(struct stream *s, ssize_t nread, uint8_t *plain_buf)
 	if (s->tls == NULL) {
 		if (plain_buf == NULL)
 			return;   /* cannot happen: a plaintext read always comes with its own buffer */
-		s->bytes_in += (uint64_t)nread;
 		s->on_data(s, plain_buf, (size_t)nread, s->arg);
 		return;
 	}
@@ -441,7 +434,6 @@ int stream_connect(struct stream *s, const struct sockaddr *addr)
 	s->connect_req.data = s;
 	r = uv_tcp_connect(&s->connect_req, &s->tcp, addr, on_connect);
 	if (r < 0) {
-		s->uv_err = r;
 		snprintf(s->err, sizeof(s->err), "%s", uv_strerror(r));
 		return -1;
 	}
@@ -454,7 +446,6 @@ int stream_accept(struct stream *s, uv_stream_t *listener)
 	int r = uv_accept(listener, (uv_stream_t *)&s->tcp);
 
 	if (r < 0) {
-		s->uv_err = r;
 		snprintf(s->err, sizeof(s->err), "%s", uv_strerror(r));
 		return -1;
 	}
@@ -479,11 +470,6 @@ int stream_start_tls(struct stream *s, struct tls_conn *t)
 const char *stream_error(const struct stream *s)
 {
 	return s->err[0] ? s->err : "no error";
-}
-
-int stream_uv_error(const struct stream *s)
-{
-	return s->uv_err;
 }
 
 struct tls_conn *stream_tls(struct stream *s)
@@ -518,12 +504,3 @@ int stream_peer_addr(const struct stream *s, struct sockaddr_storage *ss)
 	return uv_tcp_getpeername(&s->tcp, (struct sockaddr *)ss, &sl) < 0 ? -1 : 0;
 }
 
-uint64_t stream_bytes_in(const struct stream *s)
-{
-	return s->bytes_in;
-}
-
-uint64_t stream_bytes_out(const struct stream *s)
-{
-	return s->bytes_out;
-}

@@ -54,17 +54,13 @@ void stream_shutdown(struct stream *s);
 /* stream_close - end the stream now; no callback after this returns. NULL is fine. */
 void stream_close(struct stream *s);
 
-/* stream_error - why STREAM_ERROR was raised; stream_uv_error - the libuv code (0 for TLS errors). */
+/* stream_error - why STREAM_ERROR was raised. */
 const char *stream_error(const struct stream *s);
-int stream_uv_error(const struct stream *s);
 /* stream_tls - the TLS session, or NULL. */
 struct tls_conn *stream_tls(struct stream *s);
 /* stream_peer - the peer address in text ("[::1]:443", "127.0.0.1:443"). */
 void stream_peer(const struct stream *s, char *buf, size_t len);
 /* stream_peer_addr - the peer's socket address; -1 when unknown. */
 int stream_peer_addr(const struct stream *s, struct sockaddr_storage *ss);
-/* stream_bytes_in / stream_bytes_out - plaintext bytes read and written. */
-uint64_t stream_bytes_in(const struct stream *s);
-uint64_t stream_bytes_out(const struct stream *s);
 
 #endif

@@ -320,11 +320,6 @@ void tls_in_commit(struct tls_conn *t, size_t n)
 	t->in_len += n;
 }
 
-size_t tls_out_pending(const struct tls_conn *t)
-{
-	return t->out_len;
-}
-
 size_t tls_out_take(struct tls_conn *t, uint8_t **data)
 {
 	size_t n = t->out_len;
@@ -433,14 +428,3 @@ const char *tls_cipher(const struct tls_conn *t)
 	return wolfSSL_get_cipher_name(t->ssl);
 }
 
-void tls_alpn(const struct tls_conn *t, char *buf, size_t len)
-{
-	char *proto = NULL;
-	unsigned short plen = 0;
-
-	buf[0] = '\0';
-	if (wolfSSL_ALPN_GetProtocol(t->ssl, &proto, &plen) == WOLFSSL_SUCCESS && proto != NULL && plen < len) {
-		memcpy(buf, proto, plen);
-		buf[plen] = '\0';
-	}
-}

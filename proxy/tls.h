@@ -61,8 +61,6 @@ void tls_free(struct tls_conn *t);
 uint8_t *tls_in_space(struct tls_conn *t, size_t *avail);
 /* tls_in_commit - n bytes were written at tls_in_space(). */
 void tls_in_commit(struct tls_conn *t, size_t n);
-/* tls_out_pending - bytes of ciphertext waiting to be sent. */
-size_t tls_out_pending(const struct tls_conn *t);
 /* tls_out_take - move the pending ciphertext to the caller (malloc'd, caller frees); 0 when none. */
 size_t tls_out_take(struct tls_conn *t, uint8_t **data);
 
@@ -84,7 +82,5 @@ int tls_verify_refused(const struct tls_conn *t);
 /* tls_version / tls_cipher - negotiated protocol version and cipher suite, after the handshake. */
 const char *tls_version(const struct tls_conn *t);
 const char *tls_cipher(const struct tls_conn *t);
-/* tls_alpn - the negotiated ALPN protocol or "" (buf of len bytes). */
-void tls_alpn(const struct tls_conn *t, char *buf, size_t len);
 
 #endif

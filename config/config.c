@@ -5,6 +5,8 @@
  * Parsers here are pure over NUL-terminated strings: no strtol/atoi on the file's text.
  */
 #include "config.h"
+#include "fileio.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -101,19 +103,14 @@ add_error(struct config *c, const char *file, int line, const char *key, const c
 
 /* ---------- value parsers ---------- */
 
-/* parse_ulong - decimal digits only, no sign, no overflow. */
+/* parse_ulong - decimal digits only, no sign, at most 2^32 - 1. */
 static int parse_ulong(const char *s, unsigned long *out)
 {
-	unsigned long v = 0;
+	uint64_t v;
 
-	if (*s == '\0')
+	if (decimal_parse(s, strlen(s), 4294967295u, &v) < 0)
 		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > 429496729UL)
-			return -1;
-		v = v * 10 + (unsigned long)(*s - '0');
-	}
-	*out = v;
+	*out = (unsigned long)v;
 	return 0;
 }
 
@@ -168,12 +165,7 @@ static int valid_policy(const char *s)
 /* parse_port - 1..65535. */
 static int parse_port(const char *s, uint16_t *port)
 {
-	unsigned long v;
-
-	if (strlen(s) > 5 || parse_ulong(s, &v) < 0 || v < 1 || v > 65535)
-		return -1;
-	*port = (uint16_t)v;
-	return 0;
+	return port_parse(s, strlen(s), port);
 }
 
 /* split_host_port - "host:port" / "[v6]:port" into host (brackets removed) and port. */
@@ -266,55 +258,37 @@ int config_cidr_contains(const struct config_cidr *net, int family, const uint8_
 	return rest == 0 || ((net->addr[full] ^ addr[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
 
-/* valid_hostname - LDH labels (underscore allowed), 1-253 bytes, or an IP literal. */
-static int valid_hostname(const char *h)
+/* normalize_host - a host name in its one normal form (text.h), IP literals unchanged; -1 if neither. */
+static int normalize_host(char *h, size_t size)
 {
-	size_t len = strlen(h), label = 0, i;
+	char norm[TEXT_NAME_MAX];
 	uint8_t tmp[16];
+	int family;
 
-	if (inet_pton(AF_INET, h, tmp) == 1 || inet_pton(AF_INET6, h, tmp) == 1)
-		return 1;
-	if (len > 0 && h[len - 1] == '.')
-		len--;
-	if (len == 0 || len > 253)
+	if (ip_literal_parse(h, strlen(h), &family, tmp) == 0)
 		return 0;
-	for (i = 0; i < len; i++) {
-		char ch = h[i];
-		if (ch == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-			   ch == '-' || ch == '_') {
-			if (++label > 63)
-				return 0;
-		} else {
-			return 0;
-		}
-	}
-	return 1;
+	if (hostname_normalize(h, strlen(h), norm, sizeof(norm)) != NULL)
+		return -1;
+	snprintf(h, size, "%s", norm);
+	return 0;
+}
+
+/* normalize_pattern - "*", "*.domain" or a host name, the name part normalised; -1 if none of those. */
+static int normalize_pattern(char *p, size_t size)
+{
+	if (strcmp(p, "*") == 0)
+		return 0;
+	if (p[0] == '*' && p[1] == '.')
+		return normalize_host(p + 2, size - 2);
+	return normalize_host(p, size);
 }
 
 /* valid_upstream - "IP", "IP@PORT", "[IPv6]@PORT". */
 static int valid_upstream(const char *s)
 {
-	char addr[64];
-	const char *at = strrchr(s, '@');
-	size_t n = at ? (size_t)(at - s) : strlen(s);
-	uint16_t port;
-	uint8_t tmp[16];
+	struct net_addr a;
 
-	if (at != NULL && parse_port(at + 1, &port) < 0)
-		return 0;
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-		s++;
-		n -= 2;
-	}
-	if (n == 0 || n >= sizeof(addr))
-		return 0;
-	memcpy(addr, s, n);
-	addr[n] = '\0';
-	return inet_pton(AF_INET, addr, tmp) == 1 || inet_pton(AF_INET6, addr, tmp) == 1;
+	return resolver_addr_parse(s, 53, &a) == 0;
 }
 
 /* parse_rule - "PATTERN[:PORT] MODE". */
@@ -350,8 +324,7 @@ static int parse_rule(const char *s, struct config_rule *r, const char **why)
 		}
 		pat[colon - pat] = '\0';
 	}
-	if (!(strcmp(pat, "*") == 0 || (pat[0] == '*' && pat[1] == '.' && valid_hostname(pat + 2)) ||
-	      valid_hostname(pat))) {
+	if (normalize_pattern(pat, sizeof(pat)) < 0) {
 		*why = "pattern must be a host name, *.domain or *";
 		return -1;
 	}
@@ -507,7 +480,8 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 			}
 			memcpy(name, p, n);
 			name[n] = '\0';
-			if (!valid_hostname(name) || strchr(name, '.') == NULL) {
+			if (!hostname_valid(name) || strchr(name, '.') == NULL ||
+			    normalize_host(name, sizeof(name)) < 0) {
 				add_error(c, file, line, k->name, "\"%s\" is not a domain name", name);
 				return -1;
 			}
@@ -525,12 +499,12 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 			add_error(c, file, line, k->name, "at most %d entries", CONFIG_MAX_PASSTHROUGH);
 			return -1;
 		}
-		if (!(strcmp(value, "*") == 0 || (value[0] == '*' && value[1] == '.' && valid_hostname(value + 2)) ||
-		      valid_hostname(value))) {
+		snprintf(c->passthrough[c->n_passthrough], CONFIG_HOST_MAX, "%s", value);
+		if (strlen(value) >= CONFIG_HOST_MAX || normalize_pattern(c->passthrough[c->n_passthrough], CONFIG_HOST_MAX) < 0) {
 			add_error(c, file, line, k->name, "\"%s\" is not a host name, *.domain or *", value);
 			return -1;
 		}
-		snprintf(c->passthrough[c->n_passthrough++], CONFIG_HOST_MAX, "%s", value);
+		c->n_passthrough++;
 		return 0;
 	case KEY_RULE_LIST:
 		if (c->n_rules >= CONFIG_MAX_RULES) {
@@ -591,7 +565,8 @@ static int set_route_key_checked(struct config *c, struct config_route *r, const
 			return -1;
 		}
 	} else if (strcmp(key, "target") == 0) {
-		if (split_host_port(value, r->host, sizeof(r->host), &r->port) < 0 || !valid_hostname(r->host)) {
+		if (split_host_port(value, r->host, sizeof(r->host), &r->port) < 0 ||
+		    normalize_host(r->host, sizeof(r->host)) < 0) {
 			add_error(c, file, line, key, "\"%s\" is not HOST:PORT", value);
 			r->host[0] = '\0';
 			return -1;
@@ -758,31 +733,13 @@ size_t config_load_string(struct config *c, const char *text, size_t len, const 
 
 size_t config_load_file(struct config *c, const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf;
+	char *buf, err[CONFIG_PATH_MAX + 80];
 	size_t len, errs;
 
-	if (f == NULL) {
-		add_error(c, path, 0, "file", "%s", strerror(errno));
-		return 1;
-	}
-	buf = malloc(CONFIG_MAX_FILE + 1);
-	if (buf == NULL) {
-		fclose(f);
-		add_error(c, path, 0, "file", "out of memory");
-		return 1;
-	}
-	len = fread(buf, 1, CONFIG_MAX_FILE + 1, f);
-	if (ferror(f)) {
-		add_error(c, path, 0, "file", "cannot be read (%s)", strerror(errno));
-		fclose(f);
-		free(buf);
-		return 1;
-	}
-	fclose(f);
-	if (len > CONFIG_MAX_FILE) {
-		free(buf);
-		add_error(c, path, 0, "file", "larger than %u bytes", CONFIG_MAX_FILE);
+	if (file_read_all(path, CONFIG_MAX_FILE, &buf, &len, err, sizeof(err)) < 0) {
+		/* err names the path already */
+		add_error(c, path, 0, "file", "%s", strncmp(err, path, strlen(path)) == 0 && err[strlen(path)] == ':'
+							    ? err + strlen(path) + 2 : err);
 		return 1;
 	}
 	errs = config_load_string(c, buf, len, path);

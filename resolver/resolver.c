@@ -10,6 +10,8 @@
  */
 #include "resolver.h"
 #include "getdns_uv.h"
+#include "fileio.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -27,6 +29,7 @@ const char resolver_err_failure[] = "DNS lookup failed";
 const char resolver_err_no_host[] = "host has no address";
 const char resolver_err_cancelled[] = "lookup cancelled";
 
+#define RESOLVER_MAX_ANCHOR_FILE (1u << 20)
 #define DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
 #define HASH_BUCKETS 4096
 
@@ -128,26 +131,7 @@ const char *resolver_outcome_name(enum resolver_outcome o)
 
 int resolver_valid_hostname(const char *host)
 {
-	size_t len = strlen(host), label = 0, i;
-
-	if (len > 0 && host[len - 1] == '.')
-		len--;
-	if (len == 0 || len > 253)
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)host[i];
-		if (c == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!isalnum(c) && c != '-' && c != '_')
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return 1;
+	return hostname_valid(host);
 }
 
 static uint64_t now_ms(const struct resolver *r)
@@ -188,59 +172,27 @@ static int default_usable(uint8_t usage, uint8_t selector, uint8_t mtype, const 
 	return !(mtype == 1 && len != 32) && !(mtype == 2 && len != 64);
 }
 
-/* parse_upstream - "IP", "IP@PORT" or "[IPv6]@PORT" into a getdns upstream dict. */
+/* parse_upstream - "IP", "IP@PORT" or "[IPv6]@PORT" (text.h) into a getdns upstream dict. */
 static getdns_dict *parse_upstream(const char *spec, char *err, size_t errlen)
 {
-	char addr[64];
-	const char *at = strrchr(spec, '@');
-	size_t alen = at ? (size_t)(at - spec) : strlen(spec);
-	unsigned long port = 53;
-	uint8_t bin[16];
+	struct net_addr a;
 	getdns_bindata data;
 	getdns_dict *d;
-	const char *p;
-	int v6 = 0;
 
-	if (at != NULL) {
-		if (at[1] == '\0' || strlen(at + 1) > 5)
-			goto bad;
-		port = 0;
-		for (p = at + 1; *p; p++) {
-			if (*p < '0' || *p > '9')
-				goto bad;
-			port = port * 10 + (unsigned long)(*p - '0');
-		}
-		if (port == 0 || port > 65535)
-			goto bad;
+	if (resolver_addr_parse(spec, 53, &a) < 0) {
+		snprintf(err, errlen, "upstream \"%s\" is not IP, IP@PORT or [IPv6]@PORT", spec);
+		return NULL;
 	}
-	if (alen >= 2 && spec[0] == '[' && spec[alen - 1] == ']') {
-		spec++;
-		alen -= 2;
-	}
-	if (alen == 0 || alen >= sizeof(addr))
-		goto bad;
-	memcpy(addr, spec, alen);
-	addr[alen] = '\0';
-	if (inet_pton(AF_INET, addr, bin) == 1) {
-		data.size = 4;
-	} else if (inet_pton(AF_INET6, addr, bin) == 1) {
-		data.size = 16;
-		v6 = 1;
-	} else {
-		goto bad;
-	}
-	data.data = bin;
+	data.size = a.family == AF_INET6 ? 16 : 4;
+	data.data = a.addr;
 	d = getdns_dict_create();
-	if (d == NULL || getdns_dict_util_set_string(d, "address_type", v6 ? "IPv6" : "IPv4") ||
-	    getdns_dict_set_bindata(d, "address_data", &data) || getdns_dict_set_int(d, "port", (uint32_t)port)) {
+	if (d == NULL || getdns_dict_util_set_string(d, "address_type", a.family == AF_INET6 ? "IPv6" : "IPv4") ||
+	    getdns_dict_set_bindata(d, "address_data", &data) || getdns_dict_set_int(d, "port", a.port)) {
 		getdns_dict_destroy(d);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	return d;
-bad:
-	snprintf(err, errlen, "upstream \"%s\" is not IP, IP@PORT or [IPv6]@PORT", spec);
-	return NULL;
 }
 
 /* ---------- construction ---------- */
@@ -302,7 +254,8 @@ int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct re
 	struct resolver *r;
 	const char *anchor_path;
 	FILE *f = NULL;
-	size_t i, n_anchors = 0;
+	char *anchor_text = NULL, why[300];
+	size_t i, n_anchors = 0, anchor_len = 0;
 
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
@@ -344,7 +297,12 @@ int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct re
 		}
 	}
 	anchor_path = opts->trust_anchor_file ? opts->trust_anchor_file : DEFAULT_TRUST_ANCHOR;
-	f = fopen(anchor_path, "r");
+	/* Read bounded and type-checked first (a FIFO or /dev/zero must not hang start-up), then parse from memory. */
+	if (file_read_all(anchor_path, RESOLVER_MAX_ANCHOR_FILE, &anchor_text, &anchor_len, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "trust anchor %s", why);
+		goto fail;
+	}
+	f = fmemopen(anchor_text, anchor_len, "r");
 	if (f == NULL) {
 		snprintf(err, errlen, "trust anchor %s: %s", anchor_path, strerror(errno));
 		goto fail;
@@ -356,6 +314,8 @@ int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct re
 	}
 	fclose(f);
 	f = NULL;
+	free(anchor_text);
+	anchor_text = NULL;
 	r->extensions = getdns_dict_create();
 	if (r->extensions == NULL ||
 	    getdns_dict_set_int(r->extensions, "dnssec_return_all_statuses", GETDNS_EXTENSION_TRUE) != GETDNS_RETURN_GOOD)
@@ -372,6 +332,7 @@ getdns_fail:
 fail:
 	if (f != NULL)
 		fclose(f);
+	free(anchor_text);
 	getdns_list_destroy(r->upstreams);
 	getdns_list_destroy(r->anchors);
 	getdns_dict_destroy(r->extensions);

@@ -733,7 +733,7 @@ static void test_rules(void **state)
 	assert_int_equal(config_set(c, "policy", "rule", "*.example.org pkix  ", "--test"), 0);
 	assert_int_equal(config_set(c, "policy", "rule", "_smtp.example.net dane", "--test"), 0);
 	assert_int_equal(c->n_rules, 3);
-	assert_string_equal(c->rules[0].pattern, "Example.COM");
+	assert_string_equal(c->rules[0].pattern, "example.com");   /* names are kept in their one normal form */
 	assert_int_equal(c->rules[0].port, 25);
 	assert_string_equal(c->rules[0].policy, "dane-only");
 	assert_string_equal(c->rules[1].pattern, "*.example.org");

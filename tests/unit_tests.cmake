@@ -22,3 +22,9 @@ target_link_libraries(test_ca PRIVATE daneproxy_net PkgConfig::CMOCKA)
 add_test(NAME ca COMMAND test_ca)
 
 set_tests_properties(config policy http_req ca PROPERTIES TIMEOUT 60)
+
+# test_util: the bottom layer (config/util) and the JSON writer of the log lines.
+add_executable(test_util ${CMAKE_CURRENT_LIST_DIR}/test_util.c)
+target_link_libraries(test_util PRIVATE daneproxy_core PkgConfig::CMOCKA)
+add_test(NAME util COMMAND test_util)
+set_tests_properties(util PROPERTIES TIMEOUT 60)

@@ -28,3 +28,9 @@ add_executable(test_util ${CMAKE_CURRENT_LIST_DIR}/test_util.c)
 target_link_libraries(test_util PRIVATE daneproxy_core PkgConfig::CMOCKA)
 add_test(NAME util COMMAND test_util)
 set_tests_properties(util PROPERTIES TIMEOUT 60)
+
+# test_http_resp: origin responses re-framed for the client (status line, hop-by-hop fields, HTTP/1.0 clients).
+add_executable(test_http_resp ${CMAKE_CURRENT_LIST_DIR}/test_http_resp.c)
+target_link_libraries(test_http_resp PRIVATE daneproxy_core PkgConfig::CMOCKA)
+add_test(NAME http_resp COMMAND test_http_resp)
+set_tests_properties(http_resp PROPERTIES TIMEOUT 60)

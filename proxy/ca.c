@@ -519,7 +519,7 @@ static int ca_open_impl(struct ca *ca, const char *state_dir, int create, int co
 {
 	char ca_key_path[1024], leaf_key_path[1024], *pem = NULL;
 	size_t len;
-	int der_len;
+	int der_len, exists;
 	long days;
 
 	snprintf(ca->dir, sizeof(ca->dir), "%s", state_dir);
@@ -538,7 +538,11 @@ static int ca_open_impl(struct ca *ca, const char *state_dir, int create, int co
 	ca->ca_key_ok = ca->leaf_key_ok = 1;
 	if (create && mkdir_p(ca->dir, err, errlen) < 0)
 		goto fail;
-	if (access(ca_key_path, F_OK) != 0) {
+	/* "Cannot tell" (a state directory we may not search) is an error, never "missing": creating a CA there would
+	 * fail half-way or, worse, replace one. */
+	if ((exists = file_exists(ca_key_path, err, errlen)) < 0)
+		goto fail;
+	if (!exists) {
 		if (!create) {
 			snprintf(err, errlen, "no CA in %s yet (it is created when the proxy first starts)", ca->dir);
 			goto fail;
@@ -549,7 +553,9 @@ static int ca_open_impl(struct ca *ca, const char *state_dir, int create, int co
 	} else if (key_load(&ca->ca_key, ca_key_path, NULL, NULL, err, errlen) < 0) {
 		goto fail;
 	}
-	if (access(leaf_key_path, F_OK) != 0) {
+	if ((exists = file_exists(leaf_key_path, err, errlen)) < 0)
+		goto fail;
+	if (!exists) {
 		if (!create) {
 			snprintf(err, errlen, "%s missing", leaf_key_path);
 			goto fail;
@@ -564,7 +570,9 @@ static int ca_open_impl(struct ca *ca, const char *state_dir, int create, int co
 		goto fail;
 	if (!constrained)
 		load_constraints(ca);
-	if (access(ca->cert_path, F_OK) == 0) {
+	if ((exists = file_exists(ca->cert_path, err, errlen)) < 0)
+		goto fail;
+	if (exists) {
 		if (file_read_all(ca->cert_path, 65536, &pem, &len, err, errlen) < 0)
 			goto fail;
 		der_len = wc_CertPemToDer((const unsigned char *)pem, (int)len, ca->cert, sizeof(ca->cert), CERT_TYPE);

@@ -509,7 +509,6 @@ static void start_connect(struct conn *c)
 	c->policy = server_policy(c->srv, c->host, c->port);
 	c->state = CONN_AWAIT_UPSTREAM;
 	c->have_rep = 0;
-	stream_read_stop(c->client);
 	c->up = upstream_open(&c->srv->rt.env, c->host, c->port, c->policy,
 			      c->tunnel == CONN_TUNNEL_PASSTHROUGH ? NULL : "http/1.1",
 			      c->tunnel == CONN_TUNNEL_PASSTHROUGH ? UPSTREAM_PLAIN : 0, connect_upstream_done, c);
@@ -536,13 +535,14 @@ static void start_request(struct conn *c)
 		return;
 	/* Framing is checked on what is buffered before anything leaves for the origin (a malformed chunked body
 	 * would otherwise reach it after the head). */
-	if (c->io->req.lf_pending && http_req_body_check(&c->io->req, (const char *)c->io->buf, c->buf_len, &why) < 0) {
+	if (http_req_body_check(&c->io->req, (const char *)c->io->buf, c->buf_len, &why) < 0) {
 		http_fail(c, "http_request_error", 0, why);
 		return;
 	}
 	c->resp_started = c->resp_done = c->response_final = 0;
 	c->status = 0;
-	stream_read_stop(c->client);
+	/* The client stays read (into the bounded buffer, nothing forwarded) while the origin is prepared, so that
+	 * a client that goes away is noticed at once. */
 	if (c->origin != NULL && strcasecmp(c->host, c->io->target.host) == 0 && c->port == c->io->target.port) {
 		send_head(c);   /* the verified origin connection is still open: reuse it */
 		return;
@@ -630,6 +630,7 @@ static void http_client_data(struct stream *s, const uint8_t *data, size_t len, 
 static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
 {
 	struct conn *c = arg;
+	const char *why;
 
 	switch (ev) {
 	case STREAM_EOF:
@@ -641,6 +642,10 @@ static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
 		else if (c->state == CONN_FORWARDING && !c->io->req.body_done)
 			/* The body can never be complete: the origin would wait for it, holding both sides. */
 			conn_close(c, "client_closed", "the client closed the connection in the middle of the request body");
+		else if (c->state == CONN_AWAIT_UPSTREAM &&
+			 (c->io->req.is_connect ||
+			  http_req_body_check(&c->io->req, (const char *)c->io->buf, c->buf_len, &why) != 1))
+			conn_close(c, "client_closed", "the client closed the connection before its request was complete");
 		/* else: the request is out, the response will be sent and then the connection closed */
 		break;
 	case STREAM_DRAINED:

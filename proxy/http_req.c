@@ -396,19 +396,30 @@ static const char *body_error_text(const struct http_req *r, const http_parser *
 	return http_errno_description(err);
 }
 
+/* dry_complete - the message ends in the bytes checked: stop there (the copy's only callback, data unused). */
+static int dry_complete(http_parser *p)
+{
+	http_parser_pause(p, 1);
+	return 0;
+}
+
 int http_req_body_check(const struct http_req *r, const char *data, size_t len, const char **why)
 {
-	static const http_parser_settings none = {0};
+	static const http_parser_settings dry = {.on_message_complete = dry_complete};
 	http_parser copy = r->parser;
 	enum http_errno err;
 
-	if (r->body_done || len == 0)
+	if (r->body_done)
+		return 1;
+	if (len == 0)
 		return 0;
 	copy.data = NULL;   /* no callbacks run on the copy */
-	http_parser_execute(&copy, &none, data, len);
+	http_parser_execute(&copy, &dry, data, len);
 	err = HTTP_PARSER_ERRNO(&copy);
-	if (err == HPE_OK || err == HPE_PAUSED)
+	if (err == HPE_OK)
 		return 0;
+	if (err == HPE_PAUSED)
+		return 1;
 	*why = body_error_text(r, &copy);
 	return -1;
 }

@@ -90,7 +90,8 @@ enum http_req_status http_req_feed_body(struct http_req *r, const char *data, si
 /*
  * http_req_body_check - would [data, data + len), the body bytes buffered so far, be accepted by
  * http_req_feed_body? Runs a copy of the parser, so the request is unchanged. Used to refuse a malformed chunked
- * body before the head is forwarded. 0, or -1 with *why.
+ * body before the head is forwarded, and to tell whether a client that went away had sent its whole request.
+ * 1: they complete the message; 0: fine so far, incomplete; -1: malformed, with *why.
  */
 int http_req_body_check(const struct http_req *r, const char *data, size_t len, const char **why);
 

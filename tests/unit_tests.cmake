@@ -34,3 +34,9 @@ add_executable(test_http_resp ${CMAKE_CURRENT_LIST_DIR}/test_http_resp.c)
 target_link_libraries(test_http_resp PRIVATE daneproxy_core PkgConfig::CMOCKA)
 add_test(NAME http_resp COMMAND test_http_resp)
 set_tests_properties(http_resp PROPERTIES TIMEOUT 60)
+
+# test_clienthello: CONNECT clients' ClientHellos (real ones from wolfSSL), split, altered, malformed.
+add_executable(test_clienthello ${CMAKE_CURRENT_LIST_DIR}/test_clienthello.c)
+target_link_libraries(test_clienthello PRIVATE daneproxy_net PkgConfig::CMOCKA)
+add_test(NAME clienthello COMMAND test_clienthello)
+set_tests_properties(clienthello PROPERTIES TIMEOUT 60)

@@ -4,7 +4,8 @@
 # curl / raw-socket clients. Every case checks what the client sees AND the proxy's JSON log line.
 #
 # usage: e2e.sh DANEPROXY_BINARY TESTBED_ENV_FILE [GROUP...]
-#   groups: dane (owns TESTBED_TLS_PORT), traffic (owns TESTBED_TLS_PORT2), faults, config; default: all, in turn.
+#   groups: dane (owns TESTBED_TLS_PORT), traffic (owns TESTBED_TLS_PORT2), faults, config, hardening,
+#   hardening_daemon (tests/e2e/hardening.bash); default: all, in turn.
 #   Groups that own a TLSA port must not run at the same time as another user of that port (ctest: RESOURCE_LOCK).
 # Prints "ok"/"FAIL" per case, then "N passed, N failed"; exits 1 on any failure, 2 on bad usage.
 # E2E_KEEP=1 keeps the work directory (it is always kept when a case fails).
@@ -21,7 +22,7 @@ DANEPROXY=$(readlink -f "$1")
 ENVFILE=$2
 shift 2
 GROUPS_WANTED=("$@")
-[ ${#GROUPS_WANTED[@]} -eq 0 ] && GROUPS_WANTED=(dane traffic faults config)
+[ ${#GROUPS_WANTED[@]} -eq 0 ] && GROUPS_WANTED=(dane traffic faults config hardening hardening_daemon)
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 HELPER=$HERE/e2e_helper.py
@@ -931,6 +932,10 @@ EOF
 	case_end
 }
 
+# ================================================================= issue 9 regression groups
+# shellcheck source=hardening.bash
+. "$HERE/hardening.bash"
+
 # ================================================================= main
 
 # Each group runs in a subshell whose EXIT trap stops every process it started. The subshell runs in the
@@ -951,6 +956,8 @@ run_group() {
 		traffic) group_traffic ;;
 		faults) group_faults ;;
 		config) group_config ;;
+		hardening) PORT_BASE=15000; group_hardening ;;
+		hardening_daemon) PORT_BASE=19000; group_hardening_daemon ;;
 		*) setup_fail "unknown group $GROUP" ;;
 		esac
 	) &

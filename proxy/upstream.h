@@ -30,6 +30,7 @@ struct upstream_env {
 	unsigned attempt_delay_ms;             /* Happy Eyeballs connection attempt delay */
 	unsigned handshake_timeout_ms;
 	int ee_namecheck;
+	uint8_t digests[4];                    /* DANE digest preference, 0-terminated; {0}: sha512, then sha256 */
 };
 
 /* Everything the log line, the error page and `daneproxy check` say about the outbound half. */

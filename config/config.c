@@ -35,6 +35,7 @@ enum key_type {
 	KEY_PORT_LIST,     /* "443, 8443" */
 	KEY_PATTERN_LIST,  /* host, *.domain or * (repeatable) */
 	KEY_DOMAIN_LIST,   /* "example.com, example.net" */
+	KEY_DIGESTS,       /* "sha512, sha256": DANE digest preference */
 };
 
 struct key_def {
@@ -79,6 +80,7 @@ static const struct key_def keys[] = {
 	{"policy", "default", KEY_POLICY, OFF(policy), 0, 0, "dane, dane-only or pkix"},
 	{"policy", "ca_file", KEY_PATH, OFF(ca_file), 0, 0, "PKIX trust store (PEM)"},
 	{"policy", "ee_namecheck", KEY_BOOL, OFF(ee_namecheck), 0, 0, "check names on DANE-EE matches"},
+	{"policy", "digests", KEY_DIGESTS, OFF(digests), 0, 0, "TLSA digests used, strongest first (sha512, sha256)"},
 	{"policy", "rule", KEY_RULE_LIST, OFF(rules), 0, 0, "\"PATTERN[:PORT] MODE\" (repeatable)"},
 };
 
@@ -372,6 +374,41 @@ static int parse_rule(const char *s, struct config_rule *r, const char **why)
 	return 0;
 }
 
+int config_digests_parse(const char *s, uint8_t out[4], char *why, size_t whylen)
+{
+	static const struct { const char *name; uint8_t mtype; } known[] = {{"sha256", 1}, {"sha512", 2}};
+	uint8_t order[4] = {0};
+	size_t n = 0, len, i, k;
+
+	while (*s != '\0') {
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		len = strcspn(s, " \t,");
+		if (len == 0)
+			break;
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strlen(known[k].name) == len && strncasecmp(s, known[k].name, len) == 0)
+				break;
+		if (k == sizeof(known) / sizeof(known[0])) {
+			snprintf(why, whylen, "\"%.*s\" is not sha256 or sha512", len > 32 ? 32 : (int)len, s);
+			return -1;
+		}
+		for (i = 0; i < n; i++)
+			if (order[i] == known[k].mtype) {
+				snprintf(why, whylen, "%s is listed twice", known[k].name);
+				return -1;
+			}
+		order[n++] = known[k].mtype;
+		s += len;
+	}
+	if (n == 0) {
+		snprintf(why, whylen, "needs at least one of sha256, sha512");
+		return -1;
+	}
+	memcpy(out, order, sizeof(order));
+	return 0;
+}
+
 /* ---------- applying keys ---------- */
 
 static int set_key(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
@@ -543,6 +580,14 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 		}
 		c->n_passthrough++;
 		return 0;
+	case KEY_DIGESTS: {
+		char problem[120];
+		if (config_digests_parse(value, (uint8_t *)base, problem, sizeof(problem)) < 0) {
+			add_error(c, file, line, k->name, "%s", problem);
+			return -1;
+		}
+		return 0;
+	}
 	case KEY_RULE_LIST:
 		if (c->n_rules >= CONFIG_MAX_RULES) {
 			add_error(c, file, line, k->name, "at most %d rules", CONFIG_MAX_RULES);

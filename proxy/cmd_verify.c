@@ -1,11 +1,17 @@
 /*
  * cmd_verify.c - `daneproxy verify`: check a certificate chain against TLSA records, offline.
  * Exit 0 authenticated, 1 not authenticated, 2 bad input.
+ *
+ * Records are judged as the proxy judges DNS records: one that is merely unusable (a digest of the wrong
+ * length, an unknown usage, ...) is counted, warned about on stderr and ignored, and the others decide.
+ * --strict makes every such record bad input, for records about to be published.
  */
 #include "commands.h"
+#include "config.h"
 #include "dane.h"
 #include "fileio.h"
 #include "json.h"
+#include "text.h"
 #include "tlsa_text.h"
 
 #include <getopt.h>
@@ -19,6 +25,8 @@
 struct record_list {
 	struct dane_tlsa recs[DANE_MAX_RECORDS];
 	uint8_t *bufs[DANE_MAX_RECORDS];
+	const char *file[DANE_MAX_RECORDS];   /* where each came from: a --tlsa-file, or NULL for --tlsa */
+	unsigned line[DANE_MAX_RECORDS];
 	size_t n;
 };
 
@@ -26,20 +34,25 @@ static void verify_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: daneproxy verify --host NAME --chain FILE.pem [--tlsa \"U S M HEX\"]... [--tlsa-file FILE]\n"
-		"                        [--ca-file FILE] [--ee-namecheck] [--smtp] [--time UNIX-SECONDS] [--json]\n\n"
+		"                        [--ca-file FILE] [--ee-namecheck] [--smtp] [--digests LIST] [--strict]\n"
+		"                        [--time UNIX-SECONDS] [--json]\n\n"
 		"Checks the chain (leaf first) against the TLSA records under the rules of RFC 6698/7671/7672.\n"
+		"  --host          the name (or IP address) the client asked for\n"
 		"  --tlsa          one record \"usage selector matching-type hex\" (repeatable)\n"
 		"  --tlsa-file     one record per line; zone-file/dig lines (\"_443._tcp.host. 300 IN TLSA 3 1 1 ..\") work\n"
 		"  --ca-file       PKIX trust store (PEM) for usages 0 and 1\n"
 		"  --ee-namecheck  check the host name on DANE-EE matches too (off by default, RFC 7671 section 5.1)\n"
 		"  --smtp          SMTP profile (RFC 7672): usages 0 and 1 are unusable\n"
+		"  --digests       digests used, strongest first (default sha512,sha256; RFC 7671 section 9)\n"
+		"  --strict        a record the DNS would call unusable is bad input (exit 2), not a warning\n"
 		"  --time          verify as of this time instead of now\n"
 		"  --json          print one JSON object\n"
 		"exit status: 0 authenticated, 1 not authenticated, 2 bad input\n");
 }
 
-/* records_add_line - parse one record line into the list; -1 with err on bad input. */
-static int records_add_line(struct record_list *list, const char *p, const char *end, char *err, size_t errlen)
+/* records_add_line - parse one record line (from file:line, or --tlsa when file is NULL) into the list; -1 with err. */
+static int records_add_line(struct record_list *list, const char *p, const char *end, const char *file, unsigned line,
+			    char *err, size_t errlen)
 {
 	struct tlsa_text_record rec;
 	enum tlsa_text_status st;
@@ -57,6 +70,7 @@ static int records_add_line(struct record_list *list, const char *p, const char 
 	memset(&rec, 0, sizeof(rec));
 	rec.data = buf;
 	rec.data_cap = TLSA_TEXT_MAX_DATA;
+	rec.any_length = 1;   /* a wrong digest length makes the record unusable: judged in judge_records */
 	st = tlsa_text_parse(p, end, &rec, err, errlen);
 	if (st != TLSA_TEXT_OK) {
 		free(buf);
@@ -66,6 +80,8 @@ static int records_add_line(struct record_list *list, const char *p, const char 
 	}
 	list->bufs[list->n] = buf;
 	list->recs[list->n] = (struct dane_tlsa){rec.usage, rec.selector, rec.mtype, buf, rec.len};
+	list->file[list->n] = file;
+	list->line[list->n] = line;
 	list->n++;
 	return 0;
 }
@@ -85,7 +101,7 @@ static int records_add_file(struct record_list *list, const char *path, char *er
 		if (nl == NULL)
 			nl = end;
 		line++;
-		if (records_add_line(list, p, nl, why, sizeof(why)) < 0) {
+		if (records_add_line(list, p, nl, path, line, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "%s:%u: %s", path, line, why);
 			free(text);
 			return -1;
@@ -119,6 +135,53 @@ static int parse_time(const char *s, time_t *out)
 	return 0;
 }
 
+/* host_check - 0 when host is a DNS name or an IP address; else -1 with the reason in why. */
+static int host_check(const char *host, const char **why)
+{
+	char name[TEXT_NAME_MAX];
+	uint8_t addr[16];
+	int family;
+
+	if (host[0] != '[' && ip_literal_parse(host, strlen(host), &family, addr) == 0)
+		return 0;
+	*why = hostname_normalize(host, strlen(host), name, sizeof(name));
+	return *why == NULL ? 0 : -1;
+}
+
+/*
+ * judge_records - DANE.md section 1 for every record, as for DNS records: an unusable one gets a warning and is
+ * left to dane_verify, which ignores and counts it. With strict, a record that is unusable in itself (not merely
+ * by the --smtp profile or the --digests preference) is bad input. Returns the number of such errors.
+ */
+static int judge_records(const struct record_list *list, const struct dane_options *opts, int strict)
+{
+	struct dane_options intrinsic;
+	const char *why, *own;
+	char where[300], shown[200];
+	int errors = 0;
+	size_t i;
+
+	memset(&intrinsic, 0, sizeof(intrinsic));
+	for (i = 0; i < list->n; i++) {
+		const struct dane_tlsa *r = &list->recs[i];
+		if (dane_record_usable(r, opts, &why))
+			continue;
+		if (list->file[i] != NULL)
+			snprintf(where, sizeof(where), "%s:%u", list->file[i], list->line[i]);
+		else
+			snprintf(where, sizeof(where), "--tlsa");
+		tlsa_text_short(r->usage, r->selector, r->mtype, r->data, r->len, shown, sizeof(shown));
+		if (strict && !dane_record_usable(r, &intrinsic, &own)) {
+			fprintf(stderr, "daneproxy verify: %s: record \"%s\" is unusable: %s\n", where, shown, own);
+			errors++;
+		} else {
+			fprintf(stderr, "daneproxy verify: warning: %s: record \"%s\" is unusable (%s); ignored\n", where,
+				shown, why);
+		}
+	}
+	return errors;
+}
+
 /* print_record - "U S M HEX" of a record. */
 static void print_record(FILE *out, const struct dane_tlsa *r, int json)
 {
@@ -146,6 +209,7 @@ int cmd_verify(int argc, char **argv)
 		{"ca-file", required_argument, NULL, 'C'},    {"ee-namecheck", no_argument, NULL, 'n'},
 		{"smtp", no_argument, NULL, 's'},             {"json", no_argument, NULL, 'j'},
 		{"time", required_argument, NULL, 't'},       {"help", no_argument, NULL, 'h'},
+		{"digests", required_argument, NULL, 'd'},    {"strict", no_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0},
 	};
 	struct record_list *list = NULL;
@@ -153,10 +217,10 @@ int cmd_verify(int argc, char **argv)
 	struct dane_store *store = NULL;
 	struct dane_options opts;
 	struct dane_result res;
-	const char *host = NULL, *chain_path = NULL, *ca_path = NULL;
-	char *text = NULL, err[512];
+	const char *host = NULL, *chain_path = NULL, *ca_path = NULL, *why;
+	char *text = NULL, err[512], shown[1100];
 	size_t len;
-	int opt, json = 0, rc = EXIT_BAD_INPUT;
+	int opt, json = 0, strict = 0, rc = EXIT_BAD_INPUT;
 
 	memset(&opts, 0, sizeof(opts));
 	list = calloc(1, sizeof(*list));
@@ -173,9 +237,16 @@ int cmd_verify(int argc, char **argv)
 		case 'n': opts.ee_namecheck = 1; break;
 		case 's': opts.smtp = 1; break;
 		case 'j': json = 1; break;
+		case 'S': strict = 1; break;
+		case 'd':
+			if (config_digests_parse(optarg, opts.digest_order, err, sizeof(err)) < 0) {
+				fprintf(stderr, "daneproxy verify: --digests: %s\n", err);
+				goto out;
+			}
+			break;
 		case 'r':
 			err[0] = '\0';
-			if (records_add_line(list, optarg, optarg + strlen(optarg), err, sizeof(err)) != 0) {
+			if (records_add_line(list, optarg, optarg + strlen(optarg), NULL, 0, err, sizeof(err)) != 0) {
 				fprintf(stderr, "daneproxy verify: --tlsa: %s\n",
 					err[0] ? err : "empty record");
 				goto out;
@@ -206,14 +277,18 @@ int cmd_verify(int argc, char **argv)
 		verify_usage(stderr);
 		goto out;
 	}
-	if (host[0] == '\0' || strlen(host) > 253) {
-		fprintf(stderr, "daneproxy verify: --host must be a DNS name of 1 to 253 characters\n");
+	if (host_check(host, &why) < 0) {
+		/* Shown escaped: a name may carry terminal escapes or bytes that are not UTF-8. */
+		fprintf(stderr, "daneproxy verify: --host \"%s\" is not a DNS name or an IP address: %s\n",
+			dane_printable(host, strlen(host), shown, sizeof(shown)), why);
 		goto out;
 	}
 	if (list->n == 0) {
 		fprintf(stderr, "daneproxy verify: no TLSA record given (use --tlsa or --tlsa-file)\n");
 		goto out;
 	}
+	if (judge_records(list, &opts, strict) > 0)
+		goto out;
 	chain = dane_chain_new();
 	if (chain == NULL)
 		goto oom;

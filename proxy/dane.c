@@ -111,6 +111,8 @@ struct vctx {
 	size_t n_rs;
 	struct failure fail;
 	int saw_bad_signature;
+	int edges;        /* candidate issuer signatures checked so far (DANE_MAX_EDGES) */
+	int gave_up;      /* the budget ran out: no search goes on */
 };
 
 static const uint8_t default_digest_order[] = {DANE_MTYPE_SHA512, DANE_MTYPE_SHA256, 0};
@@ -207,11 +209,82 @@ fail:
 	return NULL;
 }
 
-/* cert_subject - the subject as a one-line string for explanations. */
+/* ---------- printable text ---------- */
+
+/* utf8_len - length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t avail)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		lo = p[0] == 0xe0 ? 0xa0 : 0x80;
+		hi = p[0] == 0xed ? 0x9f : 0xbf;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		lo = p[0] == 0xf0 ? 0x90 : 0x80;
+		hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		return 0;
+	}
+	if (avail < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+char *dane_printable(const char *in, size_t len, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)in;
+	size_t i = 0, o = 0, n;
+
+	if (outlen == 0)
+		return out;
+	while (i < len) {
+		n = p[i] >= 0x80 ? utf8_len(p + i, len - i) : (size_t)(p[i] >= 0x20 && p[i] < 0x7f);
+		if (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)
+			n = 0;   /* C1 controls, U+0080 .. U+009F: some terminals obey them */
+		if (n > 0) {
+			if (o + n >= outlen)
+				break;
+			memcpy(out + o, p + i, n);
+			o += n;
+			i += n;
+		} else {
+			if (o + 4 >= outlen)
+				break;
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[p[i] >> 4];
+			out[o++] = hex[p[i] & 0xf];
+			i++;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* name_printable - an X.509 name as a printable one-line string for explanations. */
+static void name_printable(WOLFSSL_X509_NAME *name, char *buf, size_t len)
+{
+	char raw[256];
+
+	if (wolfSSL_X509_NAME_oneline(name, raw, (int)sizeof(raw)) == NULL)
+		snprintf(buf, len, "(unprintable name)");
+	else
+		dane_printable(raw, strlen(raw), buf, len);
+}
+
+/* cert_subject - the subject as a printable one-line string for explanations. */
 static void cert_subject(const struct dane_cert *c, char *buf, size_t len)
 {
-	if (wolfSSL_X509_NAME_oneline(wolfSSL_X509_get_subject_name(c->x509), buf, (int)len) == NULL)
-		snprintf(buf, len, "(unprintable subject)");
+	name_printable(wolfSSL_X509_get_subject_name(c->x509), buf, len);
 }
 
 /* cert_signed_by_key - 1 when c's signature verifies under key. */
@@ -450,7 +523,7 @@ static int store_contains(const struct dane_store *store, const struct dane_cert
 {
 	size_t i;
 
-	for (i = 0; i < store->n; i++)
+	for (i = 0; store != NULL && i < store->n; i++)
 		if (store->certs[i]->der_len == c->der_len && memcmp(store->certs[i]->der, c->der, c->der_len) == 0)
 			return 1;
 	return 0;
@@ -743,64 +816,154 @@ note_failure(struct vctx *v, const char *reason, int matched, int depth, int rec
 	va_end(ap);
 }
 
+/* ref_name - the reference name explanations quote (the original host name when there are two), printable. */
+static const char *ref_name(const struct vctx *v, char *buf, size_t len)
+{
+	const char *name = v->n_names ? v->names[v->n_names > 1 ? 1 : 0] : "(no name)";
+
+	return dane_printable(name, strlen(name), buf, len);
+}
+
 /* ---------- paths (section 3) ---------- */
 
-/* in_path - 1 when c is already in the path (loops in hostile chains end here). */
+/* cert_same_ca - 1 when a and b have the same subject and the same public key: the same CA, maybe another copy. */
+static int cert_same_ca(const struct dane_cert *a, const struct dane_cert *b)
+{
+	return a == b || (a->spki_len == b->spki_len && memcmp(a->spki, b->spki, a->spki_len) == 0 &&
+			  wolfSSL_X509_NAME_cmp(wolfSSL_X509_get_subject_name(a->x509),
+						wolfSSL_X509_get_subject_name(b->x509)) == 0);
+}
+
+/*
+ * in_path - 1 when c, or a certificate with c's subject and key, is already in the path. A path never visits a
+ * CA twice: loops in hostile chains end here, a self-signed certificate is never its own issuer, and a TLSA
+ * record's copy of a certificate already in the path does not extend it (section 2, and the README's rule for
+ * TA records that name a self-signed leaf).
+ */
 static int in_path(const struct path_node *path, size_t n, const struct dane_cert *c)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (path[i].cert == c)
+		if (cert_same_ca(path[i].cert, c))
 			return 1;
 	return 0;
 }
 
-/* try_issuer - 1 when cand issues child; notes signature failures of name-matching candidates. */
-static int try_issuer(struct vctx *v, const struct dane_cert *child, const struct dane_cert *cand)
+/* cert_in_date - 1 when the verification time is inside c's validity. */
+static int cert_in_date(const struct vctx *v, const struct dane_cert *c)
 {
-	if (!cert_names_issuer(child, cand))
-		return 0;
-	if (cert_signed_by(child, cand))
-		return 1;
-	v->saw_bad_signature = 1;
-	return 0;
+	return v->now >= c->not_before && v->now <= c->not_after;
+}
+
+/* What a path search looks for above the leaf. */
+enum search_goal {
+	GOAL_DANE_TA,    /* a certificate that matches a DANE-TA record (section 3.3) */
+	GOAL_BARE_KEY,   /* a certificate signed by a "2 1 0" key, the last resort (section 3.4) */
+	GOAL_PKIX,       /* a certificate of the PKIX trust store (section 3.5, and PKIX-only verification) */
+};
+
+/* One depth-first search for a path from the leaf to what goal asks for. */
+struct search {
+	enum search_goal goal;
+	int with_records;       /* GOAL_PKIX: a PKIX-TA/PKIX-EE record must match the path too */
+	int ee_record;          /* GOAL_PKIX: the PKIX-EE record that matched the leaf, or -1 */
+	size_t pkix_valid_len;  /* GOAL_PKIX: length of a PKIX-valid path no record matched, 0 if none */
+	struct path_node path[DANE_MAX_CHAIN + 1];
+	size_t n;               /* found: the path's length */
+	int depth;              /* found: the anchor's depth (DANE), the matching record's depth (PKIX), or -1 */
+	int record;             /* found: the record that matched, or -1 */
+};
+
+/* A possible issuer of the certificate on top of the path; lower ranks are tried first. */
+struct candidate {
+	struct path_node node;
+	int rank;
+};
+
+#define MAX_CANDIDATES 32   /* possible issuers considered for one certificate */
+
+/* search_start - an empty search for goal, with the leaf as its path. */
+static void search_start(const struct vctx *v, struct search *s, enum search_goal goal)
+{
+	memset(s, 0, sizeof(*s));
+	s->goal = goal;
+	s->ee_record = -1;
+	s->depth = -1;
+	s->record = -1;
+	s->path[0] = (struct path_node){v->chain->certs[0], ORIGIN_PEER, -1};
+}
+
+/* search_found - record the path s->path[0 .. n) as the answer; returns 1. */
+static int search_found(struct search *s, size_t n, int depth, int record)
+{
+	s->n = n;
+	s->depth = depth;
+	s->record = record;
+	return 1;
 }
 
 /*
- * find_issuer - the issuer of path[n-1]: from the store first when store is set (so PKIX ends at a trusted root),
- * then the peer's certificates, then full certificates of TLSA records with usage tlsa_usage. Returns 1 and fills
- * out, or 0.
+ * search_budget - count one signature check against DANE_MAX_EDGES; 0 once the budget is spent (the search gives
+ * up, and says so unless a failure where a record matched is already known).
  */
-static int find_issuer(struct vctx *v, const struct path_node *path, size_t n, const struct dane_store *store,
-		       int tlsa_usage, struct path_node *out)
+static int search_budget(struct vctx *v, const struct search *s)
 {
-	const struct dane_cert *child = path[n - 1].cert;
-	size_t i;
-
-	for (i = 0; store != NULL && i < store->n; i++) {
-		if (!in_path(path, n, store->certs[i]) && try_issuer(v, child, store->certs[i])) {
-			*out = (struct path_node){store->certs[i], ORIGIN_STORE, -1};
-			return 1;
-		}
+	if (v->edges < DANE_MAX_EDGES) {
+		v->edges++;
+		return 1;
 	}
-	for (i = 1; i < v->chain->n; i++) {
-		if (!in_path(path, n, v->chain->certs[i]) && try_issuer(v, child, v->chain->certs[i])) {
-			*out = (struct path_node){v->chain->certs[i], ORIGIN_PEER, -1};
-			return 1;
-		}
-	}
-	for (i = 0; i < v->n_rs; i++) {
-		const struct rec_state *r = &v->rs[i];
-		if (r->full_cert == NULL || !r->compared || r->rec->usage != tlsa_usage ||
-		    in_path(path, n, r->full_cert))
-			continue;
-		if (try_issuer(v, child, r->full_cert)) {
-			*out = (struct path_node){r->full_cert, ORIGIN_TLSA, (int)i};
-			return 1;
-		}
+	if (!v->gave_up) {
+		v->gave_up = 1;
+		if (!v->fail.matched)
+			v->fail.reason = NULL;
+		note_failure(v, s->goal == GOAL_PKIX ? dane_err_pkix_untrusted : dane_err_no_match, 0, -1, -1,
+			     "gave up building a chain after %d candidate issuer signatures (%zu certificates sent)",
+			     DANE_MAX_EDGES, v->chain->n);
 	}
 	return 0;
+}
+
+/* candidate_add - append cand when it names the top's issuer and is not in the path yet (bounded). */
+static void candidate_add(const struct vctx *v, const struct search *s, size_t n, struct candidate *cands,
+			  size_t *m, struct dane_cert *cand, enum cert_origin origin, int tlsa_index, int source_rank)
+{
+	if (*m >= MAX_CANDIDATES || !cert_names_issuer(s->path[n - 1].cert, cand) || in_path(s->path, n, cand))
+		return;
+	cands[*m].node = (struct path_node){cand, origin, tlsa_index};
+	cands[*m].rank = source_rank * 2 + !cert_in_date(v, cand);
+	(*m)++;
+}
+
+/*
+ * candidates - the possible issuers of the path's top, in the order they are tried: full certificates from
+ * DNS first ("2 0 0" for DANE, "0 0 0" for PKIX: section 2), then the trust store (PKIX only), then what the
+ * server sent in wire order; within each, certificates in date before expired or not yet valid ones.
+ */
+static size_t candidates(const struct vctx *v, const struct search *s, size_t n, struct candidate *cands)
+{
+	const struct dane_store *store = s->goal == GOAL_PKIX ? v->opts->store : NULL;
+	int tlsa_usage = s->goal == GOAL_PKIX ? (s->with_records ? DANE_USAGE_PKIX_TA : -1) : DANE_USAGE_DANE_TA;
+	struct candidate tmp;
+	size_t i, j, m = 0;
+
+	for (i = 0; i < v->n_rs; i++) {
+		const struct rec_state *r = &v->rs[i];
+		if (r->full_cert != NULL && r->compared && r->rec->usage == tlsa_usage)
+			candidate_add(v, s, n, cands, &m, r->full_cert, ORIGIN_TLSA, (int)i, 0);
+	}
+	for (i = 0; store != NULL && i < store->n; i++)
+		candidate_add(v, s, n, cands, &m, store->certs[i], ORIGIN_STORE, -1, 1);
+	for (i = 1; i < v->chain->n; i++)
+		candidate_add(v, s, n, cands, &m, v->chain->certs[i], ORIGIN_PEER, -1, 2);
+	/* A stable insertion sort: equal ranks keep the order above. */
+	for (i = 1; i < m; i++) {
+		tmp = cands[i];
+		for (j = i; j > 0 && cands[j - 1].rank > tmp.rank; j--)
+			cands[j] = cands[j - 1];
+		cands[j] = tmp;
+	}
+	return m;
 }
 
 /* fmt_time - ISO 8601 UTC. */
@@ -822,7 +985,7 @@ static const char *check_path(struct vctx *v, const struct path_node *path, size
 {
 	size_t i, dated = check_anchor_dates ? anchor + 1 : below;
 	int non_self_issued = 0;
-	char subject[160], when[32];
+	char subject[160], when[32], name[260];
 
 	/* Dates of everything below the anchor, and of the anchor itself when asked (self-issued or PKIX root). */
 	for (i = 0; i < dated; i++) {
@@ -876,7 +1039,7 @@ static const char *check_path(struct vctx *v, const struct path_node *path, size
 		if (!cert_matches_names(leaf, v->names, v->n_names)) {
 			note_failure(v, dane_err_name_mismatch, 1, (int)anchor, record,
 				     "server certificate (%s) is not valid for %s", subject,
-				     v->n_names ? v->names[v->n_names > 1 ? 1 : 0] : "(no name)");
+				     ref_name(v, name, sizeof(name)));
 			return v->fail.reason;
 		}
 	}
@@ -887,7 +1050,7 @@ static const char *check_path(struct vctx *v, const struct path_node *path, size
 static int verify_dane_ee(struct vctx *v, struct dane_result *res)
 {
 	struct path_node leaf = {v->chain->certs[0], ORIGIN_PEER, -1};
-	char subject[160];
+	char subject[160], name[260];
 	int r = find_record(v, &leaf, DANE_USAGE_DANE_EE, DANE_USAGE_DANE_EE);
 
 	if (r < 0)
@@ -895,7 +1058,7 @@ static int verify_dane_ee(struct vctx *v, struct dane_result *res)
 	if (v->opts->ee_namecheck && !cert_matches_names(leaf.cert, v->names, v->n_names)) {
 		cert_subject(leaf.cert, subject, sizeof(subject));
 		note_failure(v, dane_err_name_mismatch, 1, 0, r, "DANE-EE record matched, but %s is not valid for %s",
-			     subject, v->n_names ? v->names[v->n_names > 1 ? 1 : 0] : "(no name)");
+			     subject, ref_name(v, name, sizeof(name)));
 		return 0;
 	}
 	res->reason = dane_ok_dane_ee;
@@ -906,94 +1069,176 @@ static int verify_dane_ee(struct vctx *v, struct dane_result *res)
 	return 1;
 }
 
-/* verify_dane_ta - section 3.3-3.4: build upward, the lowest DANE-TA match anchors; bare keys last. */
+/*
+ * goal_reached - whether the path s->path[0 .. n) ends the search: 1 when it is the answer, -1 when it ends here
+ * without one (failure noted; nothing above a matching anchor or a trusted root can change that), 0 to climb on.
+ */
+static int goal_reached(struct vctx *v, struct search *s, size_t n)
+{
+	struct path_node *top = &s->path[n - 1];
+	size_t i;
+	int r;
+
+	switch (s->goal) {
+	case GOAL_DANE_TA:
+		/* The lowest certificate that matches anchors; usage 2 never matches the leaf (section 2). */
+		if (n == 1 || (r = find_record(v, top, DANE_USAGE_DANE_TA, DANE_USAGE_DANE_TA)) < 0)
+			return 0;
+		if (check_path(v, s->path, n - 1, n - 1, top->cert->self_issued, r) != NULL)
+			return -1;
+		return search_found(s, n, (int)n - 1, r);
+	case GOAL_BARE_KEY:
+		return 0;
+	case GOAL_PKIX:
+		if (top->origin != ORIGIN_STORE && !store_contains(v->opts->store, top->cert))
+			return 0;
+		top->origin = ORIGIN_STORE;
+		if (check_path(v, s->path, n - 1, n - 1, 1, s->ee_record) != NULL)
+			return -1;
+		if (!s->with_records)
+			return search_found(s, n, -1, -1);
+		if (s->ee_record >= 0)
+			return search_found(s, n, 0, s->ee_record);
+		for (i = 1; i < n; i++)
+			if ((r = find_record(v, &s->path[i], DANE_USAGE_PKIX_TA, DANE_USAGE_PKIX_TA)) >= 0)
+				return search_found(s, n, (int)i, r);
+		if (s->pkix_valid_len == 0)
+			s->pkix_valid_len = n;
+		return -1;
+	}
+	return -1;
+}
+
+/*
+ * bare_key_anchors - section 3.4: a "2 1 0" key under which the path's top verifies anchors the path, and
+ * everything in it is checked. A self-signed leaf is signed by nothing but its own key, so no bare key anchors it
+ * (the README's rule for TA records that name a self-signed leaf). Returns 1 with s filled.
+ */
+static int bare_key_anchors(struct vctx *v, struct search *s, size_t n)
+{
+	const struct dane_cert *top = s->path[n - 1].cert;
+	size_t i;
+
+	if (n == 1 && top->self_issued) {
+		if (!search_budget(v, s) || cert_signed_by(top, top))
+			return 0;
+	}
+	for (i = 0; i < v->n_rs; i++) {
+		const struct rec_state *r = &v->rs[i];
+		if (r->full_key == NULL || !r->compared || r->rec->usage != DANE_USAGE_DANE_TA)
+			continue;
+		if (!search_budget(v, s))
+			return 0;
+		if (!cert_signed_by_key(top, r->full_key))
+			continue;
+		if (check_path(v, s->path, n, n - 1, 1, (int)i) != NULL)
+			return 0;   /* another key would not change what failed below it */
+		return search_found(s, n, (int)n - 1, (int)i);
+	}
+	return 0;
+}
+
+/*
+ * search_from - depth-first search above s->path[0 .. n) for a path that reaches s->goal, trying every issuer
+ * candidate in turn (backtracking) within the depth limit DANE_MAX_CHAIN and the budget DANE_MAX_EDGES.
+ * Bare keys are tried on the way back down, so the highest certificate they sign anchors. Returns 1 when found.
+ */
+static int search_from(struct vctx *v, struct search *s, size_t n)
+{
+	struct candidate cands[MAX_CANDIDATES];
+	const struct dane_cert *top = s->path[n - 1].cert;
+	char subject[160];
+	size_t m, k;
+	int reached = goal_reached(v, s, n), extended = 0;
+
+	if (reached != 0)
+		return reached > 0;
+	m = n < DANE_MAX_CHAIN ? candidates(v, s, n, cands) : 0;
+	for (k = 0; k < m; k++) {
+		if (!search_budget(v, s))
+			return 0;
+		if (!cert_signed_by(top, cands[k].node.cert)) {
+			v->saw_bad_signature = 1;   /* the name and key identifier promised an issuer */
+			continue;
+		}
+		extended = 1;
+		s->path[n] = cands[k].node;
+		if (search_from(v, s, n + 1))
+			return 1;
+		if (v->gave_up)
+			return 0;
+	}
+	if (s->goal == GOAL_BARE_KEY)
+		return bare_key_anchors(v, s, n);
+	if (s->goal == GOAL_PKIX && !extended) {
+		cert_subject(top, subject, sizeof(subject));
+		note_failure(v, v->saw_bad_signature ? dane_err_bad_signature : dane_err_pkix_untrusted,
+			     s->ee_record >= 0, -1, s->ee_record, "no trusted issuer found for %s at depth %zu", subject,
+			     n - 1);
+	}
+	return 0;
+}
+
+/* note_ta_names_leaf - explain a DANE-TA record that names the server certificate itself (never a match). */
+static void note_ta_names_leaf(struct vctx *v)
+{
+	const struct dane_cert *leaf = v->chain->certs[0];
+	size_t i;
+
+	for (i = 0; i < v->n_rs; i++) {
+		const struct rec_state *r = &v->rs[i];
+		if (r->compared && r->rec->usage == DANE_USAGE_DANE_TA && record_matches_cert(r->rec, leaf)) {
+			note_failure(v, dane_err_no_match, 0, -1, -1,
+				     "DANE-TA record %zu names the server certificate itself; usage 2 must name an issuer "
+				     "(a self-signed certificate is published as DANE-EE: 3 %u %u)", i, r->rec->selector,
+				     r->rec->mtype);
+			return;
+		}
+	}
+}
+
+/* has_bare_key - 1 when some compared DANE-TA record is a bare public key ("2 1 0"). */
+static int has_bare_key(const struct vctx *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->n_rs; i++)
+		if (v->rs[i].full_key != NULL && v->rs[i].compared && v->rs[i].rec->usage == DANE_USAGE_DANE_TA)
+			return 1;
+	return 0;
+}
+
+/* verify_dane_ta - sections 3.3-3.4: search upward, the lowest DANE-TA match anchors; bare keys last. */
 static int verify_dane_ta(struct vctx *v, struct dane_result *res)
 {
-	struct path_node path[DANE_MAX_CHAIN + 1];
-	size_t n = 1, i;
-	int r = -1, anchor = -1, self_issued_anchor = 0;
+	struct search s;
 	char subject[160];
 
 	if (!has_compared(v, DANE_USAGE_DANE_TA, DANE_USAGE_DANE_TA))
 		return 0;
-	path[0] = (struct path_node){v->chain->certs[0], ORIGIN_PEER, -1};
-	for (;;) {
-		if (n > 1 && (r = find_record(v, &path[n - 1], DANE_USAGE_DANE_TA, DANE_USAGE_DANE_TA)) >= 0) {
-			anchor = (int)n - 1;
-			self_issued_anchor = path[n - 1].cert->self_issued;
-			break;
-		}
-		if (n >= DANE_MAX_CHAIN || !find_issuer(v, path, n, NULL, DANE_USAGE_DANE_TA, &path[n]))
-			break;
-		n++;
-	}
-	if (anchor < 0) {
-		/* A bare key (2 1 0) anchors the top of the built chain when the top's signature verifies under it. */
-		for (i = 0; i < v->n_rs; i++) {
-			const struct rec_state *rs = &v->rs[i];
-			if (rs->full_key != NULL && rs->compared && rs->rec->usage == DANE_USAGE_DANE_TA &&
-			    cert_signed_by_key(path[n - 1].cert, rs->full_key)) {
-				r = (int)i;
-				anchor = (int)n - 1;
-				break;
-			}
-		}
-		if (anchor < 0)
+	note_ta_names_leaf(v);
+	search_start(v, &s, GOAL_DANE_TA);
+	if (!search_from(v, &s, 1)) {
+		if (v->gave_up || !has_bare_key(v))
 			return 0;
-		/* Everything in the chain is below a bare-key anchor. */
-		if (check_path(v, path, n, (size_t)anchor, 1, r) != NULL)
+		search_start(v, &s, GOAL_BARE_KEY);
+		if (!search_from(v, &s, 1))
 			return 0;
-	} else if (check_path(v, path, (size_t)anchor, (size_t)anchor, self_issued_anchor, r) != NULL) {
-		return 0;
 	}
-	cert_subject(path[anchor].cert, subject, sizeof(subject));
+	cert_subject(s.path[s.depth].cert, subject, sizeof(subject));
 	res->reason = dane_ok_dane_ta;
-	res->depth = anchor;
-	res->record = r;
-	res->chain_len = (int)n;
-	snprintf(res->detail, sizeof(res->detail), "DANE-TA record %d matched %s at depth %d%s", r, subject, anchor,
-		 path[anchor].origin == ORIGIN_TLSA ? " (certificate supplied by the TLSA record)" : "");
+	res->depth = s.depth;
+	res->record = s.record;
+	res->chain_len = (int)s.n;
+	snprintf(res->detail, sizeof(res->detail), "DANE-TA record %d matched %s at depth %d%s", s.record, subject,
+		 s.depth, s.path[s.depth].origin == ORIGIN_TLSA ? " (certificate supplied by the TLSA record)" : "");
 	return 1;
-}
-
-/*
- * pkix_path - build a path to the trust store and run the PKIX checks; with_records adds usage 0 full certs as
- * issuers. Returns the path length (top is trusted) or 0 with a failure noted.
- */
-static size_t pkix_path(struct vctx *v, struct path_node *path, int with_records, int record)
-{
-	const struct dane_store *store = v->opts->store;
-	size_t n = 1;
-	char subject[160];
-
-	path[0] = (struct path_node){v->chain->certs[0], ORIGIN_PEER, -1};
-	for (;;) {
-		if (store_contains(store, path[n - 1].cert)) {
-			path[n - 1].origin = ORIGIN_STORE;
-			break;
-		}
-		if (n >= DANE_MAX_CHAIN ||
-		    !find_issuer(v, path, n, store, with_records ? DANE_USAGE_PKIX_TA : -1, &path[n])) {
-			cert_subject(path[n - 1].cert, subject, sizeof(subject));
-			note_failure(v, v->saw_bad_signature ? dane_err_bad_signature : dane_err_pkix_untrusted,
-				     record >= 0, -1, record, "no trusted issuer found for %s at depth %zu", subject, n - 1);
-			return 0;
-		}
-		n++;
-		if (path[n - 1].origin == ORIGIN_STORE)
-			break;
-	}
-	if (check_path(v, path, n - 1, n - 1, 1, record) != NULL)
-		return 0;
-	return n;
 }
 
 /* verify_pkix_usages - section 3.5: PKIX-valid chain and a PKIX-TA/EE record matching a certificate of it. */
 static int verify_pkix_usages(struct vctx *v, struct dane_result *res)
 {
-	struct path_node path[DANE_MAX_CHAIN + 1];
-	size_t n, i;
-	int r = -1, depth = -1;
+	struct search s;
 
 	if (!has_compared(v, DANE_USAGE_PKIX_TA, DANE_USAGE_PKIX_EE))
 		return 0;
@@ -1001,29 +1246,22 @@ static int verify_pkix_usages(struct vctx *v, struct dane_result *res)
 		note_failure(v, dane_err_pkix_no_store, 0, -1, -1, "PKIX-TA/PKIX-EE records need a CA file");
 		return 0;
 	}
-	/* Look for the match first so a PKIX failure can be reported as "record matched, chain invalid". */
-	path[0] = (struct path_node){v->chain->certs[0], ORIGIN_PEER, -1};
-	r = find_record(v, &path[0], DANE_USAGE_PKIX_EE, DANE_USAGE_PKIX_EE);
-	n = pkix_path(v, path, 1, r);
-	if (n == 0)
-		return 0;
-	if (r >= 0)
-		depth = 0;
-	for (i = 1; r < 0 && i < n; i++) {
-		r = find_record(v, &path[i], DANE_USAGE_PKIX_TA, DANE_USAGE_PKIX_TA);
-		if (r >= 0)
-			depth = (int)i;
-	}
-	if (r < 0) {
-		note_failure(v, dane_err_pkix_no_match, 0, -1, -1, "chain of %zu certificates is PKIX-valid", n);
+	search_start(v, &s, GOAL_PKIX);
+	s.with_records = 1;
+	/* Look for the leaf's match first so a PKIX failure can be reported as "record matched, chain invalid". */
+	s.ee_record = find_record(v, &s.path[0], DANE_USAGE_PKIX_EE, DANE_USAGE_PKIX_EE);
+	if (!search_from(v, &s, 1)) {
+		if (s.pkix_valid_len > 0)
+			note_failure(v, dane_err_pkix_no_match, 0, -1, -1, "chain of %zu certificates is PKIX-valid",
+				     s.pkix_valid_len);
 		return 0;
 	}
-	res->reason = depth == 0 ? dane_ok_pkix_ee : dane_ok_pkix_ta;
-	res->depth = depth;
-	res->record = r;
-	res->chain_len = (int)n;
+	res->reason = s.depth == 0 ? dane_ok_pkix_ee : dane_ok_pkix_ta;
+	res->depth = s.depth;
+	res->record = s.record;
+	res->chain_len = (int)s.n;
 	snprintf(res->detail, sizeof(res->detail), "%s record %d matched at depth %d of a PKIX-valid chain",
-		 depth == 0 ? "PKIX-EE" : "PKIX-TA", r, depth);
+		 s.depth == 0 ? "PKIX-EE" : "PKIX-TA", s.record, s.depth);
 	return 1;
 }
 
@@ -1097,6 +1335,7 @@ internal:
 	snprintf(res->detail, sizeof(res->detail), "out of memory or certificate library failure");
 	rc = -1;
 done:
+	res->issuers_tried = v.edges;
 	for (i = 0; v.rs != NULL && i < v.n_rs; i++) {
 		cert_free(v.rs[i].full_cert);
 		wolfSSL_EVP_PKEY_free(v.rs[i].full_key);
@@ -1108,9 +1347,8 @@ done:
 int dane_verify_pkix(const struct dane_chain *chain, const char *const *names, size_t n_names,
 		     const struct dane_options *opts, struct dane_result *res)
 {
-	struct path_node path[DANE_MAX_CHAIN + 1];
+	struct search s;
 	struct vctx v;
-	size_t n;
 
 	result_init(res);
 	memset(&v, 0, sizeof(v));
@@ -1127,18 +1365,31 @@ int dane_verify_pkix(const struct dane_chain *chain, const char *const *names, s
 		result_fail(&v, res, dane_err_pkix_no_store);
 		return 0;
 	}
-	n = pkix_path(&v, path, 0, -1);
-	if (n == 0) {
+	search_start(&v, &s, GOAL_PKIX);
+	if (!search_from(&v, &s, 1)) {
 		result_fail(&v, res, dane_err_pkix_untrusted);
 		res->depth = -1;
 		res->record = -1;
+		res->issuers_tried = v.edges;
 		return 0;
 	}
 	res->authenticated = 1;
 	res->reason = dane_ok_pkix;
-	res->chain_len = (int)n;
-	snprintf(res->detail, sizeof(res->detail), "chain of %zu certificates leads to a trusted root", n);
+	res->chain_len = (int)s.n;
+	res->issuers_tried = v.edges;
+	snprintf(res->detail, sizeof(res->detail), "chain of %zu certificates leads to a trusted root", s.n);
 	return 0;
+}
+
+/* dns_chars - 1 when (s, len) holds only printable ASCII without blanks: all a DNS name can be, and safe to print. */
+static int dns_chars(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7f)
+			return 0;
+	return 1;
 }
 
 int dane_chain_dns_name(const struct dane_chain *chain, size_t i, char *buf, size_t len)
@@ -1155,7 +1406,7 @@ int dane_chain_dns_name(const struct dane_chain *chain, size_t i, char *buf, siz
 		if (gn != NULL && gn->type == GEN_DNS && gn->d.dNSName != NULL) {
 			const char *s = (const char *)wolfSSL_ASN1_STRING_get0_data(gn->d.dNSName);
 			int slen = wolfSSL_ASN1_STRING_length(gn->d.dNSName);
-			if (s != NULL && slen > 0 && (size_t)slen < len && memchr(s, '\0', (size_t)slen) == NULL) {
+			if (s != NULL && slen > 0 && (size_t)slen < len && dns_chars(s, (size_t)slen)) {
 				memcpy(buf, s, (size_t)slen);
 				buf[slen] = '\0';
 				found = 0;
@@ -1168,7 +1419,7 @@ int dane_chain_dns_name(const struct dane_chain *chain, size_t i, char *buf, siz
 		return 0;
 	n = wolfSSL_X509_NAME_get_text_by_NID(wolfSSL_X509_get_subject_name(chain->certs[i]->x509), NID_commonName,
 					      buf, (int)len);
-	return n > 0 ? 0 : -1;
+	return n > 0 && dns_chars(buf, strlen(buf)) ? 0 : -1;
 }
 
 void dane_chain_describe(const struct dane_chain *chain, size_t i, char *subject, size_t subject_len, char *issuer,
@@ -1177,8 +1428,7 @@ void dane_chain_describe(const struct dane_chain *chain, size_t i, char *subject
 	const struct dane_cert *c = chain->certs[i];
 
 	cert_subject(c, subject, subject_len);
-	if (wolfSSL_X509_NAME_oneline(wolfSSL_X509_get_issuer_name(c->x509), issuer, (int)issuer_len) == NULL)
-		snprintf(issuer, issuer_len, "(unprintable issuer)");
+	name_printable(wolfSSL_X509_get_issuer_name(c->x509), issuer, issuer_len);
 	*not_before = c->not_before;
 	*not_after = c->not_after;
 }

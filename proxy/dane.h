@@ -22,6 +22,7 @@ enum { DANE_MTYPE_FULL = 0, DANE_MTYPE_SHA256 = 1, DANE_MTYPE_SHA512 = 2 };
 #define DANE_MAX_CHAIN 16        /* certificates accepted from a peer or a file */
 #define DANE_MAX_NAMES 8         /* reference identifiers per verification */
 #define DANE_MAX_RECORDS 256     /* TLSA records considered per verification */
+#define DANE_MAX_EDGES 64        /* candidate issuer signatures checked per verification: path search gives up after */
 
 /* One TLSA record. The engine never keeps pointers to data after dane_verify returns. */
 struct dane_tlsa {
@@ -61,6 +62,7 @@ struct dane_result {
 	int usable_records;    /* records that passed the usability rules of DANE.md section 1 */
 	int unusable_records;  /* records ignored as unusable */
 	int chain_len;         /* length of the chain that was built (leaf .. anchor), 0 if none */
+	int issuers_tried;     /* candidate issuer signatures checked while building paths (at most DANE_MAX_EDGES) */
 	char detail[256];      /* human explanation: which certificate, which date, which name */
 };
 
@@ -124,6 +126,14 @@ int dane_chain_dns_name(const struct dane_chain *chain, size_t i, char *buf, siz
 /* dane_chain_describe - subject, issuer and validity (UTC) of certificate i, for explanations. */
 void dane_chain_describe(const struct dane_chain *chain, size_t i, char *subject, size_t subject_len, char *issuer,
 			 size_t issuer_len, time_t *not_before, time_t *not_after);
+
+/*
+ * dane_printable - untrusted text (a certificate's subject, a host name) as printable UTF-8 for terminals, logs and
+ * JSON: control characters (C0, DEL, C1) and bytes that are not well-formed UTF-8 become "\xHH". Writes at most
+ * outlen bytes with the NUL, never cutting an escape or a character in two; returns out. Every subject or name the
+ * engine puts into an explanation has been through it.
+ */
+char *dane_printable(const char *in, size_t len, char *out, size_t outlen);
 
 /* dane_name_match - RFC 6125 matching of one presented DNS name (maybe a wildcard) against a reference name. */
 int dane_name_match(const char *presented, size_t presented_len, const char *reference);

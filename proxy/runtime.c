@@ -114,8 +114,9 @@ int runtime_usable(uint8_t usage, uint8_t selector, uint8_t mtype, const uint8_t
 	struct dane_options opts;
 	struct dane_tlsa rec = {usage, selector, mtype, data, len};
 
-	(void)arg;
 	memset(&opts, 0, sizeof(opts));
+	if (arg != NULL)   /* the digest preference: a digest left out makes its records unusable, as in dane_verify */
+		memcpy(opts.digest_order, arg, sizeof(opts.digest_order));
 	return dane_record_usable(&rec, &opts, NULL);
 }
 
@@ -141,6 +142,8 @@ int runtime_open(struct runtime *rt, uv_loop_t *loop, const struct runtime_optio
 	ro.ttls_literal = o->ttls_literal;
 	ro.udp = o->dns_udp;
 	ro.usable = runtime_usable;
+	memcpy(rt->env.digests, o->digests, sizeof(rt->env.digests));
+	ro.usable_arg = rt->env.digests;
 	rt->store = dane_store_new();
 	if (rt->store == NULL) {
 		snprintf(err, errlen, "out of memory");

@@ -7,6 +7,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -32,6 +33,7 @@ struct runtime_options {
 	unsigned connect_timeout_ms;
 	unsigned handshake_timeout_ms;
 	int ee_namecheck;
+	uint8_t digests[4];            /* DANE digest preference ([policy] digests), 0-terminated; {0}: the engine's */
 };
 
 struct runtime {

@@ -2,7 +2,8 @@
  * tlsa_text.c - parse TLSA records typed by people or printed by dig and zone files.
  *
  * Pure functions over (p, end). The parser is strict because its input is an operator's assertion:
- * a record the DNS would merely mark unusable (wrong digest length) is a typo here, reported as such.
+ * a record the DNS would merely mark unusable (wrong digest length) is a typo here, reported as such, unless
+ * the caller asks for any length and judges usability itself (`daneproxy verify` without --strict).
  */
 #include "tlsa_text.h"
 
@@ -165,6 +166,8 @@ enum tlsa_text_status tlsa_text_parse(const char *p, const char *end, struct tls
 		snprintf(err, errlen, "association data has an odd number of hex digits (%zu)", nibbles);
 		return TLSA_TEXT_MALFORMED;
 	}
+	if (out->any_length)
+		return TLSA_TEXT_OK;
 	if (out->mtype == 1 && out->len != 32) {
 		snprintf(err, errlen, "matching type 1 (SHA-256) needs 32 bytes (64 hex digits), got %zu", out->len);
 		return TLSA_TEXT_MALFORMED;

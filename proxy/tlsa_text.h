@@ -25,13 +25,15 @@ struct tlsa_text_record {
 	size_t len;       /* bytes written to data */
 	uint8_t *data;    /* caller-supplied buffer of data_cap bytes */
 	size_t data_cap;
+	int any_length;   /* in: accept digest data of any length; the caller judges usability as for DNS records */
 };
 
 /*
  * tlsa_text_parse - parse one line. Accepts "U S M HEX..." (hex may be split by blanks) and presentation lines
  * "owner [ttl] [class] TLSA U S M HEX..." (as dig and zone files print them). Comments start with ';' or '#'.
  * Strict about what a user typed: fields must be decimal 0-255, hex must be even-length, and SHA-256 / SHA-512
- * data must have the digest's length.
+ * data must have the digest's length unless out->any_length is set (then a wrong length is left to
+ * dane_record_usable, which calls such a record unusable, as it would be in the DNS).
  */
 enum tlsa_text_status tlsa_text_parse(const char *p, const char *end, struct tlsa_text_record *out,
 				      char *err, size_t errlen);

@@ -144,6 +144,7 @@ static int verify_chain(const struct dane_chain *chain, void *arg)
 	}
 	memset(&opts, 0, sizeof(opts));
 	opts.ee_namecheck = u->env->ee_namecheck;
+	memcpy(opts.digest_order, u->env->digests, sizeof(opts.digest_order));
 	opts.smtp = (u->flags & UPSTREAM_STARTTLS_SMTP) != 0;
 	opts.store = u->env->pkix_store;
 	if (u->tlsa_base[0] != '\0')

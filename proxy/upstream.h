@@ -26,6 +26,7 @@ struct upstream_env {
 	struct resolver *resolver;
 	struct tls_ctx *tls;
 	const struct dane_store *pkix_store;   /* for PKIX fallback and usages 0/1; NULL: PKIX always fails */
+	uint8_t digests[4];                    /* DANE digest preference, 0-terminated; {0}: sha512, then sha256 */
 	unsigned connect_timeout_ms;           /* all attempts together */
 	unsigned attempt_delay_ms;             /* Happy Eyeballs connection attempt delay */
 	unsigned handshake_timeout_ms;

@@ -718,6 +718,43 @@ static void test_bools_transport_paths(void **state)
 	test_free(c);
 }
 
+/* [policy] digests: the DANE digest preference, strongest first (issue 11); bad values are "file:line: digests: ...". */
+static void test_policy_digests(void **state)
+{
+	static const char *const want[] = {
+		"t.ini:3: digests: \"md5\" is not sha256 or sha512",
+		"t.ini:4: digests: sha256 is listed twice",
+		"t.ini:5: digests: needs at least one of sha256, sha512",
+		"t.ini:6: digests: \"sha384\" is not sha256 or sha512",
+	};
+	struct config *c = new_config();
+
+	(void)state;
+	assert_int_equal(c->digests[0], 0);   /* the engine's default: sha512, then sha256 */
+	assert_int_equal(load(c, "[policy]\ndigests = sha512, sha256\n"), 0);
+	expect_no_errors(c);
+	assert_memory_equal(c->digests, ((uint8_t[4]){2, 1, 0, 0}), 4);
+	assert_int_equal(load(c, "[policy]\ndigests = SHA256,sha512\n"), 0);
+	expect_no_errors(c);
+	assert_memory_equal(c->digests, ((uint8_t[4]){1, 2, 0, 0}), 4);
+	assert_int_equal(load(c, "[policy]\ndigests = sha256\n"), 0);
+	expect_no_errors(c);
+	assert_memory_equal(c->digests, ((uint8_t[4]){1, 0, 0, 0}), 4);
+	assert_int_equal(config_set(c, "policy", "digests", "sha512 sha256", "--test"), 0);
+	assert_memory_equal(c->digests, ((uint8_t[4]){2, 1, 0, 0}), 4);
+
+	assert_int_equal(load(c, "[policy]\n"
+				 "digests = sha256\n"
+				 "digests = md5\n"
+				 "digests = sha256, sha256\n"
+				 "digests =\n"
+				 "digests = sha512, sha384\n"),
+			 4);
+	expect_errors(c, want, 4);
+	assert_memory_equal(c->digests, ((uint8_t[4]){1, 0, 0, 0}), 4);   /* the last good value stays */
+	test_free(c);
+}
+
 static void test_rules(void **state)
 {
 	static const char *const bad[] = {
@@ -1455,6 +1492,7 @@ int main(void)
 		cmocka_unit_test(test_duration_edges),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_bools_transport_paths),
+		cmocka_unit_test(test_policy_digests),
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_upstreams_and_addresses),
 		cmocka_unit_test(test_connect_section),

@@ -8,11 +8,16 @@
  */
 #include "getdns_uv.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 struct uv_event {
 	getdns_eventloop_event *gev;   /* NULL once cleared */
 	struct getdns_uv *ext;
+	int fd;
+	int tcp;                       /* fd is a TCP socket */
 	uv_poll_t poll;
 	uv_timer_t timer;
 	int has_poll;
@@ -47,6 +52,25 @@ static void uv_event_release(struct uv_event *e)
 		free(e);
 }
 
+/*
+ * ack_now - acknowledge what was read from a TCP socket at once instead of up to 40 ms later.
+ *
+ * The 40 ms stall of cold lookups: getdns pipelines its queries on one TCP connection, so the server often has
+ * two answers to write back to back. A server that leaves Nagle on (NSD 4.6 does) holds the second, small
+ * answer until the first is acknowledged, and our kernel delays that ACK (up to 40 ms on Linux) because we have
+ * nothing to send: the lookup waits for the answer that waits for our ACK. A packet capture on the bed shows
+ * it (tests/testbed/README.md, "the 40 ms stall"). TCP_QUICKACK sends the pending ACK now; Linux clears it
+ * again on its own, so it is set after every read. TCP_NODELAY (set once per event) is the same rule for our
+ * own queries, which are small writes too.
+ */
+static void ack_now(const struct uv_event *e)
+{
+	int one = 1;
+
+	if (e->tcp)
+		setsockopt(e->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
 	struct uv_event *e = p->data;
@@ -60,7 +84,9 @@ static void on_poll(uv_poll_t *p, int status, int events)
 	if ((events & UV_READABLE) && gev->read_cb != NULL) {
 		gev->read_cb(gev->userarg);
 		if (e->gev != gev)
-			return;   /* cleared inside the callback */
+			return;   /* cleared inside the callback (a re-scheduled read acks in uv_schedule) */
+		/* Still scheduled, so getdns has not closed the descriptor. */
+		ack_now(e);
 	}
 	if ((events & UV_WRITABLE) && gev->write_cb != NULL)
 		gev->write_cb(gev->userarg);
@@ -88,7 +114,18 @@ static getdns_return_t uv_schedule(getdns_eventloop *loop, int fd, uint64_t time
 		return GETDNS_RETURN_MEMORY_ERROR;
 	e->ext = ext;
 	e->gev = gev;
+	e->fd = fd;
 	if (fd >= 0 && (gev->read_cb != NULL || gev->write_cb != NULL)) {
+		int type = 0, one = 1;
+		socklen_t len = sizeof(type);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM) {
+			e->tcp = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			/* getdns re-schedules after each answer it read: acknowledge it now (see ack_now). */
+			if (gev->read_cb != NULL)
+				ack_now(e);
+		}
 		if (uv_poll_init_socket(ext->loop, &e->poll, fd) < 0) {
 			free(e);
 			return GETDNS_RETURN_GENERIC_ERROR;

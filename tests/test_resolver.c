@@ -234,6 +234,17 @@ static const struct bed_case *bed_case(const struct bed *b, const char *name)
 	return NULL;
 }
 
+static const struct bed_case *bed_case_by_host(const struct bed *b, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < b->n_cases; i++)
+		if (strcmp(b->cases[i].host, host) == 0)
+			return &b->cases[i];
+	fail_msg("the bed has no case for %s", host);
+	return NULL;
+}
+
 static int group_setup(void **state)
 {
 	const char *path = getenv("TESTBED_ENV");
@@ -2508,55 +2519,86 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* run_latency - cold latency over ~20 distinct (host, port) one after the other, then cached latency. */
+#define COLD_SAMPLES 60
+
+/* percentile - the p-th percentile (0..1) of n sorted samples (nearest rank). */
+static double percentile(const double *sorted, size_t n, double p)
+{
+	size_t i = (size_t)(p * (double)n + 0.999999);
+
+	return sorted[i == 0 ? 0 : (i > n ? n - 1 : i - 1)];
+}
+
+/*
+ * run_latency - COLD_SAMPLES cold lookups, every successful (host, port) of the bed in turn on one resolver and a
+ * fresh resolver (new getdns context, new TCP connection) each time the list starts over; then cached latency.
+ * Issue 11's target for the 40 ms stall (Nagle in the server + our delayed ACK, see getdns_uv.c ack_now): p99 at
+ * most 2x p50 and no sample above 20 ms. Printed, not asserted: a loaded machine must not fail the suite.
+ */
 static void run_latency(const struct bed *b, int udp)
 {
 	struct expect *x = calloc(1, sizeof(*x));
-	struct lk *l = calloc(40, sizeof(*l));
-	const char *hosts[20];
-	uint16_t ports[20];
-	double cold[20], cached[20];
+	struct lk *l = calloc(2 * COLD_SAMPLES, sizeof(*l));
+	const char *hosts[BED_MAX_CASES * BED_MAX_PORTS];
+	uint16_t ports[BED_MAX_CASES * BED_MAX_PORTS];
+	double cold[COLD_SAMPLES], cached[COLD_SAMPLES], p50, p99;
 	struct resolver_options o;
 	struct tctx t;
-	size_t n = 0, i, p, slow;
+	size_t n_pairs = 0, i, p, slow = 0;
+	int met;
 
 	assert_non_null(x);
 	assert_non_null(l);
-	tctx_open(&t, b);
-	default_opts(&t, &o);
-	o.udp = udp;
-	tctx_resolver(&t, &o);
-	for (p = 0; p < b->n_ports && n < 20; p++) {
-		for (i = 0; i < b->n_cases && n < 20; i++) {
+	for (p = 0; p < b->n_ports; p++) {
+		for (i = 0; i < b->n_cases; i++) {
 			expect_build(b, &b->cases[i], b->ports[p], x);
 			if (x->reason != NULL)
 				continue;
-			lk_start(&t, &l[n], b->cases[i].host, b->ports[p]);
-			assert_true(run_until(&t, &t.done, (unsigned)n + 1, 10000));
-			assert_exact(b, x, &l[n]);
-			assert_int_equal(l[n].res.from_cache, 0);
-			hosts[n] = b->cases[i].host;
-			ports[n] = b->ports[p];
-			cold[n] = lk_ms(&l[n]);
-			n++;
+			hosts[n_pairs] = b->cases[i].host;
+			ports[n_pairs++] = b->ports[p];
 		}
 	}
-	for (i = 0; i < n; i++) {
-		lk_start(&t, &l[20 + i], hosts[i], ports[i]);
-		assert_true(run_until(&t, &t.done, (unsigned)(n + i + 1), 10000));
-		assert_int_equal(l[20 + i].res.from_cache, 1);
-		cached[i] = lk_ms(&l[20 + i]);
+	assert_true(n_pairs >= 10);
+	tctx_open(&t, b);
+	default_opts(&t, &o);
+	o.udp = udp;
+	for (i = 0; i < COLD_SAMPLES; i++) {
+		size_t k = i % n_pairs;
+
+		if (k == 0) {
+			if (t.r != NULL)
+				tctx_free_resolver(&t);
+			tctx_resolver(&t, &o);
+		}
+		expect_build(b, bed_case_by_host(b, hosts[k]), ports[k], x);
+		lk_start(&t, &l[i], hosts[k], ports[k]);
+		assert_true(run_until(&t, &t.done, (unsigned)i + 1, 10000));
+		assert_exact(b, x, &l[i]);
+		assert_int_equal(l[i].res.from_cache, 0);
+		cold[i] = lk_ms(&l[i]);
+		slow += cold[i] > 20;
 	}
-	qsort(cold, n, sizeof(cold[0]), cmp_double);
-	qsort(cached, n, sizeof(cached[0]), cmp_double);
-	for (i = 0, slow = 0; i < n; i++)
-		slow += cold[i] > 30;
-	printf("FIGURE cold lookup latency over %zu distinct (host, port), %s: p50 %.2f ms (min %.2f, p90 %.2f, max "
-	       "%.2f; %zu above 30 ms)\n",
-	       n, udp ? "UDP then TCP" : "TCP only", cold[n / 2], cold[0], cold[n * 9 / 10], cold[n - 1], slow);
+	for (i = 0; i < COLD_SAMPLES; i++) {
+		size_t k = i % ((COLD_SAMPLES - 1) % n_pairs + 1);   /* the pairs the last resolver has cached */
+
+		lk_start(&t, &l[COLD_SAMPLES + i], hosts[k], ports[k]);
+		assert_true(run_until(&t, &t.done, (unsigned)(COLD_SAMPLES + i + 1), 10000));
+		assert_int_equal(l[COLD_SAMPLES + i].res.from_cache, 1);
+		cached[i] = lk_ms(&l[COLD_SAMPLES + i]);
+	}
+	qsort(cold, COLD_SAMPLES, sizeof(cold[0]), cmp_double);
+	qsort(cached, COLD_SAMPLES, sizeof(cached[0]), cmp_double);
+	p50 = percentile(cold, COLD_SAMPLES, 0.5);
+	p99 = percentile(cold, COLD_SAMPLES, 0.99);
+	met = p99 <= 2 * p50 && slow == 0;
+	printf("FIGURE cold lookup latency, self mode, %d lookups over %zu distinct (host, port), %s: p50 %.2f ms, p99 "
+	       "%.2f ms (min %.2f, p90 %.2f, max %.2f; %zu above 20 ms); target p99 <= 2x p50 and none above 20 ms: "
+	       "%s\n",
+	       COLD_SAMPLES, n_pairs, udp ? "UDP then TCP" : "TCP only", p50, p99, cold[0],
+	       percentile(cold, COLD_SAMPLES, 0.9), cold[COLD_SAMPLES - 1], slow, met ? "met" : "NOT met");
 	printf("FIGURE cached lookup latency (callback from the loop), %s: p50 %.1f us (max %.1f us)\n",
-	       udp ? "UDP then TCP" : "TCP only", cached[n / 2] * 1000, cached[n - 1] * 1000);
-	assert_true(n >= 10);
+	       udp ? "UDP then TCP" : "TCP only", percentile(cached, COLD_SAMPLES, 0.5) * 1000,
+	       cached[COLD_SAMPLES - 1] * 1000);
 	tctx_close(&t);
 	free(l);
 	free(x);

@@ -60,6 +60,8 @@ struct bed {
 	char *vals[BED_MAX_VARS];
 	size_t n_vars;
 	const char *resolver;      /* "127.0.0.1@PORT" */
+	const char *unbound;       /* TESTBED_UNBOUND_RESOLVER: a validating unbound in front of NSD, or NULL */
+	struct sockaddr_in unbound_addr;
 	const char *anchor;
 	struct sockaddr_in dns;    /* the bed's NSD */
 	struct in_addr addr4;      /* what every host with addresses resolves to */
@@ -166,6 +168,24 @@ static int bed_load(const char *path, struct bed *b)
 		return -1;
 	}
 	b->dns.sin_port = htons((uint16_t)port);
+	b->unbound = bed_get(b, "TESTBED_UNBOUND_RESOLVER");
+	if (b->unbound != NULL) {
+		const char *at = strchr(b->unbound, '@');
+		char ip[32];
+		if (at == NULL || (size_t)(at - b->unbound) >= sizeof(ip) ||
+		    (port = parse_port(at + 1, at + strlen(at))) < 0) {
+			fprintf(stderr, "test_resolver: bad TESTBED_UNBOUND_RESOLVER %s\n", b->unbound);
+			return -1;
+		}
+		memcpy(ip, b->unbound, (size_t)(at - b->unbound));
+		ip[at - b->unbound] = '\0';
+		b->unbound_addr.sin_family = AF_INET;
+		b->unbound_addr.sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, ip, &b->unbound_addr.sin_addr) != 1) {
+			fprintf(stderr, "test_resolver: bad TESTBED_UNBOUND_RESOLVER %s\n", b->unbound);
+			return -1;
+		}
+	}
 	if ((v = bed_get(b, "TESTBED_ADDR4")) == NULL || inet_pton(AF_INET, v, &b->addr4) != 1 ||
 	    (v = bed_get(b, "TESTBED_ADDR6")) == NULL || inet_pton(AF_INET6, v, &b->addr6) != 1) {
 		fprintf(stderr, "test_resolver: TESTBED_ADDR4/TESTBED_ADDR6 missing or malformed\n");
@@ -676,6 +696,21 @@ static int check_exact(const struct bed *b, const struct expect *x, const struct
 		snprintf(why, whylen, "ttl 0");
 		return -1;
 	}
+	/* The RFC 9209 dns_error parameters: a DNSSEC failure is a SERVFAIL with a DNSSEC EDE; NXDOMAIN says so. */
+	if (res->outcome == RESOLVER_BOGUS &&
+	    (res->rcode != 2 || !(res->ede == 1 || res->ede == 2 || (res->ede >= 5 && res->ede <= 12)))) {
+		snprintf(why, whylen, "bogus with rcode %d, EDE %d (expected SERVFAIL and a DNSSEC EDE)", res->rcode,
+			 res->ede);
+		return -1;
+	}
+	if (res->outcome == RESOLVER_NO_HOST && res->rcode != 3) {
+		snprintf(why, whylen, "no such host with rcode %d (expected NXDOMAIN)", res->rcode);
+		return -1;
+	}
+	if (!is_failure(res->outcome) && res->outcome != RESOLVER_NO_HOST && res->rcode != 0 && res->rcode != 3) {
+		snprintf(why, whylen, "%s with rcode %d", resolver_outcome_name(res->outcome), res->rcode);
+		return -1;
+	}
 	return 0;
 }
 
@@ -769,6 +804,24 @@ static void default_opts(const struct tctx *t, struct resolver_options *o)
 	o->n_upstreams = 1;
 	o->trust_anchor_file = t->bed->anchor;
 	o->usable = usable_by_engine;
+}
+
+/* need_unbound - skip the test when the bed runs no unbound (TESTBED_UNBOUND=0 or unbound not installed). */
+static void need_unbound(const struct bed *b)
+{
+	if (b->unbound == NULL) {
+		printf("  skipped: the bed has no unbound (install unbound, or TESTBED_UNBOUND is 0)\n");
+		skip();
+	}
+}
+
+/* resolver_mode_opts - validation = resolver through the bed's unbound. */
+static void resolver_mode_opts(const struct tctx *t, struct resolver_options *o)
+{
+	default_opts(t, o);
+	o->upstreams[0] = t->bed->unbound;
+	o->trust_anchor_file = NULL;
+	o->validation = RESOLVER_VALIDATE_RESOLVER;
 }
 
 static void tctx_resolver(struct tctx *t, const struct resolver_options *o)
@@ -1470,7 +1523,7 @@ static void relay_opts(const struct tctx *t, const struct relay *rl, struct reso
 /* ---------- 1. every case of the bed ---------- */
 
 /* run_case_matrix - every case at one port, all at once on one resolver; each result exactly as the bed says. */
-static void run_case_matrix(void **state, int udp, size_t port_index)
+static void run_case_matrix(void **state, int udp, size_t port_index, enum resolver_validation validation)
 {
 	const struct bed *b = *state;
 	uint16_t port = b->ports[port_index];
@@ -1487,21 +1540,26 @@ static void run_case_matrix(void **state, int udp, size_t port_index)
 	for (i = 0; i < b->n_cases; i++)
 		expect_build(b, &b->cases[i], port, &x[i]);
 	tctx_open(&t, b);
-	default_opts(&t, &o);
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		resolver_mode_opts(&t, &o);
+	else
+		default_opts(&t, &o);
 	o.udp = udp;
 	tctx_resolver(&t, &o);
 	for (i = 0; i < b->n_cases; i++)
 		lk_start(&t, &l[i], b->cases[i].host, port);
 	if (!run_until(&t, &t.done, (unsigned)b->n_cases, 15000))
 		fail_msg("only %u of %zu lookups finished within 15 s", t.done, b->n_cases);
-	printf("  case matrix, port %u, %s:\n", port, udp ? "UDP then TCP" : "TCP only");
+	printf("  case matrix, port %u, validation %s, %s:\n", port, resolver_validation_name(validation),
+	       validation == RESOLVER_VALIDATE_RESOLVER ? "UDP then TCP" : udp ? "UDP then TCP" : "TCP only");
 	for (i = 0; i < b->n_cases; i++) {
 		int ok = l[i].calls == 1 && check_exact(b, &x[i], &l[i].res, 0, why, sizeof(why)) == 0;
 		if (l[i].calls != 1)
 			snprintf(why, sizeof(why), "callback called %u times", l[i].calls);
-		printf("    %-15s %-26s %-26s tlsa %2zu/%2zu %-8s %s%s\n", b->cases[i].name, b->cases[i].host,
-		       resolver_outcome_name(l[i].res.outcome), l[i].res.n_tlsa_usable, l[i].res.n_tlsa,
-		       l[i].res.addrs_secure ? "addrs-s" : "addrs-i", ok ? "ok" : "MISMATCH: ", ok ? "" : why);
+		printf("    %-15s %-26s %-26s tlsa %2zu/%2zu %-8s rcode %2d ede %2d %s%s\n", b->cases[i].name,
+		       b->cases[i].host, resolver_outcome_name(l[i].res.outcome), l[i].res.n_tlsa_usable, l[i].res.n_tlsa,
+		       l[i].res.addrs_secure ? "addrs-s" : "addrs-i", l[i].res.rcode, l[i].res.ede, ok ? "ok" : "MISMATCH: ",
+		       ok ? "" : why);
 		bad += !ok;
 	}
 	tctx_close(&t);
@@ -1513,17 +1571,29 @@ static void run_case_matrix(void **state, int udp, size_t port_index)
 
 static void test_cases_tcp_443(void **state)
 {
-	run_case_matrix(state, 0, 0);
+	run_case_matrix(state, 0, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_cases_udp_443(void **state)
 {
-	run_case_matrix(state, 1, 0);
+	run_case_matrix(state, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_cases_tcp_other_port(void **state)
 {
-	run_case_matrix(state, 0, 1);
+	run_case_matrix(state, 0, 1, RESOLVER_VALIDATE_SELF);
+}
+
+/* test_cases_resolver_mode - every case at every TLSA port through unbound (validation = resolver): the same
+ * outcomes as self mode, secure from the AD bit, bogus from unbound's SERVFAIL + EDE, never insecure. */
+static void test_cases_resolver_mode(void **state)
+{
+	const struct bed *b = *state;
+	size_t p;
+
+	need_unbound(b);
+	for (p = 0; p < b->n_ports; p++)
+		run_case_matrix(state, 0, p, RESOLVER_VALIDATE_RESOLVER);
 }
 
 /* test_cases_invalid_input - bad names and port 0 are refused synchronously with nothing scheduled. */
@@ -2627,6 +2697,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cases_tcp_443),
 		cmocka_unit_test(test_cases_udp_443),
 		cmocka_unit_test(test_cases_tcp_other_port),
+		cmocka_unit_test(test_cases_resolver_mode),
 		cmocka_unit_test(test_cases_invalid_input),
 	};
 	static const struct CMUnitTest cache[] = {

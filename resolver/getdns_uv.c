@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 struct uv_event {
@@ -149,6 +150,22 @@ static getdns_return_t uv_schedule(getdns_eventloop *loop, int fd, uint64_t time
 	return GETDNS_RETURN_GOOD;
 }
 
+/*
+ * connect_stalled - the TCP connect on e's socket never completed (still SYN_SENT): the upstream's backlog is
+ * full or its SYNs vanish. getdns reports that as a plain error; the resolver turns it into a timeout (issue 9
+ * finding 14), which is what it is. getdns clears an event before it closes the socket, so fd is still valid.
+ */
+static int connect_stalled(const struct uv_event *e)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+
+	if (!e->tcp || e->gev == NULL || e->gev->write_cb == NULL)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	return getsockopt(e->fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_SYN_SENT;
+}
+
 static getdns_return_t uv_clear(getdns_eventloop *loop, getdns_eventloop_event *gev)
 {
 	struct getdns_uv *ext = (struct getdns_uv *)loop;
@@ -157,6 +174,8 @@ static getdns_return_t uv_clear(getdns_eventloop *loop, getdns_eventloop_event *
 	if (gev == NULL || gev->ev == NULL)
 		return GETDNS_RETURN_GOOD;
 	e = gev->ev;
+	if (connect_stalled(e))
+		ext->stalled_connects++;
 	gev->ev = NULL;
 	uv_event_release(e);
 	ext->live_events--;

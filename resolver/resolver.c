@@ -63,6 +63,7 @@ struct txn {
 	uint32_t dnssec_status;     /* GETDNS_DNSSEC_* of the reply (resolver mode: from AD/SERVFAIL), 0 if none */
 	uint32_t rcode;
 	int answered;               /* a DNS message came back (rcode is real) */
+	unsigned long stalled_at_start;   /* the adapter's stalled_connects when the query left */
 	int ede;                    /* EDE info-code of the answer (or what self-validation can tell), -1 none */
 	uint32_t ttl;               /* min TTL of the used answer RRs, or the negative TTL */
 	char canonical[RESOLVER_MAX_NAME];
@@ -1013,9 +1014,13 @@ static int evaluate_addresses(struct entry *e)
 		if (a->timeout || aaaa->timeout)
 			entry_fail(e, RESOLVER_TIMEOUT, resolver_err_timeout, "no answer for the addresses of %s in %u ms",
 				   e->host, e->r->opts.timeout_ms);
-		else
+		else if (a->answered)
 			entry_fail(e, RESOLVER_FAILURE, resolver_err_failure,
 				   "address lookup of %s failed (rcode %u)", e->host, a->rcode);
+		else
+			entry_fail(e, RESOLVER_FAILURE, resolver_err_failure,
+				   "address lookup of %s failed: no answer from the upstream (refused or network error)",
+				   e->host);
 		return 1;
 	}
 	/* IPv6 first, then IPv4: the order Happy Eyeballs starts from. */
@@ -1172,6 +1177,11 @@ static void on_getdns(getdns_context *ctx, getdns_callback_type_t type, getdns_d
 	t->active = 0;
 	t->done = 1;
 	txn_absorb(t, type, resp);
+	/* An error after a TCP connect that never completed is the upstream not answering: a timeout. */
+	if (t->failed && !t->answered && r->ext.stalled_connects != t->stalled_at_start) {
+		t->failed = 0;
+		t->timeout = 1;
+	}
 	getdns_dict_destroy(resp);
 	r->in_callback++;
 	entry_advance(t->e);
@@ -1190,6 +1200,7 @@ static int txn_start(struct entry *e, enum txn_kind kind, const char *qname)
 	t->started = 1;
 	t->active = 1;
 	snprintf(t->qname, sizeof(t->qname), "%s", qname);
+	t->stalled_at_start = e->r->ext.stalled_connects;
 	e->r->stats.queries++;
 	if (e->r->ctx == NULL || getdns_general(e->r->ctx, qname, types[kind], e->r->extensions, t, &t->id, on_getdns) !=
 	    GETDNS_RETURN_GOOD) {

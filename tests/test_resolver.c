@@ -2166,6 +2166,114 @@ static void test_timeout_udp(void **state)
 	run_timeout(state, 1);
 }
 
+/*
+ * full_backlog_listener - a TCP listener on a free 127.0.0.1 port with backlog 0 that never accepts, its accept
+ * queue filled by our own connections so that the kernel drops every further SYN (issue 9 finding 14). The
+ * caller closes fds[0] (listener) and fds[1..n-1]. Returns the port.
+ */
+static uint16_t full_backlog_listener(int fds[4], size_t *n)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fds[0] >= 0);
+	assert_int_equal(bind(fds[0], (const struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fds[0], (struct sockaddr *)&sa, &sl), 0);
+	assert_int_equal(listen(fds[0], 0), 0);
+	*n = 1;
+	/* Linux queues backlog + 1 connections; non-blocking connects beyond that stay in SYN_SENT. */
+	for (i = 1; i < 4; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		assert_true(fds[i] >= 0);
+		if (connect(fds[i], (const struct sockaddr *)&sa, sizeof(sa)) < 0)
+			assert_true(errno == EINPROGRESS);
+		(*n)++;
+	}
+	return ntohs(sa.sin_port);
+}
+
+/*
+ * test_timeout_backlog_full - an upstream whose TCP backlog is full (connect never completes) is a timeout, not
+ * a failure: 504 dns_timeout, not 502 dns_error (issue 9 finding 14). TCP only, as the daemon runs.
+ */
+static void test_timeout_backlog_full(void **state)
+{
+	const struct bed *b = *state;
+	struct lk *l = calloc(1, sizeof(*l));
+	struct resolver_options o;
+	struct tctx t;
+	char spec[32];
+	int fds[4];
+	size_t n, i;
+	double ms;
+
+	assert_non_null(l);
+	snprintf(spec, sizeof(spec), "127.0.0.1@%u", full_backlog_listener(fds, &n));
+	tctx_open(&t, b);
+	default_opts(&t, &o);
+	o.upstreams[0] = spec;
+	o.timeout_ms = 300;
+	tctx_resolver(&t, &o);
+	lk_start(&t, l, bed_case(b, "SECURE")->host, b->ports[0]);
+	if (!run_until(&t, &t.done, 1, 3000))
+		fail_msg("no callback 3 s after a lookup with timeout_ms 300");
+	ms = lk_ms(l);
+	printf("  full TCP backlog: %s after %.1f ms (%s), rcode %d, EDE %d\n", resolver_outcome_name(l->res.outcome), ms,
+	       l->res.detail, l->res.rcode, l->res.ede);
+	tctx_close(&t);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	assert_int_equal(l->res.outcome, RESOLVER_TIMEOUT);
+	assert_ptr_equal(l->res.reason, resolver_err_timeout);
+	assert_int_equal(l->res.ede, RESOLVER_EDE_NO_REACHABLE_AUTHORITY);
+	assert_true(ms < 1500);   /* getdns gives up on the connect a little before timeout_ms */
+	free(l);
+}
+
+/* test_failure_refused - a port where nothing listens refuses at once: that stays a failure (Network Error). */
+static void test_failure_refused(void **state)
+{
+	const struct bed *b = *state;
+	struct lk *l = calloc(1, sizeof(*l));
+	struct resolver_options o;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	struct tctx t;
+	char spec[32];
+	int fd;
+
+	assert_non_null(l);
+	/* A port that was free a moment ago and has no listener: connects get RST. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (const struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(spec, sizeof(spec), "127.0.0.1@%u", ntohs(sa.sin_port));
+	tctx_open(&t, b);
+	default_opts(&t, &o);
+	o.upstreams[0] = spec;
+	o.timeout_ms = 1000;
+	tctx_resolver(&t, &o);
+	lk_start(&t, l, bed_case(b, "SECURE")->host, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 1, 3000));
+	printf("  refused: %s after %.1f ms (%s), rcode %d, EDE %d\n", resolver_outcome_name(l->res.outcome), lk_ms(l),
+	       l->res.detail, l->res.rcode, l->res.ede);
+	tctx_close(&t);
+	close(fd);
+	assert_int_equal(l->res.outcome, RESOLVER_FAILURE);
+	assert_ptr_equal(l->res.reason, resolver_err_failure);
+	assert_int_equal(l->res.ede, RESOLVER_EDE_NETWORK_ERROR);
+	free(l);
+}
+
 /* test_timeout_free_pending - resolver_free while queries wait on the silent server (open TCP connections). */
 static void test_timeout_free_pending(void **state)
 {
@@ -2720,6 +2828,8 @@ int main(int argc, char **argv)
 	static const struct CMUnitTest timeout[] = {
 		cmocka_unit_test(test_timeout_tcp),
 		cmocka_unit_test(test_timeout_udp),
+		cmocka_unit_test(test_timeout_backlog_full),
+		cmocka_unit_test(test_failure_refused),
 		cmocka_unit_test(test_timeout_free_pending),
 	};
 	static const struct CMUnitTest relay[] = {

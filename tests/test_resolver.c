@@ -1596,6 +1596,77 @@ static void test_cases_resolver_mode(void **state)
 		run_case_matrix(state, 0, p, RESOLVER_VALIDATE_RESOLVER);
 }
 
+/*
+ * run_tlsa_only - resolver_lookup_tlsa in one mode: a name with TLSA and no addresses (what `check` probes at a
+ * parent domain) is secure with its records, where resolver_lookup says "no such host"; a bogus TLSA RRset stays
+ * bogus, an unsigned one insecure; one TLSA query each, a cache entry of its own.
+ */
+static void run_tlsa_only(const struct bed *b, enum resolver_validation validation)
+{
+	const char *noaddr = bed_get(b, "TESTBED_TLSA_NOADDR");
+	struct lk *l = calloc(6, sizeof(*l));
+	struct resolver_options o;
+	struct tctx t;
+	char name[RESOLVER_MAX_NAME];
+	uint64_t q;
+
+	assert_non_null(l);
+	if (noaddr == NULL)
+		fail_msg("the bed has no TESTBED_TLSA_NOADDR");
+	tctx_open(&t, b);
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		resolver_mode_opts(&t, &o);
+	else
+		default_opts(&t, &o);
+	tctx_resolver(&t, &o);
+	lk_start(&t, &l[0], noaddr, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 1, 10000));
+	snprintf(name, sizeof(name), "_%u._tcp.%s", b->ports[0], noaddr);
+	printf("  %s TLSA only, %s: %s (%s)\n", noaddr, resolver_validation_name(validation),
+	       resolver_outcome_name(l[0].res.outcome), l[0].res.detail);
+	assert_int_equal(l[0].res.outcome, RESOLVER_NO_HOST);
+	l[1].q = resolver_lookup_tlsa(t.r, noaddr, b->ports[0], on_result, &l[1]);
+	l[1].t = &t;
+	l[1].t_start = uv_hrtime();
+	assert_non_null(l[1].q);
+	q = stats(&t).queries;
+	assert_true(run_until(&t, &t.done, 2, 10000));
+	assert_int_equal(stats(&t).queries, q);   /* counted when started */
+	assert_int_equal(l[1].res.outcome, RESOLVER_SECURE);
+	assert_int_equal(l[1].res.tlsa_only, 1);
+	assert_int_equal(l[1].res.n_addrs, 0);
+	assert_int_equal(l[1].res.n_tlsa, 1);
+	assert_string_equal(l[1].res.tlsa_name, name);
+	/* Bogus and unsigned TLSA keep their verdicts; each is one query. */
+	q = stats(&t).queries;
+	l[2].t = l[3].t = &t;
+	l[2].q = resolver_lookup_tlsa(t.r, bed_case(b, "ALTERED")->host, b->ports[0], on_result, &l[2]);
+	l[3].q = resolver_lookup_tlsa(t.r, bed_case(b, "INSECURE")->host, b->ports[0], on_result, &l[3]);
+	assert_true(run_until(&t, &t.done, 4, 10000));
+	assert_int_equal(stats(&t).queries, q + 2);
+	assert_int_equal(l[2].res.outcome, RESOLVER_BOGUS);
+	assert_ptr_equal(l[2].res.reason, resolver_err_bogus);
+	assert_int_equal(l[2].res.rcode, 2);
+	assert_int_equal(l[3].res.outcome, RESOLVER_INSECURE);
+	/* A second TLSA-only lookup is a cache hit of its own kind. */
+	l[4].t = &t;
+	l[4].q = resolver_lookup_tlsa(t.r, noaddr, b->ports[0], on_result, &l[4]);
+	assert_true(run_until(&t, &t.done, 5, 10000));
+	assert_int_equal(l[4].res.from_cache, 1);
+	assert_int_equal(l[4].res.outcome, RESOLVER_SECURE);
+	tctx_close(&t);
+	free(l);
+}
+
+static void test_cases_tlsa_only(void **state)
+{
+	const struct bed *b = *state;
+
+	run_tlsa_only(b, RESOLVER_VALIDATE_SELF);
+	if (b->unbound != NULL)
+		run_tlsa_only(b, RESOLVER_VALIDATE_RESOLVER);
+}
+
 /* test_cases_invalid_input - bad names and port 0 are refused synchronously with nothing scheduled. */
 static void test_cases_invalid_input(void **state)
 {
@@ -1870,6 +1941,114 @@ static void test_cache_failure_ttl(void **state)
 	assert_int_equal(stats(&t).queries, q + 3);
 	tctx_close(&t);
 	free(l);
+}
+
+/*
+ * run_prefetch - steady load on the bed's short-TTL name (TTL 2 s) for 3x its TTL, one lookup every 50 ms:
+ * only the first waits for DNS; every later callback comes from the cache because hits in the last 10% of the
+ * TTL refresh the entry in the background (issue 11, "names in use stay warm").
+ */
+static void run_prefetch(const struct bed *b, enum resolver_validation validation)
+{
+	const struct bed_case *c = bed_case(b, "SHORTTTL");
+	struct lk *l = calloc(1, sizeof(*l));
+	struct resolver_options o;
+	struct tctx t;
+	unsigned n = 0, cold = 0, wrong = 0;
+	uint64_t start;
+	double slowest = 0;
+
+	assert_non_null(l);
+	tctx_open(&t, b);
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		resolver_mode_opts(&t, &o);
+	else
+		default_opts(&t, &o);
+	o.ttl_min = 1;   /* the name's own 2 s, not the default minimum of 5 s */
+	tctx_resolver(&t, &o);
+	start = uv_now(&t.loop);
+	while (uv_now(&t.loop) - start < 6000) {
+		memset(l, 0, sizeof(*l));
+		lk_start(&t, l, c->host, b->ports[0]);
+		assert_true(run_until(&t, &t.done, n + 1, 5000));
+		if (n > 0 && !l->res.from_cache) {
+			cold++;
+			printf("    lookup %u at %llu ms waited for DNS (%.2f ms)\n", n,
+			       (unsigned long long)(uv_now(&t.loop) - start), lk_ms(l));
+		}
+		if (n > 0 && lk_ms(l) > slowest)
+			slowest = lk_ms(l);
+		wrong += l->res.outcome != RESOLVER_SECURE;
+		n++;
+		run_for(&t, 50);
+	}
+	printf("FIGURE steady load on %s (TTL %u s) for 6 s, validation %s: %u lookups, %u after the first waited "
+	       "for DNS, %llu background refreshes, slowest later callback %.3f ms\n",
+	       c->host, 2u, resolver_validation_name(validation), n, cold,
+	       (unsigned long long)stats(&t).prefetches, slowest);
+	assert_int_equal(wrong, 0);
+	assert_int_equal(cold, 0);
+	assert_true(stats(&t).prefetches >= 2);
+	tctx_close(&t);
+	free(l);
+}
+
+static void test_cache_prefetch(void **state)
+{
+	run_prefetch(*state, RESOLVER_VALIDATE_SELF);
+}
+
+static void test_cache_prefetch_resolver_mode(void **state)
+{
+	need_unbound(*state);
+	run_prefetch(*state, RESOLVER_VALIDATE_RESOLVER);
+}
+
+/*
+ * test_cache_prefetch_fail_closed - a refresh that fails (the upstream went silent) keeps the old answer only
+ * until its own TTL: the first lookup after that is not served stale, and fails.
+ */
+static void test_cache_prefetch_fail_closed(void **state)
+{
+	const struct bed *b = *state;
+	const struct bed_case *c = bed_case(b, "SHORTTTL");
+	struct relay *rl = calloc(1, sizeof(*rl));
+	struct lk *l = calloc(4, sizeof(*l));
+	struct resolver_options o;
+	struct tctx t;
+
+	assert_non_null(rl);
+	assert_non_null(l);
+	tctx_open(&t, b);
+	relay_open(&t, rl, RELAY_PASS, 0);
+	relay_opts(&t, rl, &o);
+	o.ttl_min = 1;
+	o.timeout_ms = 500;
+	tctx_resolver(&t, &o);
+	lk_start(&t, &l[0], c->host, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 1, 5000));
+	assert_int_equal(l[0].res.outcome, RESOLVER_SECURE);
+	assert_int_equal(l[0].res.ttl, 2);
+	rl->mode = RELAY_SILENT;
+	/* In the last 10% of the TTL: served from the cache, and a refresh starts (and will time out). */
+	run_for(&t, 1850);
+	lk_start(&t, &l[1], c->host, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 2, 5000));
+	assert_int_equal(l[1].res.from_cache, 1);
+	assert_int_equal(l[1].res.outcome, RESOLVER_SECURE);
+	assert_int_equal(stats(&t).prefetches, 1);
+	/* Past the TTL: nothing stale. The lookup joins the refresh in flight and gets its timeout. */
+	run_for(&t, 250);
+	lk_start(&t, &l[2], c->host, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 3, 5000));
+	printf("  after a failed refresh, past the TTL: %s (%s)\n", resolver_outcome_name(l[2].res.outcome),
+	       l[2].res.detail);
+	assert_int_equal(l[2].res.from_cache, 0);
+	assert_int_equal(l[2].res.outcome, RESOLVER_TIMEOUT);
+	assert_int_equal(l[2].res.n_addrs, 0);
+	tctx_close(&t);
+	free(l);
+	free(rl);
 }
 
 /* ---------- 3. coalescing ---------- */
@@ -2806,6 +2985,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cases_udp_443),
 		cmocka_unit_test(test_cases_tcp_other_port),
 		cmocka_unit_test(test_cases_resolver_mode),
+		cmocka_unit_test(test_cases_tlsa_only),
 		cmocka_unit_test(test_cases_invalid_input),
 	};
 	static const struct CMUnitTest cache[] = {
@@ -2815,6 +2995,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cache_count_bound),
 		cmocka_unit_test(test_cache_count_bound_concurrent),
 		cmocka_unit_test(test_cache_failure_ttl),
+		cmocka_unit_test(test_cache_prefetch),
+		cmocka_unit_test(test_cache_prefetch_resolver_mode),
+		cmocka_unit_test(test_cache_prefetch_fail_closed),
 	};
 	static const struct CMUnitTest coalesce[] = {
 		cmocka_unit_test(test_coalesce_100),

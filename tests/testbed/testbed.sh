@@ -400,6 +400,9 @@ make_zones() {
 		tlsa sha512 "3 1 2 $LEAF_SPKI_SHA512"
 		addr agility
 		tlsa agility "3 1 1 $LEAF_SPKI_SHA256" "3 1 2 $(randhex 64)"
+		# TLSA at a name with no addresses (a parent domain's record, the `check` probe)
+		tlsa noaddr "3 1 1 $LEAF_SPKI_SHA256"
+		addr www.noaddr
 		printf '$TTL 2\n'
 		addr shortttl
 		tlsa shortttl "3 1 1 $LEAF_SPKI_SHA256" "2 0 1 $CA_CERT_SHA256"
@@ -714,6 +717,8 @@ NSEC3          www.nsec3.$ZONE          secure          secure
 NSEC3_NX       nx.nsec3.$ZONE           secure-nxdomain secure-nxdomain
 EOF
 		printf 'TESTBED_TARGET_CNAME_SECURE=www.%s\nTESTBED_TARGET_CNAME_INSECURE=www.insecure.%s\n' "$ZONE" "$ZONE"
+		# not a case: a signed TLSA RRset at a name without A/AAAA, and a host below it without TLSA
+		printf 'TESTBED_TLSA_NOADDR=noaddr.%s\nTESTBED_HOST_BELOW_NOADDR=www.noaddr.%s\n' "$ZONE" "$ZONE"
 		printf 'TESTBED_CASES=%s\n' "$names"
 	} >"$tmp"
 	mv -f "$tmp" "$dir/testbed.env"

@@ -49,6 +49,7 @@ enum resolver_validation {
 #define RESOLVER_EDE_SIGNATURE_NOT_YET_VALID 8
 #define RESOLVER_EDE_NO_REACHABLE_AUTHORITY 22
 #define RESOLVER_EDE_NETWORK_ERROR 23
+#define RESOLVER_EDE_INVALID_DATA 24
 
 /* Failure reasons are constant strings compared by pointer (STYLE.md habit 7). */
 extern const char resolver_err_bogus[];
@@ -104,6 +105,9 @@ struct resolver_options {
 	int udp;                        /* 1: UDP first with TCP fallback; 0 (default): TCP only (see TESTBED.md);
 					 * validation = resolver always uses UDP first (nothing to crash in getdns) */
 	enum resolver_validation validation;   /* resolver: every upstream must be a loopback address */
+	int getdns_fallback;            /* resolver mode, tests only: let getdns 1.6.0 fall back from UDP to TCP
+					 * itself instead of asking truncated questions again over TCP (it aborts:
+					 * test_resolver known_bugs test_bug_resolver_getdns_fallback) */
 	resolver_usable_fn usable;      /* NULL: every record with usage<=3, selector<=1, mtype<=2 counts as usable */
 	void *usable_arg;
 };

@@ -765,6 +765,7 @@ struct tctx {
 	struct relay *relay;       /* closed with the test when set */
 	unsigned done;             /* callbacks so far */
 	int in_lookup;             /* inside resolver_lookup(): a callback now would be synchronous */
+	enum resolver_validation validation;   /* relays lead to unbound and relay_opts asks for resolver mode */
 	unsigned sync_calls;
 };
 
@@ -1468,7 +1469,7 @@ static void relay_open(struct tctx *t, struct relay *rl, enum relay_mode mode, u
 	rl->nth = nth;
 	rl->on_udp = mode != RELAY_CLOSE_MID;
 	rl->on_tcp = mode != RELAY_TRUNCATE;
-	rl->upstream = t->bed->dns;
+	rl->upstream = t->validation == RESOLVER_VALIDATE_RESOLVER ? t->bed->unbound_addr : t->bed->dns;
 	for (attempt = 0; attempt < 50; attempt++) {
 		memset(&sa, 0, sizeof(sa));
 		sa.sin_family = AF_INET;
@@ -1516,7 +1517,10 @@ static void relay_close(struct relay *rl)
 
 static void relay_opts(const struct tctx *t, const struct relay *rl, struct resolver_options *o)
 {
-	default_opts(t, o);
+	if (t->validation == RESOLVER_VALIDATE_RESOLVER)
+		resolver_mode_opts(t, o);
+	else
+		default_opts(t, o);
 	o->upstreams[0] = rl->spec;
 }
 
@@ -2544,7 +2548,8 @@ static void run_wave(struct tctx *t, const struct resolver_options *o, uint16_t 
  * run_lossy - waves of every case (one per TLSA port, so nothing comes from a cache) through a relay in mode,
  * hitting every nth answer; strict demands exact results (the mode loses nothing a resolver cannot recover).
  */
-static void run_lossy(void **state, enum relay_mode mode, const unsigned *nths, size_t waves, int udp, int strict)
+static void run_lossy(void **state, enum relay_mode mode, const unsigned *nths, size_t waves, int udp, int strict,
+		      enum resolver_validation validation)
 {
 	const struct bed *b = *state;
 	struct relay *rl = calloc(1, sizeof(*rl));
@@ -2556,6 +2561,9 @@ static void run_lossy(void **state, enum relay_mode mode, const unsigned *nths, 
 
 	assert_non_null(rl);
 	tctx_open(&t, b);
+	t.validation = validation;
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		need_unbound(b);
 	relay_open(&t, rl, mode, nths[0]);
 	relay_opts(&t, rl, &o);
 	o.udp = udp;
@@ -2603,7 +2611,7 @@ static unsigned wire_cold(struct tctx *t, struct relay *rl, const struct resolve
  * run_pass - pass-through: the wire cost of one cold lookup, of every successful (host, port) one after the other
  * (each exactly checked) and of a coalesced burst; then, when concurrent, every case at every port at once, exactly.
  */
-static void run_pass(void **state, int udp, int concurrent)
+static void run_pass(void **state, int udp, int concurrent, enum resolver_validation validation)
 {
 	const struct bed *b = *state;
 	struct relay *rl = calloc(1, sizeof(*rl));
@@ -2619,6 +2627,9 @@ static void run_pass(void **state, int udp, int concurrent)
 	assert_non_null(rl);
 	assert_non_null(l);
 	tctx_open(&t, b);
+	t.validation = validation;
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		need_unbound(b);
 	relay_open(&t, rl, RELAY_PASS, 0);
 	relay_opts(&t, rl, &o);
 	o.udp = udp;
@@ -2675,7 +2686,7 @@ static void run_pass(void **state, int udp, int concurrent)
 
 static void test_relay_pass_tcp(void **state)
 {
-	run_pass(state, 0, 1);
+	run_pass(state, 0, 1, RESOLVER_VALIDATE_SELF);
 }
 
 /*
@@ -2684,35 +2695,69 @@ static void test_relay_pass_tcp(void **state)
  */
 static void test_relay_pass_udp(void **state)
 {
-	run_pass(state, 1, 0);
+	run_pass(state, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_relay_drop_tcp(void **state)
 {
 	static const unsigned nths[] = {5, 11, 3, 17};
 
-	run_lossy(state, RELAY_DROP, nths, 4, 0, 0);
+	run_lossy(state, RELAY_DROP, nths, 4, 0, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_relay_cut_tcp(void **state)
 {
 	static const unsigned nths[] = {3, 7, 13};
 
-	run_lossy(state, RELAY_CUT, nths, 3, 0, 0);
+	run_lossy(state, RELAY_CUT, nths, 3, 0, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_relay_close_mid_tcp(void **state)
 {
 	static const unsigned nths[] = {4, 9, 2};
 
-	run_lossy(state, RELAY_CLOSE_MID, nths, 3, 0, 0);
+	run_lossy(state, RELAY_CLOSE_MID, nths, 3, 0, 0, RESOLVER_VALIDATE_SELF);
 }
+
+/*
+ * Resolver mode over UDP (validation = resolver always asks UDP first, TCP on truncation): behind the relay in
+ * front of the bed's unbound, the same abuse that crashes getdns 1.6.0 in self mode (known_bugs) must neither
+ * crash nor give a wrong answer. These tests are why resolver mode may use UDP and self mode may not.
+ */
+static void test_relay_pass_resolver_udp(void **state)
+{
+	run_pass(state, 1, 1, RESOLVER_VALIDATE_RESOLVER);
+}
+
+static void test_relay_drop_resolver_udp(void **state)
+{
+	static const unsigned nths[] = {5, 11, 3, 17, 7, 13};
+
+	run_lossy(state, RELAY_DROP, nths, 6, 1, 0, RESOLVER_VALIDATE_RESOLVER);
+}
+
+/* Truncation loses nothing: every result exact after TCP fallback. */
+static void test_relay_truncate_resolver_udp(void **state)
+{
+	static const unsigned nths[] = {1, 2, 3};
+
+	run_lossy(state, RELAY_TRUNCATE, nths, 3, 1, 1, RESOLVER_VALIDATE_RESOLVER);
+}
+
+static void test_relay_cut_resolver_udp(void **state)
+{
+	static const unsigned nths[] = {3, 7, 13, 5};
+
+	run_lossy(state, RELAY_CUT, nths, 4, 1, 0, RESOLVER_VALIDATE_RESOLVER);
+}
+
+static void test_relay_parallel_truncated_resolver(void **state);
 
 /*
  * run_parallel_truncated - every UDP answer truncated (opts.udp = 1), so every query (the big TLSA RRset at every
  * port, DNSKEY and DS included) retries over TCP at once: the BIG case at every port three times, then every case.
  */
-static void run_parallel_truncated(void **state, int strict)
+static void run_parallel_truncated(void **state, int strict, enum resolver_validation validation)
 {
 	const struct bed *b = *state;
 	const struct bed_case *big = bed_case(b, "BIG");
@@ -2733,6 +2778,9 @@ static void run_parallel_truncated(void **state, int strict)
 		assert_true(x[i].tlsa.n > 20);   /* large enough that NSD itself truncates it over UDP */
 	}
 	tctx_open(&t, b);
+	t.validation = validation;
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		need_unbound(b);
 	relay_open(&t, rl, RELAY_TRUNCATE, 1);
 	relay_opts(&t, rl, &o);
 	o.udp = 1;
@@ -2770,6 +2818,11 @@ static void run_parallel_truncated(void **state, int strict)
 	free(rl);
 }
 
+static void test_relay_parallel_truncated_resolver(void **state)
+{
+	run_parallel_truncated(state, 1, RESOLVER_VALIDATE_RESOLVER);
+}
+
 /*
  * Known bugs: not run by default nor by ctest (`test_resolver known_bugs [TEST]` runs them). Each states what a
  * correct resolver does and fails, hangs up or crashes today (getdns 1.6.0); see the report that came with this file.
@@ -2780,30 +2833,57 @@ static const unsigned truncate_nths[] = {1, 2, 3};
 /* test_bug_truncate_udp - truncated UDP answers: never crash, never a wrong answer (getdns double free). */
 static void test_bug_truncate_udp(void **state)
 {
-	run_lossy(state, RELAY_TRUNCATE, truncate_nths, 3, 1, 0);
+	run_lossy(state, RELAY_TRUNCATE, truncate_nths, 3, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 /* test_bug_truncate_udp_exact - truncation loses nothing: TCP fallback must give exact results. */
 static void test_bug_truncate_udp_exact(void **state)
 {
-	run_lossy(state, RELAY_TRUNCATE, truncate_nths, 3, 1, 1);
+	run_lossy(state, RELAY_TRUNCATE, truncate_nths, 3, 1, 1, RESOLVER_VALIDATE_SELF);
 }
 
 /* test_bug_parallel_truncated - the brief's parallel TCP fallback (BIG, opts.udp = 1): never crash. */
 static void test_bug_parallel_truncated(void **state)
 {
-	run_parallel_truncated(state, 0);
+	run_parallel_truncated(state, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_bug_parallel_truncated_exact(void **state)
 {
-	run_parallel_truncated(state, 1);
+	run_parallel_truncated(state, 1, RESOLVER_VALIDATE_SELF);
 }
 
 /* test_bug_pass_udp_concurrent - UDP first through a lossless relay: every concurrent lookup must succeed. */
 static void test_bug_pass_udp_concurrent(void **state)
 {
-	run_pass(state, 1, 1);
+	run_pass(state, 1, 1, RESOLVER_VALIDATE_SELF);
+}
+
+/*
+ * test_bug_resolver_getdns_fallback - resolver mode with getdns's own UDP-to-TCP fallback (opts.getdns_fallback):
+ * every answer truncated, as for BIG. getdns 1.6.0 aborts the process (libuv: a socket closed under an event it
+ * still has scheduled); the resolver therefore asks truncated questions again itself on a TCP-only context.
+ */
+static void test_bug_resolver_getdns_fallback(void **state)
+{
+	const struct bed *b = *state;
+	struct relay *rl = calloc(1, sizeof(*rl));
+	unsigned counts[V_COUNT] = {0};
+	struct resolver_options o;
+	struct tctx t;
+
+	need_unbound(b);
+	assert_non_null(rl);
+	tctx_open(&t, b);
+	t.validation = RESOLVER_VALIDATE_RESOLVER;
+	relay_open(&t, rl, RELAY_TRUNCATE, 1);
+	relay_opts(&t, rl, &o);
+	o.getdns_fallback = 1;
+	o.timeout_ms = 1000;
+	run_wave(&t, &o, b->ports[0], 1, counts);
+	print_counts("resolver mode, getdns's own fallback, every UDP answer truncated", rl, counts);
+	tctx_close(&t);
+	free(rl);
 }
 
 /* test_bug_drop_udp - dropped UDP answers (opts.udp = 1): TESTBED.md's getdns 1.6.0 double free. */
@@ -2811,7 +2891,7 @@ static void test_bug_drop_udp(void **state)
 {
 	static const unsigned nths[] = {5, 11, 3, 17, 7, 13};
 
-	run_lossy(state, RELAY_DROP, nths, 6, 1, 0);
+	run_lossy(state, RELAY_DROP, nths, 6, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 /* test_bug_cut_udp - UDP answers cut in half (malformed), opts.udp = 1. */
@@ -2819,7 +2899,7 @@ static void test_bug_cut_udp(void **state)
 {
 	static const unsigned nths[] = {3, 7, 13, 5};
 
-	run_lossy(state, RELAY_CUT, nths, 4, 1, 0);
+	run_lossy(state, RELAY_CUT, nths, 4, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 /*
@@ -3022,6 +3102,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_relay_cut_tcp),
 		cmocka_unit_test(test_relay_close_mid_tcp),
 		cmocka_unit_test(test_recovery_after_close_mid),
+		cmocka_unit_test(test_relay_pass_resolver_udp),
+		cmocka_unit_test(test_relay_drop_resolver_udp),
+		cmocka_unit_test(test_relay_truncate_resolver_udp),
+		cmocka_unit_test(test_relay_cut_resolver_udp),
+		cmocka_unit_test(test_relay_parallel_truncated_resolver),
 	};
 	static const struct CMUnitTest figures[] = {
 		cmocka_unit_test(test_figures_latency),
@@ -3034,6 +3119,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bug_pass_udp_concurrent),
 		cmocka_unit_test(test_bug_drop_udp),
 		cmocka_unit_test(test_bug_cut_udp),
+		cmocka_unit_test(test_bug_resolver_getdns_fallback),
 	};
 	static const struct group groups[] = {
 		GROUP("cases", cases, 1),     GROUP("cache", cache, 1),     GROUP("coalesce", coalesce, 1),

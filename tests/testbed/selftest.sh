@@ -9,6 +9,10 @@
 #
 # Prints one line per check and a final "N passed, N failed".
 
+# `sh selftest.sh` works too: the checks need bash.
+if [ -z "${BASH_VERSION:-}" ]; then
+	exec bash "$0" "$@"
+fi
 set -eu
 set -o pipefail
 export LC_ALL=C

@@ -30,7 +30,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -777,6 +779,7 @@ struct lk {
 	uint16_t port;
 	unsigned calls;
 	uint64_t t_start, t_done;  /* uv_hrtime() */
+	uint64_t cpu_start, cpu_done;   /* this thread's CPU time, ns */
 	void (*hook)(struct lk *l);   /* run inside the callback, after the copy */
 	void *hook_arg;
 	struct resolver_result res;
@@ -906,11 +909,20 @@ static void tctx_close(struct tctx *t)
 	}
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void on_result(const struct resolver_result *res, void *arg)
 {
 	struct lk *l = arg;
 	size_t i, used = 0;
 
+	l->cpu_done = thread_cpu_ns();
 	l->calls++;
 	l->t_done = uv_hrtime();
 	l->q = NULL;
@@ -938,6 +950,7 @@ static void lk_start(struct tctx *t, struct lk *l, const char *host, uint16_t po
 	l->t = t;
 	l->host = host;
 	l->port = port;
+	l->cpu_start = thread_cpu_ns();
 	l->t_start = uv_hrtime();
 	t->in_lookup = 1;
 	l->q = resolver_lookup(t->r, host, port, on_result, l);
@@ -3041,6 +3054,154 @@ static void run_latency(const struct bed *b, int udp)
 	free(x);
 }
 
+/* dns_query - a query for qname/qtype with RD and EDNS DO (what drill -D sends) into q; its length, 0 on error. */
+static size_t dns_query(uint8_t *q, size_t cap, uint16_t id, const char *qname, uint16_t qtype)
+{
+	static const uint8_t opt[11] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0};   /* OPT, 1232, DO */
+	size_t n = 12;
+	const char *p = qname;
+
+	if (cap < 12 + strlen(qname) + 2 + 4 + sizeof(opt))
+		return 0;
+	memset(q, 0, 12);
+	q[0] = (uint8_t)(id >> 8);
+	q[1] = (uint8_t)id;
+	q[2] = 0x01;   /* RD */
+	q[5] = 1;      /* QDCOUNT */
+	q[11] = 1;     /* ARCOUNT */
+	while (*p != '\0') {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+		if (l == 0 || l > 63)
+			return 0;
+		q[n++] = (uint8_t)l;
+		memcpy(q + n, p, l);
+		n += l;
+		p += l + (dot != NULL);
+	}
+	q[n++] = 0;
+	q[n++] = (uint8_t)(qtype >> 8);
+	q[n++] = (uint8_t)qtype;
+	q[n++] = 0;
+	q[n++] = 1;
+	memcpy(q + n, opt, sizeof(opt));
+	return n + sizeof(opt);
+}
+
+/*
+ * parallel3_us - the floor of a resolver-mode lookup: A, AAAA and TLSA sent at once over one UDP socket to
+ * the bed's unbound, all three answers read (what `drill` does three times in parallel, without three process
+ * starts). Microseconds, or -1.
+ */
+static double parallel3_us(const struct bed *b, const char *host, uint16_t port)
+{
+	uint8_t q[3][300], buf[4096];
+	char tlsa[RESOLVER_MAX_NAME];
+	size_t len[3];
+	uint64_t t0;
+	int fd, got = 0, i;
+
+	snprintf(tlsa, sizeof(tlsa), "_%u._tcp.%s", port, host);
+	len[0] = dns_query(q[0], sizeof(q[0]), 0x1001, host, 1);
+	len[1] = dns_query(q[1], sizeof(q[1]), 0x1002, host, 28);
+	len[2] = dns_query(q[2], sizeof(q[2]), 0x1003, tlsa, 52);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (const struct sockaddr *)&b->unbound_addr, sizeof(b->unbound_addr)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	t0 = uv_hrtime();
+	for (i = 0; i < 3; i++)
+		if (send(fd, q[i], len[i], 0) != (ssize_t)len[i])
+			got = -100;
+	while (got >= 0 && got < 3) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (poll(&pfd, 1, 2000) != 1 || recv(fd, buf, sizeof(buf), 0) < 12)
+			break;
+		got++;
+	}
+	close(fd);
+	return got == 3 ? (double)(uv_hrtime() - t0) / 1e3 : -1;
+}
+
+/*
+ * test_figures_modes - issue 11's resolver-mode targets, measured in one run: cold lookups (a fresh resolver
+ * each, so nothing is cached and the connection is new) in self mode against NSD and in resolver mode against
+ * a warm unbound, wall time and this thread's CPU per lookup, and the parallel 3-query floor. Targets: resolver
+ * mode <= 1.5x the floor (bench/dns compares with drill itself) and CPU <= 1/10 of self mode. Printed.
+ */
+static void test_figures_modes(void **state)
+{
+	const struct bed *b = *state;
+	enum { N = COLD_SAMPLES };
+	struct expect *x = calloc(1, sizeof(*x));
+	struct lk *l = calloc(1, sizeof(*l));
+	const char *hosts[BED_MAX_CASES * BED_MAX_PORTS];
+	uint16_t ports[BED_MAX_CASES * BED_MAX_PORTS];
+	double ms[2][N], cpu[2][N], floor_us[N], p50[2], cpu50[2], f50;
+	struct resolver_options o;
+	struct tctx t;
+	size_t n_pairs = 0, i, p;
+	int m;
+
+	need_unbound(b);
+	assert_non_null(x);
+	assert_non_null(l);
+	for (p = 0; p < b->n_ports; p++)
+		for (i = 0; i < b->n_cases; i++) {
+			expect_build(b, &b->cases[i], b->ports[p], x);
+			if (x->reason != NULL)
+				continue;
+			hosts[n_pairs] = b->cases[i].host;
+			ports[n_pairs++] = b->ports[p];
+		}
+	tctx_open(&t, b);
+	/* unbound warm: every name asked once before anything is measured */
+	for (i = 0; i < n_pairs; i++)
+		if (parallel3_us(b, hosts[i], ports[i]) < 0)
+			fail_msg("unbound did not answer %s", hosts[i]);
+	for (m = 0; m < 2; m++) {
+		for (i = 0; i < N; i++) {
+			size_t k = i % n_pairs;
+			if (m == 1)
+				resolver_mode_opts(&t, &o);
+			else
+				default_opts(&t, &o);
+			tctx_resolver(&t, &o);
+			memset(l, 0, sizeof(*l));
+			expect_build(b, bed_case_by_host(b, hosts[k]), ports[k], x);
+			lk_start(&t, l, hosts[k], ports[k]);
+			assert_true(run_until(&t, &t.done, t.done + 1, 10000));
+			assert_exact(b, x, l);
+			ms[m][i] = lk_ms(l);
+			cpu[m][i] = (double)(l->cpu_done - l->cpu_start) / 1e3;
+			tctx_free_resolver(&t);
+			if (m == 1)
+				floor_us[i] = parallel3_us(b, hosts[k], ports[k]);
+		}
+		qsort(ms[m], N, sizeof(double), cmp_double);
+		qsort(cpu[m], N, sizeof(double), cmp_double);
+		p50[m] = percentile(ms[m], N, 0.5);
+		cpu50[m] = percentile(cpu[m], N, 0.5);
+		printf("FIGURE cold lookup, validation %s (%s), %d lookups: p50 %.3f ms, p99 %.3f ms, max %.3f ms; CPU "
+		       "p50 %.0f us, p99 %.0f us\n",
+		       m ? "resolver" : "self", m ? "warm unbound, UDP" : "NSD, TCP", N, p50[m], percentile(ms[m], N, 0.99),
+		       ms[m][N - 1], cpu50[m], percentile(cpu[m], N, 0.99));
+	}
+	qsort(floor_us, N, sizeof(double), cmp_double);
+	f50 = percentile(floor_us, N, 0.5);
+	printf("FIGURE parallel A+AAAA+TLSA over one UDP socket to the warm unbound (drill's wire exchange, no process "
+	       "start), %d samples: p50 %.3f ms, p99 %.3f ms\n",
+	       N, f50 / 1000, percentile(floor_us, N, 0.99) / 1000);
+	printf("FIGURE resolver mode vs the floor: %.2fx (target <= 1.5x vs drill: see bench/dns); CPU resolver/self "
+	       "%.3f (target <= 0.1: %s)\n",
+	       p50[1] / (f50 / 1000), cpu50[1] / cpu50[0], cpu50[1] <= 0.1 * cpu50[0] ? "met" : "NOT met");
+	tctx_close(&t);
+	free(l);
+	free(x);
+}
+
 static void test_figures_latency(void **state)
 {
 	run_latency(*state, 0);
@@ -3110,6 +3271,7 @@ int main(int argc, char **argv)
 	};
 	static const struct CMUnitTest figures[] = {
 		cmocka_unit_test(test_figures_latency),
+		cmocka_unit_test(test_figures_modes),
 	};
 	static const struct CMUnitTest known_bugs[] = {
 		cmocka_unit_test(test_bug_truncate_udp),

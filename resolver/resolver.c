@@ -1251,6 +1251,9 @@ static void txn_retry_tcp(struct txn *t)
 
 	txn_release(t);
 	t->truncated = 0;
+	t->answered = 0;
+	t->rcode = 0;
+	t->dnssec_status = 0;
 	t->ede = RESOLVER_EDE_NONE;
 	t->on_tcp = 1;
 	t->done = 0;

@@ -780,6 +780,7 @@ struct lk {
 	unsigned calls;
 	uint64_t t_start, t_done;  /* uv_hrtime() */
 	uint64_t cpu_start, cpu_done;   /* this thread's CPU time, ns */
+	uint64_t rq_start, rq_done;     /* this thread's time waiting for a CPU (run queue), ns */
 	void (*hook)(struct lk *l);   /* run inside the callback, after the copy */
 	void *hook_arg;
 	struct resolver_result res;
@@ -917,12 +918,27 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* runqueue_ns - time this thread spent runnable but not running (/proc/thread-self/schedstat, field 2); 0. */
+static uint64_t runqueue_ns(void)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+	unsigned long long run = 0, wait = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+		wait = 0;
+	fclose(f);
+	return wait;
+}
+
 static void on_result(const struct resolver_result *res, void *arg)
 {
 	struct lk *l = arg;
 	size_t i, used = 0;
 
 	l->cpu_done = thread_cpu_ns();
+	l->rq_done = runqueue_ns();
 	l->calls++;
 	l->t_done = uv_hrtime();
 	l->q = NULL;
@@ -950,6 +966,7 @@ static void lk_start(struct tctx *t, struct lk *l, const char *host, uint16_t po
 	l->t = t;
 	l->host = host;
 	l->port = port;
+	l->rq_start = runqueue_ns();
 	l->cpu_start = thread_cpu_ns();
 	l->t_start = uv_hrtime();
 	t->in_lookup = 1;
@@ -2979,11 +2996,25 @@ static double percentile(const double *sorted, size_t n, double p)
 	return sorted[i == 0 ? 0 : (i > n ? n - 1 : i - 1)];
 }
 
+/* cold_stats - p50, p99 and the count above 20 ms of n samples (sorted in place), and the stall target. */
+static int cold_stats(double *ms, size_t n, double *p50, double *p99, size_t *slow)
+{
+	size_t i;
+
+	qsort(ms, n, sizeof(ms[0]), cmp_double);
+	*p50 = percentile(ms, n, 0.5);
+	*p99 = percentile(ms, n, 0.99);
+	for (i = 0, *slow = 0; i < n; i++)
+		*slow += ms[i] > 20;
+	return *p99 <= 2 * *p50 && *slow == 0;
+}
+
 /*
- * run_latency - COLD_SAMPLES cold lookups, every successful (host, port) of the bed in turn on one resolver and a
- * fresh resolver (new getdns context, new TCP connection) each time the list starts over; then cached latency.
- * Issue 11's target for the 40 ms stall (Nagle in the server + our delayed ACK, see getdns_uv.c ack_now): p99 at
- * most 2x p50 and no sample above 20 ms. Printed, not asserted: a loaded machine must not fail the suite.
+ * run_latency - issue 11's stall target (the 40 ms stall was Nagle in the server + our delayed ACK, see
+ * getdns_uv.c ack_now): COLD_SAMPLES cold lookups of one name, each on a fresh resolver (new getdns context, new
+ * TCP connection), as a freshly started proxy's first connection; target p99 <= 2x p50 and none above 20 ms.
+ * Then COLD_SAMPLES cold lookups over every successful (host, port) of the bed on one resolver (their work
+ * differs: 16 to 24 queries), and cached latency. Printed, not asserted: a loaded machine must not fail the suite.
  */
 static void run_latency(const struct bed *b, int udp)
 {
@@ -2991,10 +3022,12 @@ static void run_latency(const struct bed *b, int udp)
 	struct lk *l = calloc(2 * COLD_SAMPLES, sizeof(*l));
 	const char *hosts[BED_MAX_CASES * BED_MAX_PORTS];
 	uint16_t ports[BED_MAX_CASES * BED_MAX_PORTS];
-	double cold[COLD_SAMPLES], cached[COLD_SAMPLES], p50, p99;
+	double one[COLD_SAMPLES], one_cpu[COLD_SAMPLES], one_idle[COLD_SAMPLES], cold[COLD_SAMPLES], cached[COLD_SAMPLES];
+	double p50, p99;
+	const char *mode = udp ? "UDP then TCP" : "TCP only";
 	struct resolver_options o;
 	struct tctx t;
-	size_t n_pairs = 0, i, p, slow = 0;
+	size_t n_pairs = 0, i, p, slow;
 	int met;
 
 	assert_non_null(x);
@@ -3012,6 +3045,30 @@ static void run_latency(const struct bed *b, int udp)
 	tctx_open(&t, b);
 	default_opts(&t, &o);
 	o.udp = udp;
+	expect_build(b, bed_case(b, "SECURE"), b->ports[0], x);
+	for (i = 0; i < COLD_SAMPLES; i++) {
+		tctx_resolver(&t, &o);
+		lk_start(&t, &l[i], x->c->host, x->port);
+		assert_true(run_until(&t, &t.done, t.done + 1, 10000));
+		assert_exact(b, x, &l[i]);
+		one[i] = lk_ms(&l[i]);
+		one_cpu[i] = (double)(l[i].cpu_done - l[i].cpu_start) / 1e6;
+		/* Neither running nor waiting for a CPU: waiting for the network (where a stall would show). */
+		one_idle[i] = one[i] - one_cpu[i] - (double)(l[i].rq_done - l[i].rq_start) / 1e6;
+		tctx_free_resolver(&t);
+	}
+	met = cold_stats(one, COLD_SAMPLES, &p50, &p99, &slow);
+	qsort(one_cpu, COLD_SAMPLES, sizeof(one_cpu[0]), cmp_double);
+	qsort(one_idle, COLD_SAMPLES, sizeof(one_idle[0]), cmp_double);
+	printf("FIGURE cold lookup latency, self mode, %d lookups of %s:%u each on a fresh resolver, %s: p50 %.2f ms, "
+	       "p99 %.2f ms (min %.2f, p90 %.2f, max %.2f; %zu above 20 ms); target p99 <= 2x p50 and none above "
+	       "20 ms: %s; CPU p50 %.2f ms, p99 %.2f ms; waiting for the network (wall - CPU - run queue) p50 %.2f "
+	       "ms, p99 %.2f ms\n",
+	       COLD_SAMPLES, x->c->host, x->port, mode, p50, p99, one[0], percentile(one, COLD_SAMPLES, 0.9),
+	       one[COLD_SAMPLES - 1], slow, met ? "met" : "NOT met", percentile(one_cpu, COLD_SAMPLES, 0.5),
+	       percentile(one_cpu, COLD_SAMPLES, 0.99), percentile(one_idle, COLD_SAMPLES, 0.5),
+	       percentile(one_idle, COLD_SAMPLES, 0.99));
+	memset(l, 0, 2 * COLD_SAMPLES * sizeof(*l));
 	for (i = 0; i < COLD_SAMPLES; i++) {
 		size_t k = i % n_pairs;
 
@@ -3022,33 +3079,27 @@ static void run_latency(const struct bed *b, int udp)
 		}
 		expect_build(b, bed_case_by_host(b, hosts[k]), ports[k], x);
 		lk_start(&t, &l[i], hosts[k], ports[k]);
-		assert_true(run_until(&t, &t.done, (unsigned)i + 1, 10000));
+		assert_true(run_until(&t, &t.done, t.done + 1, 10000));
 		assert_exact(b, x, &l[i]);
 		assert_int_equal(l[i].res.from_cache, 0);
 		cold[i] = lk_ms(&l[i]);
-		slow += cold[i] > 20;
 	}
 	for (i = 0; i < COLD_SAMPLES; i++) {
 		size_t k = i % ((COLD_SAMPLES - 1) % n_pairs + 1);   /* the pairs the last resolver has cached */
 
 		lk_start(&t, &l[COLD_SAMPLES + i], hosts[k], ports[k]);
-		assert_true(run_until(&t, &t.done, (unsigned)(COLD_SAMPLES + i + 1), 10000));
+		assert_true(run_until(&t, &t.done, t.done + 1, 10000));
 		assert_int_equal(l[COLD_SAMPLES + i].res.from_cache, 1);
 		cached[i] = lk_ms(&l[COLD_SAMPLES + i]);
 	}
-	qsort(cold, COLD_SAMPLES, sizeof(cold[0]), cmp_double);
+	cold_stats(cold, COLD_SAMPLES, &p50, &p99, &slow);
+	printf("FIGURE cold lookup latency, self mode, %d lookups over %zu distinct (host, port) on one resolver, %s: "
+	       "p50 %.2f ms, p99 %.2f ms (min %.2f, p90 %.2f, max %.2f; %zu above 20 ms)\n",
+	       COLD_SAMPLES, n_pairs, mode, p50, p99, cold[0], percentile(cold, COLD_SAMPLES, 0.9),
+	       cold[COLD_SAMPLES - 1], slow);
 	qsort(cached, COLD_SAMPLES, sizeof(cached[0]), cmp_double);
-	p50 = percentile(cold, COLD_SAMPLES, 0.5);
-	p99 = percentile(cold, COLD_SAMPLES, 0.99);
-	met = p99 <= 2 * p50 && slow == 0;
-	printf("FIGURE cold lookup latency, self mode, %d lookups over %zu distinct (host, port), %s: p50 %.2f ms, p99 "
-	       "%.2f ms (min %.2f, p90 %.2f, max %.2f; %zu above 20 ms); target p99 <= 2x p50 and none above 20 ms: "
-	       "%s\n",
-	       COLD_SAMPLES, n_pairs, udp ? "UDP then TCP" : "TCP only", p50, p99, cold[0],
-	       percentile(cold, COLD_SAMPLES, 0.9), cold[COLD_SAMPLES - 1], slow, met ? "met" : "NOT met");
-	printf("FIGURE cached lookup latency (callback from the loop), %s: p50 %.1f us (max %.1f us)\n",
-	       udp ? "UDP then TCP" : "TCP only", percentile(cached, COLD_SAMPLES, 0.5) * 1000,
-	       cached[COLD_SAMPLES - 1] * 1000);
+	printf("FIGURE cached lookup latency (callback from the loop), %s: p50 %.1f us (max %.1f us)\n", mode,
+	       percentile(cached, COLD_SAMPLES, 0.5) * 1000, cached[COLD_SAMPLES - 1] * 1000);
 	tctx_close(&t);
 	free(l);
 	free(x);

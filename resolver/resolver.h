@@ -102,8 +102,9 @@ struct resolver_options {
 	unsigned ttl_max;               /* clamp, seconds; 0 = 3600 */
 	unsigned failure_ttl;           /* how long bogus/timeout/failure results are cached; 0 = 2 */
 	int ttls_literal;               /* 1: ttl_min and failure_ttl of 0 mean 0 (no minimum, failures not cached) */
-	int udp;                        /* 1: UDP first with TCP fallback; 0 (default): TCP only (see TESTBED.md);
-					 * validation = resolver always uses UDP first (nothing to crash in getdns) */
+	int udp;                        /* self mode: 1 UDP first with TCP fallback, 0 (default) TCP only (see
+					 * TESTBED.md); resolver mode always asks over UDP and asks truncated
+					 * answers again over TCP itself */
 	enum resolver_validation validation;   /* resolver: every upstream must be a loopback address */
 	int getdns_fallback;            /* resolver mode, tests only: let getdns 1.6.0 fall back from UDP to TCP
 					 * itself instead of asking truncated questions again over TCP (it aborts:

@@ -151,7 +151,7 @@ static void print_text(const struct lookup_run *run, const struct resolver_resul
 		else
 			printf("  UNUSABLE: %s\n", why);
 	}
-	if (res->rcode >= 0 || res->ede >= 0) {
+	if ((res->rcode > 0 || res->ede >= 0 || res->reason != NULL) && (res->rcode >= 0 || res->ede >= 0)) {
 		printf("  DNS: rcode %d", res->rcode);
 		if (res->ede >= 0)
 			printf(", extended error %d (%s)", res->ede,

@@ -1701,6 +1701,42 @@ static void test_cases_tlsa_only(void **state)
 		run_tlsa_only(b, RESOLVER_VALIDATE_RESOLVER);
 }
 
+/* test_cases_resolver_mode_upstreams - resolver mode takes the AD bit only from explicit loopback upstreams. */
+static void test_cases_resolver_mode_upstreams(void **state)
+{
+	static const char *const bad[] = {"192.0.2.53", "10.0.0.1@53", "[2001:db8::1]@53", "::2", "128.0.0.1"};
+	static const char *const good[] = {"127.0.0.1", "127.1.2.3@5353", "::1", "[::1]@53", "::ffff:127.0.0.1"};
+	struct resolver_options o;
+	struct resolver *r = NULL;
+	uv_loop_t loop;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	memset(&o, 0, sizeof(o));
+	o.validation = RESOLVER_VALIDATE_RESOLVER;
+	/* No upstream would mean /etc/resolv.conf: refused. */
+	assert_int_equal(resolver_new(&loop, &o, &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "loopback"));
+	o.n_upstreams = 2;
+	o.upstreams[0] = "127.0.0.1@53";
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.upstreams[1] = bad[i];
+		if (resolver_new(&loop, &o, &r, err, sizeof(err)) != -1)
+			fail_msg("resolver mode accepted upstream %s", bad[i]);
+		assert_non_null(strstr(err, bad[i]));
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		o.upstreams[1] = good[i];
+		if (resolver_new(&loop, &o, &r, err, sizeof(err)) != 0)
+			fail_msg("resolver mode refused upstream %s: %s", good[i], err);
+		resolver_free(r);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* test_cases_invalid_input - bad names and port 0 are refused synchronously with nothing scheduled. */
 static void test_cases_invalid_input(void **state)
 {
@@ -3279,6 +3315,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cases_tcp_other_port),
 		cmocka_unit_test(test_cases_resolver_mode),
 		cmocka_unit_test(test_cases_tlsa_only),
+		cmocka_unit_test(test_cases_resolver_mode_upstreams),
 		cmocka_unit_test(test_cases_invalid_input),
 	};
 	static const struct CMUnitTest cache[] = {

@@ -29,6 +29,7 @@ enum key_type {
 	KEY_PATH,
 	KEY_POLICY,
 	KEY_TRANSPORT,
+	KEY_VALIDATION,    /* self or resolver */
 	KEY_UPSTREAM_LIST,
 	KEY_RULE_LIST,
 	KEY_LOG,
@@ -72,6 +73,8 @@ static const struct key_def keys[] = {
 	{"resolver", "upstream", KEY_UPSTREAM_LIST, OFF(upstreams), 0, 0, "IP or IP@PORT of a resolver (repeatable)"},
 	{"resolver", "trust_anchor", KEY_PATH, OFF(trust_anchor), 0, 0, "DS or DNSKEY file"},
 	{"resolver", "transport", KEY_TRANSPORT, OFF(dns_udp), 0, 0, "tcp (default) or udp"},
+	{"resolver", "validation", KEY_VALIDATION, OFF(validation_resolver), 0, 0,
+	 "self (default: validate DNSSEC here) or resolver (trust the AD bit of a loopback resolver)"},
 	{"resolver", "timeout", KEY_DURATION, OFF(dns_timeout_ms), 100, 600000, "lookup timeout"},
 	{"resolver", "cache_size", KEY_UINT, OFF(cache_size), 1, 10000000, "cached lookups"},
 	{"resolver", "ttl_min", KEY_UINT, OFF(ttl_min_s), 0, 86400, "minimum cache time, seconds"},
@@ -324,6 +327,21 @@ static int normalize_pattern(char *p, size_t size)
 	return normalize_host(p, size);
 }
 
+/* upstream_loopback - an upstream ("IP", "IP@PORT", "[IPv6]@PORT") in 127.0.0.0/8 or ::1 (v4-mapped too). */
+static int upstream_loopback(const char *s)
+{
+	struct config_addr a;
+	struct net_addr n;
+
+	if (resolver_addr_parse(s, 53, &n) < 0)
+		return 0;
+	net_addr_unmap(&n.family, n.addr);
+	memset(&a, 0, sizeof(a));
+	a.family = n.family;
+	memcpy(a.addr, n.addr, sizeof(a.addr));
+	return config_is_loopback(&a);
+}
+
 /* valid_upstream - "IP", "IP@PORT", "[IPv6]@PORT". */
 static int valid_upstream(const char *s)
 {
@@ -495,6 +513,16 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 			return -1;
 		}
 		c->dns_udp = 0;
+		return 0;
+	case KEY_VALIDATION:
+		if (strcmp(value, "self") != 0 && strcmp(value, "resolver") != 0) {
+			add_error(c, file, line, k->name, "\"%s\" is not self or resolver", value);
+			return -1;
+		}
+		c->validation_resolver = strcmp(value, "resolver") == 0;
+		/* Remembered for config_validate: the upstream rule is checked on the whole configuration. */
+		snprintf(c->validation_file, sizeof(c->validation_file), "%s", file);
+		c->validation_line = line;
 		return 0;
 	case KEY_UPSTREAM_LIST:
 		if (c->n_upstreams >= CONFIG_MAX_UPSTREAMS) {
@@ -970,5 +998,18 @@ size_t config_validate(struct config *c)
 			  "a listener on a non-loopback address needs allow_from (the client networks it serves)");
 	if (c->ttl_max_s < c->ttl_min_s)
 		add_error(c, "configuration", 0, "ttl_max", "smaller than ttl_min");
+	/* validation = resolver takes the AD bit on trust: only over loopback, from resolvers named here. */
+	if (c->validation_resolver) {
+		if (c->n_upstreams == 0)
+			add_error(c, c->validation_file, c->validation_line, "validation",
+				  "resolver needs [resolver] upstream set to validating resolvers on loopback "
+				  "(/etc/resolv.conf is not trusted for the AD bit)");
+		for (i = 0; i < c->n_upstreams; i++)
+			if (!upstream_loopback(c->upstreams[i]))
+				add_error(c, c->validation_file, c->validation_line, "validation",
+					  "resolver trusts the AD bit only from loopback: upstream %s is not in "
+					  "127.0.0.0/8 or ::1 (use validation = self, or run a validating resolver "
+					  "on this host)", c->upstreams[i]);
+	}
 	return c->n_errors + c->n_errors_dropped - before;
 }

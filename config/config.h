@@ -90,6 +90,9 @@ struct config {
 	size_t n_upstreams;
 	char trust_anchor[CONFIG_PATH_MAX];  /* "" = the system root key */
 	int dns_udp;
+	int validation_resolver;             /* validation = resolver: the upstream's AD bit decides */
+	char validation_file[CONFIG_PATH_MAX];   /* where validation was set, for config_validate's messages */
+	int validation_line;
 	unsigned dns_timeout_ms;
 	unsigned cache_size;
 	unsigned ttl_min_s;

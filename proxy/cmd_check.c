@@ -290,7 +290,8 @@ static void on_probe(const struct resolver_result *res, void *arg)
 	finish(c);
 }
 
-/* probe - look for a TLSA RRset at _port._tcp.host in the background. */
+/* probe - look for a TLSA RRset at _port._tcp.host in the background: the TLSA query alone, so a parent domain
+ * without addresses of its own (the usual case) is probed too. */
 static void probe(struct check_run *c, const char *host, uint16_t port)
 {
 	struct probe *p = malloc(sizeof(*p));
@@ -299,7 +300,7 @@ static void probe(struct check_run *c, const char *host, uint16_t port)
 		return;
 	p->c = c;
 	p->port = port;
-	if (resolver_lookup(c->rt.resolver, host, port, on_probe, p) == NULL) {
+	if (resolver_lookup_tlsa(c->rt.resolver, host, port, on_probe, p) == NULL) {
 		free(p);
 		return;
 	}

@@ -1,6 +1,7 @@
 /*
  * cmd_lookup.c - `daneproxy lookup HOST[:PORT]`: what the resolver would hand the proxy for a connection:
- * addresses, the TLSA RRset and the DNSSEC outcome in words (and JSON).
+ * addresses, the TLSA RRset and the DNSSEC outcome in words (and JSON), with the RFC 9209 dns_error parameters
+ * (rcode and RFC 8914 info-code) a failure would carry.
  * Exit 0 when the lookup completed securely or insecurely, 1 for bogus/failure, 2 for bad input.
  */
 #include "commands.h"
@@ -25,6 +26,7 @@ struct lookup_run {
 	int exit_code;
 	const char *host;
 	uint16_t port;
+	enum resolver_validation validation;
 	uint64_t started_ns;
 	uint64_t first_ns;
 	uint64_t cached_ns;
@@ -36,12 +38,14 @@ static void lookup_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: daneproxy lookup HOST[:PORT] [--resolver IP@PORT]... [--trust-anchor FILE] [--timeout MS]\n"
-		"                        [--udp] [--burst N] [--json]\n\n"
+		"                        [--udp] [--validation self|resolver] [--burst N] [--json]\n\n"
 		"Resolves the addresses of HOST and its TLSA records at _PORT._tcp.HOST (default port 443) with DNSSEC\n"
 		"validation, the way the proxy does, and prints the outcome.\n"
 		"  --resolver      upstream resolver (repeatable; default: /etc/resolv.conf)\n"
 		"  --trust-anchor  DS or DNSKEY file (default /usr/share/dns/root.key)\n"
 		"  --udp           UDP first with TCP fallback (default: TCP only)\n"
+		"  --validation    self (default): validate DNSSEC here; resolver: trust the AD bit of the --resolver\n"
+		"                  upstreams, which must all be on loopback (UDP first, TCP on truncation)\n"
 		"  --burst N       also issue N concurrent lookups of the same name and report the DNS queries they cost\n"
 		"exit status: 0 secure or insecure, 1 bogus, timeout or failure, 2 bad input\n");
 }
@@ -101,7 +105,20 @@ static void print_json(const struct lookup_run *run, const struct resolver_resul
 		json_put_string(stdout, why);
 		printf("}");
 	}
-	printf("], \"usable_records\": %zu, \"ttl\": %u, \"elapsed_ms\": %.3f}\n", res->n_tlsa_usable, res->ttl, ms);
+	printf("], \"usable_records\": %zu, \"ttl\": %u, \"validation\": \"%s\", \"rcode\": ", res->n_tlsa_usable, res->ttl,
+	       resolver_validation_name(run->validation));
+	if (res->rcode >= 0)
+		printf("%d", res->rcode);
+	else
+		printf("null");
+	printf(", \"info_code\": ");
+	if (res->ede >= 0)
+		printf("%d", res->ede);
+	else
+		printf("null");
+	printf(", \"info_code_text\": ");
+	json_put_string(stdout, resolver_ede_name(res->ede));
+	printf(", \"elapsed_ms\": %.3f}\n", ms);
 }
 
 static void print_text(const struct lookup_run *run, const struct resolver_result *res, double ms)
@@ -134,7 +151,15 @@ static void print_text(const struct lookup_run *run, const struct resolver_resul
 		else
 			printf("  UNUSABLE: %s\n", why);
 	}
-	printf("  cached for %u s; lookup took %.3f ms\n", res->ttl, ms);
+	if ((res->rcode > 0 || res->ede >= 0 || res->reason != NULL) && (res->rcode >= 0 || res->ede >= 0)) {
+		printf("  DNS: rcode %d", res->rcode);
+		if (res->ede >= 0)
+			printf(", extended error %d (%s)", res->ede,
+			       resolver_ede_name(res->ede) ? resolver_ede_name(res->ede) : "unknown");
+		printf("\n");
+	}
+	printf("  cached for %u s; lookup took %.3f ms (validation %s)\n", res->ttl, ms,
+	       resolver_validation_name(run->validation));
 }
 
 static void on_lookup(const struct resolver_result *res, void *arg)
@@ -177,6 +202,7 @@ int cmd_lookup(int argc, char **argv)
 		{"resolver", required_argument, NULL, 'r'}, {"trust-anchor", required_argument, NULL, 'a'},
 		{"timeout", required_argument, NULL, 't'},  {"udp", no_argument, NULL, 'u'},
 		{"burst", required_argument, NULL, 'b'},    {"json", no_argument, NULL, 'j'},
+		{"validation", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	struct resolver_options ropts;
@@ -204,6 +230,12 @@ int cmd_lookup(int argc, char **argv)
 		case 'a': ropts.trust_anchor_file = optarg; break;
 		case 'u': ropts.udp = 1; break;
 		case 'j': run.json = 1; break;
+		case 'v':
+			if (resolver_validation_parse(optarg, &ropts.validation) < 0) {
+				fprintf(stderr, "daneproxy lookup: --validation: \"%s\" is not self or resolver\n", optarg);
+				return EXIT_BAD_INPUT;
+			}
+			break;
 		case 't':
 		case 'b': {
 			char *end;
@@ -234,6 +266,7 @@ int cmd_lookup(int argc, char **argv)
 		return EXIT_BAD_INPUT;
 	}
 	run.host = host;
+	run.validation = ropts.validation;
 	ropts.usable = runtime_usable;
 	if (uv_loop_init(&loop) < 0) {
 		fprintf(stderr, "daneproxy lookup: cannot create the event loop\n");

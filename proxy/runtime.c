@@ -51,6 +51,12 @@ int runtime_option(struct runtime_options *o, int opt, const char *arg, char *er
 	case RUNTIME_OPT_CA_FILE: o->ca_file = arg; return 0;
 	case RUNTIME_OPT_DNS_UDP: o->dns_udp = 1; return 0;
 	case RUNTIME_OPT_EE_NAMECHECK: o->ee_namecheck = 1; return 0;
+	case RUNTIME_OPT_VALIDATION:
+		if (resolver_validation_parse(arg, &o->validation) < 0) {
+			snprintf(err, errlen, "--validation: \"%s\" is not self or resolver", arg);
+			return -1;
+		}
+		return 0;
 	case RUNTIME_OPT_POLICY:
 		if (policy_mode_parse(arg, &o->policy) < 0) {
 			snprintf(err, errlen, "--policy: \"%s\" is not dane, dane-only or pkix", arg);
@@ -141,6 +147,7 @@ int runtime_open(struct runtime *rt, uv_loop_t *loop, const struct runtime_optio
 	ro.failure_ttl = o->failure_ttl_s;
 	ro.ttls_literal = o->ttls_literal;
 	ro.udp = o->dns_udp;
+	ro.validation = o->validation;
 	ro.usable = runtime_usable;
 	memcpy(rt->env.digests, o->digests, sizeof(rt->env.digests));
 	ro.usable_arg = rt->env.digests;

@@ -23,6 +23,7 @@ struct runtime_options {
 	const char *trust_anchor;      /* NULL: /usr/share/dns/root.key */
 	const char *ca_file;           /* NULL: the system store */
 	int dns_udp;
+	enum resolver_validation validation;   /* self (default) or resolver */
 	enum policy_mode policy;
 	unsigned dns_timeout_ms;
 	unsigned cache_size;           /* 0: the resolver's defaults for these four (unless ttls_literal) */
@@ -55,6 +56,7 @@ enum {
 	RUNTIME_OPT_DNS_TIMEOUT,
 	RUNTIME_OPT_CONNECT_TIMEOUT,
 	RUNTIME_OPT_EE_NAMECHECK,
+	RUNTIME_OPT_VALIDATION,
 	RUNTIME_OPT_END,
 };
 #define RUNTIME_LONG_OPTIONS                                                                                    \
@@ -65,7 +67,8 @@ enum {
 	{"dns-udp", no_argument, NULL, RUNTIME_OPT_DNS_UDP},                                                    \
 	{"dns-timeout", required_argument, NULL, RUNTIME_OPT_DNS_TIMEOUT},                                      \
 	{"connect-timeout", required_argument, NULL, RUNTIME_OPT_CONNECT_TIMEOUT},                              \
-	{"ee-namecheck", no_argument, NULL, RUNTIME_OPT_EE_NAMECHECK}
+	{"ee-namecheck", no_argument, NULL, RUNTIME_OPT_EE_NAMECHECK},                                          \
+	{"validation", required_argument, NULL, RUNTIME_OPT_VALIDATION}
 
 #define RUNTIME_OPTIONS_HELP                                                                                    \
 	"  --resolver IP@PORT      upstream DNS resolver (repeatable; default: /etc/resolv.conf)\n"                 \
@@ -73,6 +76,8 @@ enum {
 	"  --ca-file FILE          PKIX trust store (default " RUNTIME_DEFAULT_CA_FILE ")\n"                        \
 	"  --policy MODE           dane (default), dane-only or pkix\n"                                             \
 	"  --dns-udp               query over UDP first (default: TCP only)\n"                                      \
+	"  --validation MODE       self (default: validate DNSSEC here) or resolver (trust the AD bit of the\n"     \
+	"                          --resolver upstreams, which must all be on loopback)\n"                          \
 	"  --dns-timeout MS        DNS lookup timeout (default 5000)\n"                                             \
 	"  --connect-timeout MS    TCP connect and TLS handshake timeout each (default 10000)\n"                    \
 	"  --ee-namecheck          also check host names on DANE-EE matches\n"

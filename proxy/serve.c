@@ -340,6 +340,7 @@ static void runtime_from_config(const struct config *cfg, struct runtime_options
 	ro->trust_anchor = cfg->trust_anchor[0] ? cfg->trust_anchor : NULL;
 	ro->ca_file = cfg->ca_file[0] ? cfg->ca_file : NULL;
 	ro->dns_udp = cfg->dns_udp;
+	ro->validation = cfg->validation_resolver ? RESOLVER_VALIDATE_RESOLVER : RESOLVER_VALIDATE_SELF;
 	policy_mode_parse(cfg->policy, &ro->policy);
 	ro->dns_timeout_ms = cfg->dns_timeout_ms;
 	ro->cache_size = cfg->cache_size;
@@ -561,6 +562,7 @@ int cmd_serve(int argc, char **argv)
 		case RUNTIME_OPT_POLICY: config_set(cfg, "policy", "default", optarg, "--policy"); break;
 		case RUNTIME_OPT_DNS_UDP: config_set(cfg, "resolver", "transport", "udp", "--dns-udp"); break;
 		case RUNTIME_OPT_EE_NAMECHECK: config_set(cfg, "policy", "ee_namecheck", "yes", "--ee-namecheck"); break;
+		case RUNTIME_OPT_VALIDATION: config_set(cfg, "resolver", "validation", optarg, "--validation"); break;
 		case RUNTIME_OPT_DNS_TIMEOUT:
 			snprintf(num, sizeof(num), "%.10sms", optarg);
 			config_set(cfg, "resolver", "timeout", num, "--dns-timeout");

@@ -553,6 +553,8 @@ static void on_dns(const struct resolver_result *res, void *arg)
 	u->rep.dns_done = 1;
 	u->rep.dnssec = res->outcome;
 	snprintf(u->rep.dns_detail, sizeof(u->rep.dns_detail), "%s", res->detail);
+	u->rep.dns_rcode = res->rcode;
+	u->rep.dns_info_code = res->ede;
 	snprintf(u->rep.tlsa_name, sizeof(u->rep.tlsa_name), "%s", res->tlsa_name);
 	u->rep.tlsa_records = (int)res->n_tlsa;
 	u->rep.usable_records = (int)res->n_tlsa_usable;

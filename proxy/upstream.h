@@ -43,6 +43,9 @@ struct upstream_report {
 	int dns_done;
 	enum resolver_outcome dnssec;
 	char dns_detail[256];
+	int dns_rcode;                  /* RFC 9209 dns_error rcode of the lookup (resolver_result.rcode), -1 none;
+					 * set by the lookup only (0 until then) */
+	int dns_info_code;              /* RFC 8914 EDE info-code (resolver_result.ede), -1 none; as dns_rcode */
 	enum policy_mode policy;
 	enum auth_method method;
 	const char *verdict;            /* dane_ok_* / dane_err_* reason, NULL if no certificate was judged */

@@ -8,6 +8,7 @@
  */
 #include "conn.h"
 #include "json.h"
+#include "proxy_status.h"
 #include "server.h"
 #include "stream.h"
 
@@ -54,6 +55,13 @@ static void conn_log(const struct conn *c)
 		fputs("null", out);
 	fprintf(out, ", \"policy\": \"%s\", \"dnssec\": ", policy_mode_name(c->have_rep ? r->policy : c->policy));
 	json_put_string(out, c->have_rep && r->dns_done ? resolver_outcome_name(r->dnssec) : NULL);
+	fprintf(out, ", \"dns_rcode\": ");
+	json_put_string(out, c->have_rep ? dns_rcode_name(r->dns_rcode) : NULL);
+	fprintf(out, ", \"dns_info_code\": ");
+	if (c->have_rep && r->dns_info_code >= 0)
+		fprintf(out, "%d", r->dns_info_code);
+	else
+		fputs("null", out);
 	fprintf(out, ", \"auth\": ");
 	json_put_string(out, !c->have_rep || r->error ? NULL : auth_method_name(r->method));
 	fprintf(out, ", \"tlsa\": ");

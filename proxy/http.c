@@ -55,7 +55,7 @@ static const char *status_text(int status)
 static void http_fail(struct conn *c, const char *token, int status, const char *details)
 {
 	const struct proxy_status *ps = proxy_status_lookup(token);
-	char head[1024], body[1400], sf[400];
+	char head[1024], body[1400], sf[400], dns_params[64];
 	int hl, bl;
 
 	if (c->resp_started || c->client == NULL) {
@@ -72,10 +72,20 @@ static void http_fail(struct conn *c, const char *token, int status, const char 
 		      ps->token, details ? details : "", ps->hint);
 	if (bl < 0 || (size_t)bl >= sizeof(body))
 		bl = (int)strlen(body);
+	dns_params[0] = '\0';
+	if (c->have_rep && strcmp(ps->token, "dns_error") == 0) {
+		/* RFC 9209 section 2.3.2: the DNS RCODE and the RFC 8914 Extended DNS Error behind a dns_error. */
+		const char *rcode = dns_rcode_name(c->rep.dns_rcode);
+		int n = 0;
+		if (rcode != NULL)
+			n = snprintf(dns_params, sizeof(dns_params), "; rcode=\"%s\"", rcode);
+		if (c->rep.dns_info_code >= 0 && n >= 0 && (size_t)n < sizeof(dns_params))
+			snprintf(dns_params + n, sizeof(dns_params) - (size_t)n, "; info-code=%d", c->rep.dns_info_code);
+	}
 	hl = snprintf(head, sizeof(head),
-		      "HTTP/1.1 %d %s\r\nProxy-Status: daneproxy; error=%s; details=\"%s\"\r\n"
+		      "HTTP/1.1 %d %s\r\nProxy-Status: daneproxy; error=%s%s; details=\"%s\"\r\n"
 		      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
-		      status, status_text(status), ps->token, sf, bl);
+		      status, status_text(status), ps->token, dns_params, sf, bl);
 	if (hl < 0 || (size_t)hl >= sizeof(head))
 		hl = (int)strlen(head);
 	c->resp_started = 1;

@@ -57,3 +57,11 @@ void proxy_status_sf_string(const char *in, char *out, size_t len)
 	}
 	out[j] = '\0';
 }
+
+const char *dns_rcode_name(int rcode)
+{
+	static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+					    "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"};
+
+	return rcode >= 0 && (size_t)rcode < sizeof(names) / sizeof(names[0]) ? names[rcode] : NULL;
+}

@@ -17,6 +17,9 @@ struct proxy_status {
 /* proxy_status_lookup - the entry of token; an unknown token maps to proxy_internal_error (never NULL). */
 const struct proxy_status *proxy_status_lookup(const char *token);
 
+/* dns_rcode_name - "NOERROR", "SERVFAIL", "NXDOMAIN", ... (RFC 6895); NULL for a negative or unknown code. */
+const char *dns_rcode_name(int rcode);
+
 /* proxy_status_sf_string - RFC 8941 sf-string content of s (printable ASCII, " and \ escaped), bounded. */
 void proxy_status_sf_string(const char *s, char *out, size_t outlen);
 

@@ -351,6 +351,7 @@ static void runtime_from_config(const struct config *cfg, struct runtime_options
 	ro->connect_timeout_ms = cfg->connect_timeout_ms;
 	ro->handshake_timeout_ms = cfg->handshake_timeout_ms;
 	ro->ee_namecheck = cfg->ee_namecheck;
+	memcpy(ro->digests, cfg->digests, sizeof(ro->digests));
 }
 
 static int server_run(const struct config *cfg)

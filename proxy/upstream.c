@@ -634,6 +634,7 @@ struct upstream *upstream_open(const struct upstream_env *env, const char *host,
 	u->t_start = uv_hrtime();
 	u->rep.policy = mode;
 	u->rep.depth = -1;
+	u->rep.dns_rcode = u->rep.dns_info_code = -1;
 	snprintf(u->host, sizeof(u->host), "%s", host);
 	uv_timer_init(env->loop, &u->attempt_timer);
 	uv_timer_init(env->loop, &u->deadline);

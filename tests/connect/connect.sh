@@ -254,7 +254,7 @@ t_refuse() {
 	[ "$P_RC" -ne 0 ] || err "curl succeeded"
 	grep -qF "$MARK" "$W/req-$name.b" 2>/dev/null && err "the origin's page came through"
 	ps=$(header "$W/req-$name.h" Proxy-Status)
-	check_re "Proxy-Status" "$ps" "^daneproxy; error=$e; details=\"[^\"]+\"$"
+	check_re "Proxy-Status" "$ps" "^daneproxy; error=$e(; (rcode=\"[A-Z]+\"|info-code=[0-9]+))*; details=\"[^\"]+\"$"
 	[[ $ps =~ details=\"([^\"]*)\" ]] && check_re "Proxy-Status details" "${BASH_REMATCH[1]}" "$dre"
 	if grep -q "c=${name}[ &]" "$ORIGIN_LOG" 2>/dev/null; then
 		err "the origin received the request although the proxy refused it"

@@ -248,7 +248,7 @@ t_req() {
 	for spec in "$@"; do [[ $spec == error=* ]] && e=${spec#error=}; done
 	if [[ $want == 5* && -n $e && $e != null ]]; then
 		ps=$(header "$W/req-$cname.h" Proxy-Status)
-		check_re "Proxy-Status" "$ps" "^daneproxy; error=$e; details=\"[^\"]+\""
+		check_re "Proxy-Status" "$ps" "^daneproxy; error=$e(; (rcode=\"[A-Z]+\"|info-code=[0-9]+))*; details=\"[^\"]+\""
 	fi
 	if [[ $want != 2* && -n $ORIGIN_LOG ]] && grep -q "c=${cname}[ &]" "$ORIGIN_LOG" 2>/dev/null; then
 		err "the origin received the request although the proxy refused it"
@@ -342,6 +342,15 @@ $(server_body rolled-origin)
 				bytes_up=0 "details~bogus"
 		done
 	done
+	# --- issue 11: a DNSSEC failure says its DNS RCODE and RFC 8914 Extended DNS Error (RFC 9209 dns_error)
+	case_begin bogus-rcode-info-code
+	check_re "Proxy-Status (expired)" "$(header "$W/req-bogus-expired-D.h" Proxy-Status)" \
+		'^daneproxy; error=dns_error; rcode="SERVFAIL"; info-code=7; details="[^"]+"$'
+	check_re "Proxy-Status (bad DS)" "$(header "$W/req-bogus-baddsl-D.h" Proxy-Status)" \
+		'^daneproxy; error=dns_error; rcode="SERVFAIL"; info-code=[0-9]+; details="[^"]+"$'
+	grep -q '"target": "www.expired.dane.test:[0-9]*".*"dns_rcode": "SERVFAIL", "dns_info_code": 7' "$W/D.log" ||
+		err "no log line with dns_rcode SERVFAIL and dns_info_code 7 for www.expired"
+	case_end
 	# --- insecure, secure absence, unusable-only, insecure CNAME: the policy decides
 	for h in www.insecure:insecure notlsa:"secure absence" nolabel:"secure absence" \
 		unusable:"secure, no usable records" cname-insecure:insecure; do

@@ -584,6 +584,7 @@ static void on_dns(const struct resolver_result *res, void *arg)
 		struct dane_options opts;
 		memset(&opts, 0, sizeof(opts));
 		opts.smtp = 1;
+		memcpy(opts.digest_order, u->env->digests, sizeof(opts.digest_order));
 		u->rep.usable_records = 0;
 		for (i = 0; i < u->n_records; i++)
 			u->rep.usable_records += dane_record_usable(&u->records[i], &opts, NULL);

@@ -23,7 +23,7 @@ set_tests_properties(dnsbed_cleanup PROPERTIES FIXTURES_CLEANUP dnsbed TIMEOUT 3
 
 # test_resolver: every bed case, cache, coalescing, cancellation, timeouts, a lossy relay, measured figures.
 add_executable(test_resolver ${CMAKE_CURRENT_LIST_DIR}/test_resolver.c)
-target_link_libraries(test_resolver PRIVATE daneproxy_resolver daneproxy_core PkgConfig::CMOCKA)
+target_link_libraries(test_resolver PRIVATE daneproxy_resolver daneproxy_dane PkgConfig::CMOCKA)
 
 # group -> ctest timeout in seconds (the relay group waits out many 1 s lookup timeouts).
 set(DANEPROXY_RESOLVER_GROUPS cases:60 cache:60 coalesce:60 cancel:60 timeout:60 relay:300 figures:120)

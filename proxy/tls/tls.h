@@ -35,6 +35,8 @@ struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen);
 struct tls_ctx *tls_server_ctx_new(char *err, size_t errlen);
 /* tls_ctx_free - free a context once no session uses it. */
 void tls_ctx_free(struct tls_ctx *ctx);
+/* tls_ctx_max_tls12 - sessions of ctx offer TLS 1.2 at most (tests and measurements). */
+void tls_ctx_max_tls12(struct tls_ctx *ctx);
 
 /*
  * tls_client_new - a client session. sni: the name to send (NULL for none, e.g. an IP literal); alpn: a
@@ -51,6 +53,8 @@ struct tls_conn *tls_server_new(struct tls_ctx *ctx, const uint8_t *cert_der, si
 				size_t key_len, const char *alpn);
 /* tls_free - free a session. */
 void tls_free(struct tls_conn *t);
+/* tls_idle - the session has nothing to do for now: give back what it only needs while bytes move. */
+void tls_idle(struct tls_conn *t);
 
 /* tls_in_space - where received ciphertext goes; *avail bytes are free (0: consume plaintext first). */
 uint8_t *tls_in_space(struct tls_conn *t, size_t *avail);

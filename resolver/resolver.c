@@ -668,6 +668,7 @@ static void on_deliver(uv_idle_t *idle)
 		query_unlink(q);
 		e = q->e;
 		e->result.from_cache = q->from_cache;
+		e->result.ttl_left = e->expires_ms > now_ms(r) ? (uint32_t)((e->expires_ms - now_ms(r)) / 1000) : 0;
 		q->cb(&e->result, q->arg);
 		e->refs--;
 		free(q);

@@ -81,6 +81,7 @@ struct resolver_result {
 	char tlsa_name[RESOLVER_MAX_NAME];  /* owner name the TLSA RRset came from (or was looked up at) */
 	char cname_target[RESOLVER_MAX_NAME]; /* the fully expanded name when the host is a CNAME, else "" */
 	uint32_t ttl;                       /* seconds this result stays cached (after clamping) */
+	uint32_t ttl_left;                  /* seconds of that left now (== ttl for a fresh answer; rounded down) */
 	int from_cache;                     /* 1 when served without new queries */
 	/* RFC 9209 dns_error parameters: what a validating resolver would have said about the deciding answer. */
 	int rcode;                          /* DNS rcode (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...); -1 no answer */

@@ -21,7 +21,7 @@ static const uint8_t B2[SESSION_BINDING_LEN] = {2};
 static void store(struct session_cache *c, const char *key, const uint8_t *binding, uint64_t bound, const char *sess,
 		  uint64_t now, uint32_t lifetime)
 {
-	struct session_slot *s = session_slot_new(c, key, binding, bound);
+	struct session_slot *s = session_slot_new(c, key, binding, bound, "aux", 3);
 
 	assert_non_null(s);
 	session_slot_store(s, (const uint8_t *)sess, strlen(sess), now, lifetime);
@@ -31,22 +31,23 @@ static void store(struct session_cache *c, const char *key, const uint8_t *bindi
 /* get - the session under (key, binding) at now as a string, or NULL; *exp its expiry. */
 static char *get(struct session_cache *c, const char *key, const uint8_t *binding, uint64_t now, uint64_t *exp)
 {
-	uint8_t *sess;
-	size_t len;
-	uint64_t e = 0;
+	struct session_found f;
 	char *str;
 
-	if (session_cache_get(c, key, binding, now, &sess, &len, &e) < 0) {
-		assert_null(sess);
+	if (session_cache_get(c, key, binding, now, &f) < 0) {
+		assert_null(f.data);
 		return NULL;
 	}
-	str = malloc(len + 1);
+	assert_int_equal(f.aux_len, 3);
+	assert_memory_equal(f.data, "aux", 3);
+	str = malloc(f.sess_len + 1);
 	assert_non_null(str);
-	memcpy(str, sess, len);
-	str[len] = '\0';
-	free(sess);
+	memcpy(str, f.data + f.aux_len, f.sess_len);
+	str[f.sess_len] = '\0';
 	if (exp != NULL)
-		*exp = e;
+		*exp = f.expires_ms;
+	session_found_clear(&f);
+	assert_null(f.data);
 	return str;
 }
 
@@ -224,14 +225,15 @@ static void test_disabled_and_remove(void **state)
 static void test_slot_outlives_cache(void **state)
 {
 	struct session_cache *c = session_cache_new(4);
-	struct session_slot *s = session_slot_new(c, "k", B1, 10000);
-	char longkey[SESSION_KEY_MAX + 10];
+	struct session_slot *s = session_slot_new(c, "k", B1, 10000, NULL, 0);
+	char longkey[SESSION_KEY_MAX + 10], bigaux[300] = {0};
 
 	(void)state;
 	assert_non_null(s);
 	memset(longkey, 'x', sizeof(longkey) - 1);
 	longkey[sizeof(longkey) - 1] = '\0';
-	assert_null(session_slot_new(c, longkey, B1, 10000));
+	assert_null(session_slot_new(c, longkey, B1, 10000, NULL, 0));
+	assert_null(session_slot_new(c, "k", B1, 10000, bigaux, sizeof(bigaux)));
 	/* The proxy shuts down while a connection is open: its late ticket is dropped, nothing is touched. */
 	session_cache_free(c);
 	session_slot_store(s, (const uint8_t *)"late", 4, 1, 0);

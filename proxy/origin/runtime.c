@@ -4,6 +4,7 @@
 #include "runtime.h"
 #include "dane.h"
 #include "fileio.h"
+#include "session_cache.h"
 #include "tls.h"
 
 #include <stdio.h>
@@ -156,8 +157,9 @@ int runtime_open(struct runtime *rt, uv_loop_t *loop, const struct runtime_optio
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (file_read_all(ca, 16u << 20, &pem, &len, why, sizeof(why)) < 0 ||
-	    dane_store_add_pem(rt->store, pem, len, why, sizeof(why)) < 0) {
+	if (file_read_all(ca, 16u << 20, &pem, &len, why, sizeof(why)) == 0)
+		tls_sha256(pem, len, rt->env.pkix_store_id);   /* the store's identity, in every session binding */
+	if (pem == NULL || dane_store_add_pem(rt->store, pem, len, why, sizeof(why)) < 0) {
 		free(pem);
 		pem = NULL;
 		if (o->ca_file != NULL) {
@@ -169,8 +171,17 @@ int runtime_open(struct runtime *rt, uv_loop_t *loop, const struct runtime_optio
 			why);
 		dane_store_free(rt->store);
 		rt->store = NULL;
+		memset(rt->env.pkix_store_id, 0, sizeof(rt->env.pkix_store_id));
 	}
 	free(pem);
+	/* Sessions live as long as this process: nothing is stored across restarts. */
+	if (o->sessions >= 0) {
+		rt->sessions = session_cache_new(o->sessions > 0 ? (size_t)o->sessions : RUNTIME_DEFAULT_SESSIONS);
+		if (rt->sessions == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
 	rt->tls = tls_client_ctx_new(why, sizeof(why));
 	if (rt->tls == NULL) {
 		snprintf(err, errlen, "TLS: %s", why);
@@ -188,8 +199,10 @@ int runtime_open(struct runtime *rt, uv_loop_t *loop, const struct runtime_optio
 	rt->env.handshake_timeout_ms = o->handshake_timeout_ms;
 	rt->env.attempt_delay_ms = 250;
 	rt->env.ee_namecheck = o->ee_namecheck;
+	rt->env.sessions = rt->sessions;
 	return 0;
 fail:
+	session_cache_free(rt->sessions);
 	tls_ctx_free(rt->tls);
 	dane_store_free(rt->store);
 	memset(rt, 0, sizeof(*rt));
@@ -199,8 +212,11 @@ fail:
 void runtime_close(struct runtime *rt)
 {
 	resolver_free(rt->resolver);
+	session_cache_free(rt->sessions);
 	tls_ctx_free(rt->tls);
 	dane_store_free(rt->store);
+	rt->sessions = NULL;
+	rt->env.sessions = NULL;
 	rt->resolver = NULL;
 	rt->tls = NULL;
 	rt->store = NULL;

@@ -16,6 +16,7 @@
 #include "upstream.h"
 
 #define RUNTIME_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+#define RUNTIME_DEFAULT_SESSIONS 1024   /* origin sessions kept for resumption (session_cache.h) */
 
 struct runtime_options {
 	const char *upstreams[RESOLVER_MAX_UPSTREAMS];
@@ -35,6 +36,7 @@ struct runtime_options {
 	unsigned handshake_timeout_ms;
 	int ee_namecheck;
 	uint8_t digests[4];            /* DANE digest preference ([policy] digests), 0-terminated; {0}: the engine's */
+	int sessions;                  /* origin sessions kept for resumption: 0 RUNTIME_DEFAULT_SESSIONS, -1 none */
 };
 
 struct runtime {
@@ -42,6 +44,7 @@ struct runtime {
 	struct resolver *resolver;
 	struct tls_ctx *tls;
 	struct dane_store *store;
+	struct session_cache *sessions;   /* NULL: resumption off */
 	struct upstream_env env;
 };
 

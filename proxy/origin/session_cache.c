@@ -15,8 +15,9 @@ struct entry {
 	uint32_t hash;
 	uint8_t binding[SESSION_BINDING_LEN];
 	uint64_t expires_ms;
-	uint8_t *sess;
-	size_t len;
+	uint8_t *data;              /* aux, then the session */
+	size_t aux_len;
+	size_t len;                 /* of data */
 };
 
 struct session_cache {
@@ -33,6 +34,8 @@ struct session_slot {
 	struct session_cache *c;
 	uint8_t binding[SESSION_BINDING_LEN];
 	uint64_t expires_ms;
+	uint8_t aux[255];
+	size_t aux_len;
 	char key[];
 };
 
@@ -110,7 +113,7 @@ static void entry_drop(struct session_cache *c, struct entry *e)
 	*pp = e->hnext;
 	lru_unlink(c, e);
 	c->st.entries--;
-	wipe_free(e->sess, e->len);
+	wipe_free(e->data, e->len);
 	free(e->key);
 	free(e);
 }
@@ -147,13 +150,12 @@ void session_cache_free(struct session_cache *c)
 }
 
 int session_cache_get(struct session_cache *c, const char *key, const uint8_t binding[SESSION_BINDING_LEN],
-		      uint64_t now_ms, uint8_t **sess, size_t *len, uint64_t *expires_ms)
+		      uint64_t now_ms, struct session_found *out)
 {
 	uint32_t hash = key_hash(key);
 	struct entry *e;
 
-	*sess = NULL;
-	*len = 0;
+	memset(out, 0, sizeof(*out));
 	if (c == NULL || c->closed)
 		return -1;
 	e = entry_find(c, key, hash);
@@ -172,16 +174,23 @@ int session_cache_get(struct session_cache *c, const char *key, const uint8_t bi
 		entry_drop(c, e);
 		return -1;
 	}
-	*sess = malloc(e->len);
-	if (*sess == NULL)
+	out->data = malloc(e->len);
+	if (out->data == NULL)
 		return -1;
-	memcpy(*sess, e->sess, e->len);
-	*len = e->len;
-	*expires_ms = e->expires_ms;
+	memcpy(out->data, e->data, e->len);
+	out->aux_len = e->aux_len;
+	out->sess_len = e->len - e->aux_len;
+	out->expires_ms = e->expires_ms;
 	lru_unlink(c, e);
 	lru_push_front(c, e);
 	c->st.hits++;
 	return 0;
+}
+
+void session_found_clear(struct session_found *f)
+{
+	wipe_free(f->data, f->aux_len + f->sess_len);
+	memset(f, 0, sizeof(*f));
 }
 
 void session_cache_remove(struct session_cache *c, const char *key)
@@ -201,12 +210,13 @@ void session_cache_get_stats(const struct session_cache *c, struct session_cache
 }
 
 struct session_slot *session_slot_new(struct session_cache *c, const char *key,
-				      const uint8_t binding[SESSION_BINDING_LEN], uint64_t expires_ms)
+				      const uint8_t binding[SESSION_BINDING_LEN], uint64_t expires_ms, const void *aux,
+				      size_t aux_len)
 {
 	size_t kl = strlen(key);
 	struct session_slot *s;
 
-	if (c == NULL || c->closed || kl >= SESSION_KEY_MAX)
+	if (c == NULL || c->closed || kl >= SESSION_KEY_MAX || aux_len > sizeof(s->aux))
 		return NULL;
 	s = malloc(sizeof(*s) + kl + 1);
 	if (s == NULL)
@@ -214,6 +224,9 @@ struct session_slot *session_slot_new(struct session_cache *c, const char *key,
 	s->c = c;
 	memcpy(s->binding, binding, SESSION_BINDING_LEN);
 	s->expires_ms = expires_ms;
+	if (aux_len > 0)
+		memcpy(s->aux, aux, aux_len);
+	s->aux_len = aux_len;
 	memcpy(s->key, key, kl + 1);
 	c->refs++;
 	return s;
@@ -233,10 +246,11 @@ void session_slot_store(struct session_slot *s, const uint8_t *sess, size_t len,
 		expires = now_ms + (uint64_t)lifetime_s * 1000;
 	if (now_ms >= expires)
 		return;
-	copy = malloc(len);
+	copy = malloc(s->aux_len + len);
 	if (copy == NULL)
 		return;
-	memcpy(copy, sess, len);
+	memcpy(copy, s->aux, s->aux_len);
+	memcpy(copy + s->aux_len, sess, len);
 	e = entry_find(c, s->key, hash);
 	if (e == NULL) {
 		if (c->st.entries >= c->max) {
@@ -246,7 +260,7 @@ void session_slot_store(struct session_slot *s, const uint8_t *sess, size_t len,
 		e = calloc(1, sizeof(*e));
 		if (e == NULL || (e->key = strdup(s->key)) == NULL) {
 			free(e);
-			wipe_free(copy, len);
+			wipe_free(copy, s->aux_len + len);
 			return;
 		}
 		e->hash = hash;
@@ -255,12 +269,13 @@ void session_slot_store(struct session_slot *s, const uint8_t *sess, size_t len,
 		c->st.entries++;
 	} else {
 		lru_unlink(c, e);
-		wipe_free(e->sess, e->len);
+		wipe_free(e->data, e->len);
 	}
 	memcpy(e->binding, s->binding, SESSION_BINDING_LEN);
 	e->expires_ms = expires;
-	e->sess = copy;
-	e->len = len;
+	e->data = copy;
+	e->aux_len = s->aux_len;
+	e->len = s->aux_len + len;
 	lru_push_front(c, e);
 	c->st.stored++;
 }

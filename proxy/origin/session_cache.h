@@ -41,13 +41,23 @@ struct session_cache *session_cache_new(size_t max);
  */
 void session_cache_free(struct session_cache *c);
 
+/* A session handed out: aux (what the caller stored with it) then the session, in one wiped-on-clear buffer. */
+struct session_found {
+	uint8_t *data;          /* aux_len bytes of aux, then sess_len bytes of session */
+	size_t aux_len;
+	size_t sess_len;
+	uint64_t expires_ms;    /* the entry's bound */
+};
+
 /*
- * session_cache_get - the session stored under key when it was bound to binding and expires after now_ms:
- * a copy (malloc'd, the caller wipes and frees it) in *sess / *len and its expiry in *expires_ms; 0.
- * -1 when there is none (an entry under another binding, or expired, is dropped on the way).
+ * session_cache_get - the session stored under key when it was bound to binding and expires after now_ms: a
+ * copy in *out (release it with session_found_clear); 0. -1 when there is none (an entry under another binding,
+ * or expired, is dropped on the way).
  */
 int session_cache_get(struct session_cache *c, const char *key, const uint8_t binding[SESSION_BINDING_LEN],
-		      uint64_t now_ms, uint8_t **sess, size_t *len, uint64_t *expires_ms);
+		      uint64_t now_ms, struct session_found *out);
+/* session_found_clear - wipe and free what session_cache_get handed out. */
+void session_found_clear(struct session_found *f);
 /* session_cache_remove - forget key (e.g. the server refused to resume it). */
 void session_cache_remove(struct session_cache *c, const char *key);
 /* session_cache_get_stats - counters since creation. */
@@ -55,11 +65,13 @@ void session_cache_get_stats(const struct session_cache *c, struct session_cache
 
 /*
  * session_slot_new - where the sessions of one connection go: under key, bound to binding, never past
- * expires_ms (the full handshake's bound; a resumed connection passes the bound of the entry it resumed).
- * Holds a reference to the cache. NULL when out of memory or key is too long.
+ * expires_ms (the full handshake's bound; a resumed connection passes the bound of the entry it resumed), each
+ * stored with aux (e.g. the TLSA record that matched, to report on resumption; at most 255 bytes). Holds a
+ * reference to the cache. NULL when out of memory or key is too long.
  */
 struct session_slot *session_slot_new(struct session_cache *c, const char *key,
-				      const uint8_t binding[SESSION_BINDING_LEN], uint64_t expires_ms);
+				      const uint8_t binding[SESSION_BINDING_LEN], uint64_t expires_ms, const void *aux,
+				      size_t aux_len);
 /*
  * session_slot_store - a session of the slot's connection, usable until min(the slot's bound, now_ms +
  * lifetime_s * 1000) (lifetime_s 0: the slot's bound). Replaces the entry of the key.

@@ -6,6 +6,7 @@
  * did not win, calls back once, and frees the struct when the last timer handle has closed.
  */
 #include "upstream.h"
+#include "session_cache.h"
 #include "stream.h"
 #include "tlsa_text.h"
 #include "tls.h"
@@ -28,6 +29,17 @@ enum smtp_phase { SMTP_EXPECT_GREETING, SMTP_EXPECT_EHLO, SMTP_EXPECT_STARTTLS }
 #define SMTP_MAX_REPLY 8192
 
 static const char verdict_encrypt_only[] = "TLS without authentication (SMTP, every TLSA record unusable)";
+static const char verdict_resumed[] =
+	"session resumed: authenticated by a full handshake under the same TLSA RRset, DNSSEC outcome and policy";
+
+/* An IP literal has no DNS answer whose TTL could bound a session's authentication: this does. */
+#define UP_LITERAL_SESSION_MS (300 * 1000)
+
+/* up_sink - where a connection's sessions go; owned by its TLS session (freed with it), so it outlives us. */
+struct up_sink {
+	uv_loop_t *loop;
+	struct session_slot *slot;
+};
 
 struct upstream {
 	const struct upstream_env *env;
@@ -65,6 +77,13 @@ struct upstream {
 	uint64_t t_dns;
 	uint64_t t_connect;
 	char last_error[200];       /* why the last connection attempt failed */
+	uint64_t dns_expires_ms;    /* uv_now() bound of the lookup that decides (its TTL left) */
+	char session_key[SESSION_KEY_MAX];   /* "" when no session may be stored or offered */
+	uint8_t binding[SESSION_BINDING_LEN];
+	struct up_sink *sink;       /* while the handshake runs */
+	int offered;
+	int resume_depth;           /* what the offered session's full handshake matched, for the report */
+	char resume_record[200];
 	struct upstream_report rep;
 };
 
@@ -121,6 +140,165 @@ static void __attribute__((format(printf, 3, 4))) up_fail(struct upstream *u, co
 	up_finish(u, NULL);
 }
 
+/* ---------- resumption, bound to the decision (session_cache.h) ---------- */
+
+static int record_cmp(const void *a, const void *b)
+{
+	const struct dane_tlsa *x = *(const struct dane_tlsa *const *)a, *y = *(const struct dane_tlsa *const *)b;
+
+	if (x->usage != y->usage)
+		return x->usage - y->usage;
+	if (x->selector != y->selector)
+		return x->selector - y->selector;
+	if (x->mtype != y->mtype)
+		return x->mtype - y->mtype;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->len ? memcmp(x->data, y->data, x->len) : 0;
+}
+
+/* put - append n bytes at *p (the caller sized the buffer). */
+static void put(uint8_t **p, const void *src, size_t n)
+{
+	memcpy(*p, src, n);
+	*p += n;
+}
+
+/*
+ * session_binding - SHA-256 over everything the certificate verdict depends on except the chain: the method
+ * and the DNSSEC outcome the policy went by, the policy and profile, the DANE options, the reference
+ * identifiers, the PKIX store, and the TLSA RRset in a canonical order (an RRset has none). -1 out of memory.
+ */
+static int session_binding(struct upstream *u, uint8_t out[SESSION_BINDING_LEN])
+{
+	static const char tag[] = "daneproxy session binding 1";
+	const struct dane_tlsa *sorted[RESOLVER_MAX_TLSA];
+	size_t i, size = sizeof(tag) + 16 + sizeof(u->env->digests) + 3 * RESOLVER_MAX_NAME + 32 + 2;
+	uint8_t *buf, *p, head[8];
+	uint16_t n16;
+
+	for (i = 0; i < u->n_records; i++) {
+		sorted[i] = &u->records[i];
+		size += 5 + u->records[i].len;
+	}
+	qsort(sorted, u->n_records, sizeof(sorted[0]), record_cmp);
+	buf = p = malloc(size);
+	if (buf == NULL)
+		return -1;
+	put(&p, tag, sizeof(tag));
+	head[0] = (uint8_t)u->rep.method;
+	head[1] = (uint8_t)u->rep.dnssec;
+	head[2] = (uint8_t)u->rep.policy;
+	head[3] = (u->flags & UPSTREAM_STARTTLS_SMTP) != 0;
+	head[4] = u->env->ee_namecheck != 0;
+	head[5] = (uint8_t)u->host_is_ip;
+	put(&p, head, 6);
+	put(&p, u->env->digests, sizeof(u->env->digests));
+	put(&p, u->host, strlen(u->host) + 1);
+	put(&p, u->rep.tlsa_name, strlen(u->rep.tlsa_name) + 1);
+	put(&p, u->tlsa_base, strlen(u->tlsa_base) + 1);
+	put(&p, u->env->pkix_store_id, sizeof(u->env->pkix_store_id));
+	n16 = (uint16_t)u->n_records;
+	put(&p, &n16, 2);
+	for (i = 0; i < u->n_records; i++) {
+		head[0] = sorted[i]->usage;
+		head[1] = sorted[i]->selector;
+		head[2] = sorted[i]->mtype;
+		head[3] = (uint8_t)(sorted[i]->len >> 8);
+		head[4] = (uint8_t)sorted[i]->len;
+		put(&p, head, 5);
+		if (sorted[i]->len > 0)
+			put(&p, sorted[i]->data, sorted[i]->len);
+	}
+	tls_sha256(buf, (size_t)(p - buf), out);
+	free(buf);
+	return 0;
+}
+
+static void sink_store(const uint8_t *sess, size_t len, uint32_t lifetime_s, void *arg)
+{
+	struct up_sink *k = arg;
+
+	if (k->slot != NULL)
+		session_slot_store(k->slot, sess, len, uv_now(k->loop), lifetime_s);
+}
+
+static void sink_free(void *arg)
+{
+	struct up_sink *k = arg;
+
+	session_slot_free(k->slot);
+	free(k);
+}
+
+/* sink_bind - sessions of this connection from now on go under the key, bound, until expires_ms. */
+static void sink_bind(struct upstream *u, uint64_t expires_ms, const uint8_t *aux, size_t aux_len)
+{
+	struct session_slot *slot;
+
+	if (u->sink == NULL)
+		return;
+	slot = session_slot_new(u->env->sessions, u->session_key, u->binding, expires_ms, aux, aux_len);
+	session_slot_free(u->sink->slot);
+	u->sink->slot = slot;
+}
+
+/* session_authenticated - verify accepted the chain: the connection's sessions may be stored, until the TTL
+ * of the lookup that decided runs out; the matched record goes with them for the log of a resumption. */
+static void session_authenticated(struct upstream *u)
+{
+	uint8_t aux[1 + sizeof(u->rep.record)];
+	size_t n = strlen(u->rep.record);
+
+	if (u->session_key[0] == '\0')
+		return;
+	aux[0] = (uint8_t)(u->rep.depth + 1);
+	memcpy(aux + 1, u->rep.record, n);
+	sink_bind(u, u->dns_expires_ms, aux, 1 + n);
+}
+
+/*
+ * session_prepare - before the handshake: key and binding of this connection, a session to offer when one
+ * was stored under both, and the sink its new sessions will go to. Nothing when resumption is off.
+ */
+static void session_prepare(struct upstream *u, struct tls_conn *t)
+{
+	struct session_found f;
+	const char *sni = u->host_is_ip ? "-" : u->host;
+
+	u->session_key[0] = '\0';
+	if (u->env->sessions == NULL ||
+	    (u->rep.method != AUTH_DANE && u->rep.method != AUTH_PKIX && u->rep.method != AUTH_ENCRYPT))
+		return;
+	if ((size_t)snprintf(u->session_key, sizeof(u->session_key), "%s|%u|%s|%s|%s|%u", u->host, u->port, sni,
+			     u->alpn != NULL ? u->alpn : "-", policy_mode_name(u->rep.policy),
+			     u->flags & UPSTREAM_STARTTLS_SMTP) >= sizeof(u->session_key) ||
+	    session_binding(u, u->binding) < 0) {
+		u->session_key[0] = '\0';
+		return;
+	}
+	u->sink = calloc(1, sizeof(*u->sink));
+	if (u->sink == NULL) {
+		u->session_key[0] = '\0';
+		return;
+	}
+	u->sink->loop = u->env->loop;
+	tls_client_on_session(t, sink_store, u->sink, sink_free);
+	if (session_cache_get(u->env->sessions, u->session_key, u->binding, uv_now(u->env->loop), &f) < 0)
+		return;
+	if (tls_client_offer_session(t, f.data + f.aux_len, f.sess_len) == 0) {
+		u->offered = 1;
+		/* If the server resumes it, its new tickets inherit the bound of the full handshake. */
+		sink_bind(u, f.expires_ms, f.data, f.aux_len);
+		u->resume_depth = f.aux_len >= 1 ? (int)f.data[0] - 1 : -1;
+		snprintf(u->resume_record, sizeof(u->resume_record), "%.*s", f.aux_len >= 1 ? (int)(f.aux_len - 1) : 0,
+			 f.aux_len >= 1 ? (const char *)f.data + 1 : "");
+	} else {
+		session_cache_remove(u->env->sessions, u->session_key);
+	}
+	session_found_clear(&f);
+}
+
 /* ---------- verification (called by the TLS layer during the handshake) ---------- */
 
 static int verify_chain(const struct dane_chain *chain, void *arg)
@@ -166,6 +344,8 @@ static int verify_chain(const struct dane_chain *chain, void *arg)
 	}
 	if (u->inspect != NULL)
 		u->inspect(chain, u->records, u->n_records, &res, u->inspect_arg);
+	if (res.authenticated)
+		session_authenticated(u);
 	return res.authenticated;
 }
 
@@ -180,10 +360,21 @@ static void on_origin_event(struct stream *s, enum stream_event ev, void *arg)
 		u->rep.handshake_ms = ms_since(u->t_connect, uv_hrtime());
 		snprintf(u->rep.tls_version, sizeof(u->rep.tls_version), "%s", tls_version(t));
 		snprintf(u->rep.tls_cipher, sizeof(u->rep.tls_cipher), "%s", tls_cipher(t));
+		u->rep.resumed = tls_resumed(t);
+		if (u->rep.resumed) {
+			u->rep.verdict = verdict_resumed;
+			u->rep.depth = u->resume_depth;
+			snprintf(u->rep.record, sizeof(u->rep.record), "%s", u->resume_record);
+		}
+		u->sink = NULL;
 		stream_read_stop(s);
 		up_finish(u, s);
 	} else if (ev == STREAM_ERROR || ev == STREAM_EOF) {
 		u->rep.handshake_ms = ms_since(u->t_connect, uv_hrtime());
+		u->sink = NULL;
+		/* A refused or failed handshake forgets the name's session too: nothing good follows from it. */
+		if (u->session_key[0] != '\0')
+			session_cache_remove(u->env->sessions, u->session_key);
 		if (t != NULL && tls_verify_refused(t))
 			up_finish(u, NULL);   /* verify_chain() has set the error and the engine's explanation */
 		else if (t != NULL && tls_alert_received(t))
@@ -226,6 +417,7 @@ static void start_tls(struct upstream *u, struct stream *s)
 		up_fail(u, "proxy_internal_error", "cannot create a TLS session");
 		return;
 	}
+	session_prepare(u, t);
 	stream_set_callbacks(s, NULL, on_origin_event, u);
 	if (stream_start_tls(s, t, NULL, 0) < 0 && u->state != UP_FINISHED)
 		up_fail(u, "tls_protocol_error", "TLS handshake with %s failed: %s", u->rep.peer, stream_error(s));
@@ -558,6 +750,7 @@ static void on_dns(const struct resolver_result *res, void *arg)
 	snprintf(u->rep.tlsa_name, sizeof(u->rep.tlsa_name), "%s", res->tlsa_name);
 	u->rep.tlsa_records = (int)res->n_tlsa;
 	u->rep.usable_records = (int)res->n_tlsa_usable;
+	u->dns_expires_ms = uv_now(u->env->loop) + (uint64_t)res->ttl_left * 1000;
 	/* The TLSA base domain is a reference identifier (DANE.md section 4): the owner name minus _port._tcp. */
 	base = res->tlsa_name;
 	for (i = 0; i < 2 && base != NULL; i++) {
@@ -603,6 +796,7 @@ static void on_ip_literal(uv_timer_t *t)
 	u->t_dns = uv_hrtime();
 	u->rep.dns_done = 1;
 	u->rep.dnssec = RESOLVER_INSECURE;
+	u->dns_expires_ms = uv_now(u->env->loop) + UP_LITERAL_SESSION_MS;
 	snprintf(u->rep.dns_detail, sizeof(u->rep.dns_detail), "%s is an IP address: no DNS, no TLSA", u->host);
 	proceed(u);
 }

@@ -17,6 +17,7 @@
 #include "policy.h"
 #include "resolver.h"
 
+struct session_cache;
 struct stream;
 struct tls_ctx;
 struct upstream;
@@ -31,6 +32,10 @@ struct upstream_env {
 	unsigned attempt_delay_ms;             /* Happy Eyeballs connection attempt delay */
 	unsigned handshake_timeout_ms;
 	int ee_namecheck;
+	/* Resumption: sessions bound to the decision that authenticated them (session_cache.h); NULL: every
+	 * handshake is a full one. pkix_store_id: a digest of the PKIX store's contents, part of every binding. */
+	struct session_cache *sessions;
+	uint8_t pkix_store_id[32];
 	/* is_self - the address (with port) is one of the proxy's own listeners: never connect (a loop). Optional. */
 	int (*is_self)(const struct sockaddr *addr, void *arg);
 	void *is_self_arg;
@@ -60,6 +65,8 @@ struct upstream_report {
 	double dns_ms;
 	double connect_ms;
 	double handshake_ms;
+	int resumed;                    /* the TLS session was resumed (no certificate: authenticated by the full
+					 * handshake whose binding, TLSA RRset and DNSSEC outcome included, is unchanged) */
 	char smtp_greeting[512];        /* STARTTLS routes: the server's 220 greeting, replayed to the client */
 };
 

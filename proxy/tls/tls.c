@@ -16,6 +16,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #define TLS_IN_CAP (16 * 1024)          /* wolfSSL keeps a partial record itself: no need for more */
 
@@ -60,6 +61,15 @@ struct tls_conn {
 	int verify_called;
 	int verify_refused;
 	int alert;
+	int offered;          /* a session was set for resumption */
+	int resumed;          /* the handshake resumed it */
+	int authenticated;    /* the handshake finished: verified, or resumed what we offered */
+	tls_session_fn session_fn;
+	void *session_arg;
+	void (*session_free)(void *);
+	uint8_t *pending;     /* a session that arrived before the handshake finished (TLS 1.2) */
+	size_t pending_len;
+	uint32_t pending_lifetime;
 	size_t in_off;
 	size_t in_len;
 	uint8_t *out;
@@ -153,6 +163,51 @@ static int on_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
 	return ok;
 }
 
+/* wipe_free - sessions carry secrets. */
+static void wipe_free(uint8_t *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, len);
+	free(p);
+}
+
+/*
+ * on_new_session - wolfSSL has a session for this connection (TLS 1.3: each NewSessionTicket, after the
+ * handshake; TLS 1.2: a ticket or session ID, during the handshake). Encoded and handed on once the handshake
+ * has finished authenticated; returning 0 leaves wolfSSL's reference to wolfSSL.
+ */
+static int on_new_session(WOLFSSL *ssl, WOLFSSL_SESSION *sess)
+{
+	struct tls_conn *t = wolfSSL_GetIOReadCtx(ssl);
+	uint8_t *der, *p;
+	long timeout;
+	int len;
+
+	if (t == NULL || t->session_fn == NULL || t->verify_refused)
+		return 0;
+	len = wolfSSL_i2d_SSL_SESSION(sess, NULL);
+	if (len <= 0 || (der = malloc((size_t)len)) == NULL)
+		return 0;
+	p = der;
+	if (wolfSSL_i2d_SSL_SESSION(sess, &p) != len) {
+		wipe_free(der, (size_t)len);
+		return 0;
+	}
+	timeout = wolfSSL_SESSION_get_timeout(sess);
+	if (t->authenticated) {
+		t->session_fn(der, (size_t)len, timeout > 0 ? (uint32_t)timeout : 0, t->session_arg);
+		wipe_free(der, (size_t)len);
+		return 0;
+	}
+	/* Not finished yet: kept until it is (and dropped if it never is). The newest one wins. */
+	wipe_free(t->pending, t->pending_len);
+	t->pending = der;
+	t->pending_len = (size_t)len;
+	t->pending_lifetime = timeout > 0 ? (uint32_t)timeout : 0;
+	return 0;
+}
+
 struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
 {
 	struct tls_ctx *c = calloc(1, sizeof(*c));
@@ -179,6 +234,8 @@ struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
 	wolfSSL_CTX_SetIORecv(c->ctx, io_recv);
 	wolfSSL_CTX_SetIOSend(c->ctx, io_send);
 	wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, on_verify);
+	/* Client sessions go to the caller (tls_client_on_session), never to a cache of wolfSSL's. */
+	wolfSSL_CTX_sess_set_new_cb(c->ctx, on_new_session);
 	return c;
 }
 
@@ -283,8 +340,58 @@ void tls_free(struct tls_conn *t)
 	if (t == NULL)
 		return;
 	wolfSSL_free(t->ssl);
+	wipe_free(t->pending, t->pending_len);
+	if (t->session_free != NULL)
+		t->session_free(t->session_arg);
 	free(t->out);
 	free(t);
+}
+
+void tls_client_on_session(struct tls_conn *t, tls_session_fn fn, void *arg, void (*free_arg)(void *))
+{
+	if (t->session_free != NULL)
+		t->session_free(t->session_arg);
+	t->session_fn = fn;
+	t->session_arg = arg;
+	t->session_free = free_arg;
+}
+
+int tls_client_offer_session(struct tls_conn *t, const uint8_t *sess, size_t len)
+{
+	const unsigned char *p = sess;
+	WOLFSSL_SESSION *s;
+	int ok;
+
+	if (t->server || len == 0 || len > 0x7fffffff)
+		return -1;
+	s = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)len);
+	if (s == NULL)
+		return -1;
+	/* wolfSSL_set_session copies it, and refuses an expired one. */
+	ok = wolfSSL_set_session(t->ssl, s) == WOLFSSL_SUCCESS;
+	wolfSSL_SESSION_free(s);
+	if (!ok)
+		return -1;
+	t->offered = 1;
+	return 0;
+}
+
+int tls_resumed(const struct tls_conn *t)
+{
+	return t->resumed;
+}
+
+void tls_sha256(const void *p, size_t len, uint8_t out[32])
+{
+	wc_Sha256 sha;
+
+	/* Cannot fail for software SHA-256 with valid arguments; a failure leaves a digest of zeros. */
+	memset(out, 0, 32);
+	if (wc_InitSha256(&sha) == 0) {
+		if (wc_Sha256Update(&sha, p, (word32)len) == 0)
+			wc_Sha256Final(&sha, out);
+		wc_Sha256Free(&sha);
+	}
 }
 
 void tls_idle(struct tls_conn *t)
@@ -350,10 +457,23 @@ enum tls_status tls_handshake(struct tls_conn *t)
 	if (ret == WOLFSSL_SUCCESS && t->server)
 		return TLS_OK;
 	if (ret == WOLFSSL_SUCCESS) {
-		/* Defence in depth: never report success unless our verification ran and accepted. */
-		if (!t->verify_called || t->verify_refused) {
+		/*
+		 * Defence in depth: never report success unless our verification ran and accepted, or the server
+		 * resumed the session we offered (and only the caller can have chosen to offer it).
+		 */
+		t->resumed = t->offered && wolfSSL_session_reused(t->ssl) == 1;
+		if (t->verify_refused || (!t->verify_called && !t->resumed)) {
 			snprintf(t->err, sizeof(t->err), "handshake finished without certificate verification");
 			return TLS_ERROR;
+		}
+		if (t->verify_called)
+			t->resumed = 0;   /* a certificate was presented and verified: a full handshake */
+		t->authenticated = 1;
+		if (t->pending != NULL) {
+			if (t->session_fn != NULL)
+				t->session_fn(t->pending, t->pending_len, t->pending_lifetime, t->session_arg);
+			wipe_free(t->pending, t->pending_len);
+			t->pending = NULL;
 		}
 		return TLS_OK;
 	}

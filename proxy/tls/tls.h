@@ -56,6 +56,31 @@ void tls_free(struct tls_conn *t);
 /* tls_idle - the session has nothing to do for now: give back what it only needs while bytes move. */
 void tls_idle(struct tls_conn *t);
 
+/*
+ * Resumption (client sessions). The TLS layer only moves sessions as opaque bytes; what they may be used for is
+ * the caller's decision (proxy/origin binds each one to the DANE decision that authenticated it).
+ *
+ * tls_session_fn - a session the server gave this connection: sess (valid during the call) can be offered to
+ * a later connection with tls_client_offer_session. lifetime_s: how long the server says it is good (0: unknown).
+ */
+typedef void (*tls_session_fn)(const uint8_t *sess, size_t len, uint32_t lifetime_s, void *arg);
+/*
+ * tls_client_on_session - hand every session of t to fn, only after its handshake finished authenticated
+ * (the verify callback accepted the chain, or it resumed an offered session); never for a refused or failed one.
+ * free_arg (optional) releases arg when t is freed.
+ */
+void tls_client_on_session(struct tls_conn *t, tls_session_fn fn, void *arg, void (*free_arg)(void *));
+/*
+ * tls_client_offer_session - offer sess for resumption (before the first tls_handshake). If the server accepts
+ * it, the handshake ends without a certificate and without calling verify: only offer what was authenticated
+ * under the same conditions. -1 when it cannot be used (malformed, expired): the handshake is a full one.
+ */
+int tls_client_offer_session(struct tls_conn *t, const uint8_t *sess, size_t len);
+/* tls_resumed - 1 when the handshake resumed the offered session (no certificate, no verify). */
+int tls_resumed(const struct tls_conn *t);
+/* tls_sha256 - SHA-256 of p (the caller's digests, e.g. a session binding, without wolfSSL types). */
+void tls_sha256(const void *p, size_t len, uint8_t out[32]);
+
 /* tls_in_space - where received ciphertext goes; *avail bytes are free (0: consume plaintext first). */
 uint8_t *tls_in_space(struct tls_conn *t, size_t *avail);
 /* tls_in_commit - n bytes were written at tls_in_space(). */

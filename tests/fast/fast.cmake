@@ -6,3 +6,11 @@ add_executable(test_session_cache ${CMAKE_CURRENT_LIST_DIR}/../test_session_cach
 target_link_libraries(test_session_cache PRIVATE daneproxy_origin PkgConfig::CMOCKA)
 add_test(NAME session_cache COMMAND test_session_cache)
 set_tests_properties(session_cache PROPERTIES TIMEOUT 60)
+
+# test_resume: resumption against nginx origins (tickets; session IDs) through a DNSSEC bed of its own whose TLSA
+# records it changes: the second connection resumes; a changed RRset or DNSSEC outcome, another trust store or an
+# expired TTL forces a full, verified handshake; a refused handshake is never cached (tests/fast/resume.sh).
+add_executable(test_resume ${CMAKE_CURRENT_LIST_DIR}/test_resume.c)
+target_link_libraries(test_resume PRIVATE daneproxy_origin PkgConfig::CMOCKA)
+add_test(NAME resume COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/resume.sh $<TARGET_FILE:test_resume>)
+set_tests_properties(resume PROPERTIES TIMEOUT 120)

@@ -61,6 +61,8 @@ static const struct key_def keys[] = {
 	{"proxy", "connect_timeout", KEY_DURATION, OFF(connect_timeout_ms), 100, 3600000, "TCP connect timeout"},
 	{"proxy", "handshake_timeout", KEY_DURATION, OFF(handshake_timeout_ms), 100, 3600000, "TLS handshake timeout"},
 	{"proxy", "shutdown_grace", KEY_DURATION, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
+	{"proxy", "origin_keepalive", KEY_DURATION, OFF(origin_keepalive_ms), 0, 3600000,
+	 "how long an origin connection is kept for the client's next request (0: closed after each response)"},
 	{"proxy", "log", KEY_LOG, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
 	{"connect", "state_dir", KEY_PATH, OFF(state_dir), 0, 0, "where the local CA lives"},
 	{"proxy", "ports", KEY_PORT_LIST, OFF(ports), 0, 0,
@@ -870,6 +872,7 @@ void config_defaults(struct config *c)
 	c->connect_timeout_ms = 10000;
 	c->handshake_timeout_ms = 10000;
 	c->shutdown_grace_ms = 10000;
+	c->origin_keepalive_ms = 10000;
 	snprintf(c->log, sizeof(c->log), "stderr");
 	/* The TLS ports of the seed articles: HTTPS, SMTPS, IMAPS, POP3S, and 8443. */
 	{

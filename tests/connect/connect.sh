@@ -60,50 +60,8 @@ grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null && H
 # ---------------------------------------------------------------- time, polling, ports
 
 
-# free_port - FREE = an unused port in 16000-17999 (tests/e2e uses 10000-15999 and 18000-19999, the bed 20000+)
-TAKEN=" "
-free_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((16000 + RANDOM % 2000))
-		case "$TAKEN" in *" $p "*) continue ;; esac
-		port_used "$p" && continue
-		TAKEN="$TAKEN$p "
-		FREE=$p
-		return 0
-	done
-	echo "connect: no free port in 16000-17999" >&2
-	return 1
-}
-
-# ---------------------------------------------------------------- processes
-
-PIDS=()
-group_empty() { ! kill -0 -- "-$1" 2>/dev/null; }
-# stop_pid PID [SIGNAL] - signal its process group (default TERM), SIGKILL the group after 5 s, reap; STOP_RC = status
-stop_pid() {
-	local pid=$1 sig=${2:-TERM}
-	kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null
-	wait_for 5 not_alive "$pid" || true
-	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	STOP_RC=$?
-	forget_pid "$pid"
-	return 0
-}
-forget_pid() {
-	local i
-	for i in "${!PIDS[@]}"; do
-		[ "${PIDS[$i]}" == "$1" ] && unset 'PIDS[i]'
-	done
-}
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid" TERM
-	done
-	PIDS=()
-}
+# Ports 16000-17999 (harness.bash free_port); every process spawned is stopped on the way out.
+PORT_BASE=16000
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
@@ -118,9 +76,6 @@ case_skip() { # case_skip NAME WHY
 	echo "skip $GROUP/$1" >>"$RESULTS"
 }
 
-header() { # header FILE NAME - value of a response header (the last one), without CR
-	grep -i "^$2:" "$1" 2>/dev/null | tail -n 1 | tr -d '\r' | sed -e "s/^[^:]*: *//"
-}
 # first_pem FILE OUT - the first PEM certificate of FILE
 first_pem() { awk '/-----BEGIN CERTIFICATE-----/{p=1} p{print} /-----END CERTIFICATE-----/{if(p) exit}' "$1" >"$2"; }
 

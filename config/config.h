@@ -74,6 +74,7 @@ struct config {
 	unsigned connect_timeout_ms;
 	unsigned handshake_timeout_ms;
 	unsigned shutdown_grace_ms;
+	unsigned origin_keepalive_ms;        /* a verified origin connection kept between a client's requests */
 	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
 	/* CONNECT termination */
 	char state_dir[CONFIG_PATH_MAX];     /* local CA; "" = the per-user or system default */

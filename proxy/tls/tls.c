@@ -5,6 +5,13 @@
  * buffer; the event loop moves bytes between those buffers and sockets. Certificate decisions are never
  * wolfSSL's: the verify callback hands the presented chain to the caller (the DANE engine plus policy) and
  * aborts the handshake with an alert when it says no.
+ *
+ * Buffers: a session owns no I/O buffer while nothing is in flight. Ciphertext from the socket is read into its
+ * context's input scratch (TLS_SCRATCH bytes: several records per read) and decrypted in the same read callback;
+ * only what the owner does not want yet is copied into a buffer of the session's own. Ciphertext wolfSSL
+ * produces goes into the context's output scratch, from which the loop writes it straight to the socket; only
+ * what the kernel does not take at once is copied. One loop, one thread: a scratch is lent to one session at a
+ * time (another one that needs it meanwhile gets a private buffer).
  */
 #include "tls.h"
 #include "dane.h"
@@ -18,7 +25,9 @@
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
-#define TLS_IN_CAP (16 * 1024)          /* wolfSSL keeps a partial record itself: no need for more */
+/* Four full records (16 KiB plaintext + 5 header + up to 256 of expansion each) per read or per write. */
+#define TLS_SCRATCH (4 * (16384 + 5 + 256))
+#define TLS_PRIVATE_IN 16384            /* a session's own input buffer when the scratch is lent out */
 
 /*
  * Preferences follow the library we were built against. Debian's wolfSSL has no AES-NI or assembly: ChaCha20 runs
@@ -49,8 +58,17 @@ static const char cipher_list[] =
 #endif
 #define TLS_OUT_MAX (4 * 1024 * 1024)   /* callers apply backpressure long before this */
 
+/* scratch - a buffer lent to one session at a time. */
+struct scratch {
+	uint8_t *buf;
+	size_t cap;
+	struct tls_conn *owner;
+};
+
 struct tls_ctx {
 	WOLFSSL_CTX *ctx;
+	struct scratch in;
+	struct scratch out;
 };
 
 struct tls_conn {
@@ -70,13 +88,16 @@ struct tls_conn {
 	uint8_t *pending;     /* a session that arrived before the handshake finished (TLS 1.2) */
 	size_t pending_len;
 	uint32_t pending_lifetime;
+	struct tls_ctx *ctx;
+	uint8_t *in;          /* ctx->in.buf while lent, else a private buffer, or NULL */
 	size_t in_off;
 	size_t in_len;
-	uint8_t *out;
+	size_t in_cap;
+	uint8_t *out;         /* ctx->out.buf while lent, else a private buffer, or NULL */
 	size_t out_len;
 	size_t out_cap;
+	int in_lost;          /* unread ciphertext could not be kept: the stream is broken */
 	char err[200];
-	uint8_t in[TLS_IN_CAP];
 };
 
 /* io_recv - wolfSSL wants ciphertext: give what the loop has put in. */
@@ -86,6 +107,8 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	size_t n = t->in_len - t->in_off;
 
 	(void)ssl;
+	if (t->in_lost)
+		return WOLFSSL_CBIO_ERR_GENERAL;
 	if (n == 0)
 		return WOLFSSL_CBIO_ERR_WANT_READ;
 	if (n > (size_t)sz)
@@ -97,16 +120,36 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	return (int)n;
 }
 
+/* scratch_claim - lend sc to t when nobody has it; 0, or -1 when it is taken (or cannot be allocated). */
+static int scratch_claim(struct scratch *sc, struct tls_conn *t)
+{
+	if (sc->owner != NULL && sc->owner != t)
+		return -1;
+	if (sc->buf == NULL) {
+		sc->buf = malloc(TLS_SCRATCH);
+		if (sc->buf == NULL)
+			return -1;
+		sc->cap = TLS_SCRATCH;
+	}
+	sc->owner = t;
+	return 0;
+}
+
 /* io_send - wolfSSL produced ciphertext: keep it for the loop to send. */
 static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 {
 	struct tls_conn *t = arg;
+	struct scratch *sc = &t->ctx->out;
 	size_t need = t->out_len + (size_t)sz, cap;
 	uint8_t *grown;
 
 	(void)ssl;
 	if (need > TLS_OUT_MAX)
 		return WOLFSSL_CBIO_ERR_GENERAL;
+	if (t->out == NULL && scratch_claim(sc, t) == 0) {
+		t->out = sc->buf;
+		t->out_cap = sc->cap;
+	}
 	if (need > t->out_cap) {
 		cap = t->out_cap ? t->out_cap : 16384;
 		while (cap < need)
@@ -116,6 +159,10 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 			return WOLFSSL_CBIO_ERR_GENERAL;
 		t->out = grown;
 		t->out_cap = cap;
+		if (sc->owner == t) {   /* the scratch itself grew: keep the larger one */
+			sc->buf = grown;
+			sc->cap = cap;
+		}
 	}
 	memcpy(t->out + t->out_len, buf, (size_t)sz);
 	t->out_len = need;
@@ -272,6 +319,7 @@ struct tls_conn *tls_server_new(struct tls_ctx *ctx, const uint8_t *cert_der, si
 	if (t == NULL)
 		return NULL;
 	t->server = 1;
+	t->ctx = ctx;
 	t->ssl = wolfSSL_new(ctx->ctx);
 	if (t->ssl == NULL)
 		goto fail;
@@ -300,6 +348,8 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	wolfSSL_CTX_free(ctx->ctx);
+	free(ctx->in.buf);
+	free(ctx->out.buf);
 	free(ctx);
 }
 
@@ -313,6 +363,7 @@ struct tls_conn *tls_client_new(struct tls_ctx *ctx, const char *sni, const char
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
+	t->ctx = ctx;
 	t->ssl = wolfSSL_new(ctx->ctx);
 	if (t->ssl == NULL)
 		goto fail;
@@ -343,7 +394,9 @@ void tls_free(struct tls_conn *t)
 	wipe_free(t->pending, t->pending_len);
 	if (t->session_free != NULL)
 		t->session_free(t->session_arg);
-	free(t->out);
+	tls_out_release(t);
+	t->in_off = t->in_len;
+	tls_in_settle(t);
 	free(t);
 }
 
@@ -396,25 +449,105 @@ void tls_sha256(const void *p, size_t len, uint8_t out[32])
 
 void tls_idle(struct tls_conn *t)
 {
-	(void)t;
+	tls_in_settle(t);
+	if (t->out_len == 0)
+		tls_out_release(t);
 }
 
 uint8_t *tls_in_space(struct tls_conn *t, size_t *avail)
 {
-	if (t->in_off > 0 && t->in_off == t->in_len)
+	struct scratch *sc = &t->ctx->in;
+
+	if (t->in != NULL && t->in_off == t->in_len) {
+		if (sc->owner == t && t->in == sc->buf) {
+			t->in_off = t->in_len = 0;
+		} else {
+			free(t->in);   /* an emptied private buffer: the scratch reads more at a time */
+			t->in = NULL;
+		}
+	}
+	if (t->in == NULL) {
+		if (scratch_claim(sc, t) == 0) {
+			t->in = sc->buf;
+			t->in_cap = sc->cap;
+		} else if ((t->in = malloc(TLS_PRIVATE_IN)) != NULL) {
+			t->in_cap = TLS_PRIVATE_IN;
+		} else {
+			*avail = 0;
+			return NULL;
+		}
 		t->in_off = t->in_len = 0;
-	if (t->in_off > 0 && t->in_len == TLS_IN_CAP) {
+	}
+	if (t->in_off > 0 && t->in_len == t->in_cap) {
 		memmove(t->in, t->in + t->in_off, t->in_len - t->in_off);
 		t->in_len -= t->in_off;
 		t->in_off = 0;
 	}
-	*avail = TLS_IN_CAP - t->in_len;
+	*avail = t->in_cap - t->in_len;
 	return t->in + t->in_len;
 }
 
 void tls_in_commit(struct tls_conn *t, size_t n)
 {
 	t->in_len += n;
+}
+
+void tls_in_settle(struct tls_conn *t)
+{
+	struct scratch *sc = &t->ctx->in;
+	size_t left = t->in_len - t->in_off;
+	uint8_t *keep;
+
+	if (t->in == NULL)
+		return;
+	if (t->in != sc->buf || sc->owner != t) {
+		/* A private buffer: gone once read. */
+		if (left == 0) {
+			free(t->in);
+			t->in = NULL;
+			t->in_off = t->in_len = t->in_cap = 0;
+		}
+		return;
+	}
+	sc->owner = NULL;
+	t->in = NULL;
+	t->in_cap = 0;
+	if (left > 0) {
+		/* Read but not wanted yet (the owner stopped reading): kept, exactly, until it is. */
+		keep = malloc(left);
+		if (keep == NULL) {
+			t->in_lost = 1;
+			snprintf(t->err, sizeof(t->err), "out of memory keeping received data");
+		} else {
+			memcpy(keep, sc->buf + t->in_off, left);
+			t->in = keep;
+			t->in_cap = left;
+			t->in_off = 0;
+			t->in_len = left;
+			return;
+		}
+	}
+	t->in_off = t->in_len = 0;
+}
+
+size_t tls_out_peek(struct tls_conn *t, const uint8_t **data)
+{
+	*data = t->out;
+	return t->out_len;
+}
+
+void tls_out_release(struct tls_conn *t)
+{
+	struct scratch *sc = &t->ctx->out;
+
+	if (t->out == NULL)
+		return;
+	if (sc->owner == t && t->out == sc->buf)
+		sc->owner = NULL;
+	else
+		free(t->out);
+	t->out = NULL;
+	t->out_len = t->out_cap = 0;
 }
 
 size_t tls_out_take(struct tls_conn *t, uint8_t **data)
@@ -424,9 +557,11 @@ size_t tls_out_take(struct tls_conn *t, uint8_t **data)
 	*data = NULL;
 	if (n == 0)
 		return 0;
-	*data = t->out;
-	t->out = NULL;
-	t->out_len = t->out_cap = 0;
+	*data = malloc(n);
+	if (*data == NULL)
+		return 0;
+	memcpy(*data, t->out, n);
+	tls_out_release(t);
 	return n;
 }
 

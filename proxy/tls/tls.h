@@ -1,9 +1,9 @@
 /*
  * tls.h - TLS sessions over memory buffers (wolfSSL stays inside tls.c).
  *
- * The event loop owns the sockets: it puts received ciphertext into tls_in_space()/tls_in_commit(), and sends
- * what tls_out_take() returns. wolfSSL never touches a file descriptor, so sessions work the same on either
- * side of the proxy and in tests.
+ * The event loop owns the sockets: it puts received ciphertext into tls_in_space()/tls_in_commit() (and ends
+ * each read callback with tls_in_settle()), and sends what tls_out_peek() shows (then tls_out_release()).
+ * wolfSSL never touches a file descriptor, so sessions work the same on either side of the proxy and in tests.
  */
 #ifndef DANEPROXY_TLS_H
 #define DANEPROXY_TLS_H
@@ -81,11 +81,25 @@ int tls_resumed(const struct tls_conn *t);
 /* tls_sha256 - SHA-256 of p (the caller's digests, e.g. a session binding, without wolfSSL types). */
 void tls_sha256(const void *p, size_t len, uint8_t out[32]);
 
-/* tls_in_space - where received ciphertext goes; *avail bytes are free (0: consume plaintext first). */
+/*
+ * tls_in_space - where received ciphertext goes; *avail bytes are free (0: consume plaintext first). Lends t
+ * its context's input scratch when it has nothing unread: the read cycle must end with tls_in_settle.
+ */
 uint8_t *tls_in_space(struct tls_conn *t, size_t *avail);
 /* tls_in_commit - n bytes were written at tls_in_space(). */
 void tls_in_commit(struct tls_conn *t, size_t n);
-/* tls_out_take - move the pending ciphertext to the caller (malloc'd, caller frees); 0 when none. */
+/*
+ * tls_in_settle - the read callback is over (everything wanted was decrypted): the scratch goes back, and
+ * ciphertext nobody asked for yet is kept in a buffer of t's own, of exactly its size.
+ */
+void tls_in_settle(struct tls_conn *t);
+/*
+ * tls_out_peek - the ciphertext waiting to be sent; *data is valid until tls_out_release or the next call that
+ * may produce output. tls_out_release - the caller has sent or copied all of it.
+ */
+size_t tls_out_peek(struct tls_conn *t, const uint8_t **data);
+void tls_out_release(struct tls_conn *t);
+/* tls_out_take - the pending ciphertext as a malloc'd copy the caller frees; 0 when none. */
 size_t tls_out_take(struct tls_conn *t, uint8_t **data);
 
 /* tls_handshake - advance the handshake with the ciphertext in hand. */

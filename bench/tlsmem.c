@@ -4,8 +4,10 @@
  * N client sessions (the origin side of every proxied connection) and N server sessions (the client side of a
  * terminated CONNECT, presenting a leaf minted by a throw-away local CA) are created, shake hands with each
  * other in memory through proxy/tls, exchange one small record each way (so that TLS 1.3 session tickets are
- * read), and are then left idle. The heap in use (mallinfo2: uordblks + hblkhd) is read after each phase and
- * divided by N. The server sessions are freed first, so the client figures are the client sessions' own.
+ * read), and are then left idle. The heap in use (mallinfo2: uordblks + hblkhd) and the resident memory
+ * (/proc/self/statm) are read after each phase and divided by N. The server sessions are freed first, so the
+ * client figures are the client sessions' own. RSS sees what the heap figure cannot: pages of zeros returned to
+ * the kernel (tls.c trim_zero_pages) and memory malloc keeps after frees.
  *
  *   daneproxy-tlsmem [-n N] [--tls12] [--json]
  */
@@ -29,6 +31,20 @@ struct pair {
 	int cli_done;
 	int srv_done;
 };
+
+/* rss - resident bytes of this process (/proc/self/statm). */
+static size_t rss(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
 
 /* heap_in_use - bytes malloc has handed out and not had back (arena and mmap'd chunks). */
 static size_t heap_in_use(void)
@@ -117,6 +133,23 @@ static int exchange(struct pair *p)
 	return move(p->cli, p->srv) < 0 || move(p->srv, p->cli) < 0 ? -1 : 0;
 }
 
+/* A point of measurement: heap in use and resident memory. */
+struct mark {
+	size_t heap;
+	size_t rss;
+};
+
+/* mark - after malloc_trim(0), which gives every whole free page back: RSS then counts what is live. */
+static struct mark mark(void)
+{
+	struct mark m;
+
+	malloc_trim(0);
+	m.heap = heap_in_use();
+	m.rss = rss();
+	return m;
+}
+
 static double per(size_t after, size_t before, size_t n)
 {
 	return ((double)after - (double)before) / (double)n / 1024.0;
@@ -134,7 +167,8 @@ int main(int argc, char **argv)
 	struct ca *ca = NULL;
 	uint8_t *leaf = NULL;
 	const uint8_t *key;
-	size_t leaf_len, key_len, n = 200, i, m_start, m_cli, m_srv, m_hs, m_data, m_idle, m_cli_idle, m_end;
+	size_t leaf_len, key_len, n = 200, i;
+	struct mark m_start, m_cli, m_srv, m_hs, m_data, m_idle, m_cli_idle, m_end;
 	int opt, json = 0, tls12 = 0, rc = 1;
 
 	while ((opt = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
@@ -178,60 +212,70 @@ int main(int argc, char **argv)
 		tls_free(w.srv);
 	}
 	malloc_trim(0);
-	m_start = heap_in_use();
+	m_start = mark();
 	for (i = 0; i < n; i++)
 		pairs[i].cli = tls_client_new(cctx, "www.example", "http/1.1", accept_all, NULL);
-	m_cli = heap_in_use();
+	m_cli = mark();
 	for (i = 0; i < n; i++)
 		pairs[i].srv = tls_server_new(sctx, leaf, leaf_len, key, key_len, "http/1.1");
-	m_srv = heap_in_use();
+	m_srv = mark();
 	for (i = 0; i < n; i++) {
 		if (pairs[i].cli == NULL || pairs[i].srv == NULL || handshake(&pairs[i]) < 0) {
 			fprintf(stderr, "tlsmem: handshake %zu failed\n", i);
 			goto out;
 		}
 	}
-	m_hs = heap_in_use();
+	m_hs = mark();
 	for (i = 0; i < n; i++) {
 		if (exchange(&pairs[i]) < 0) {
 			fprintf(stderr, "tlsmem: data exchange %zu failed\n", i);
 			goto out;
 		}
 	}
-	m_data = heap_in_use();
+	m_data = mark();
 	for (i = 0; i < n; i++) {
 		tls_idle(pairs[i].cli);
 		tls_idle(pairs[i].srv);
 	}
-	m_idle = heap_in_use();
+	m_idle = mark();
 	for (i = 0; i < n; i++) {
 		tls_free(pairs[i].srv);
 		pairs[i].srv = NULL;
 	}
-	m_cli_idle = heap_in_use();
+	m_cli_idle = mark();
 	for (i = 0; i < n; i++) {
 		tls_free(pairs[i].cli);
 		pairs[i].cli = NULL;
 	}
-	m_end = heap_in_use();
+	m_end = mark();
 	if (json) {
-		printf("{\"sessions\": %zu, \"tls\": \"%s\", \"client_new_kib\": %.2f, \"server_new_kib\": %.2f, "
-		       "\"pair_handshaken_kib\": %.2f, \"pair_after_data_kib\": %.2f, \"pair_idle_kib\": %.2f, "
-		       "\"client_idle_kib\": %.2f, \"server_idle_kib\": %.2f, \"left_after_free_kib\": %.2f}\n",
-		       n, tls12 ? "1.2" : "1.3", per(m_cli, m_start, n), per(m_srv, m_cli, n), per(m_hs, m_start, n),
-		       per(m_data, m_start, n), per(m_idle, m_start, n), per(m_cli_idle, m_start, n),
-		       per(m_idle, m_cli_idle, n), per(m_end, m_start, n));
+		printf("{\"sessions\": %zu, \"tls\": \"%s\"", n, tls12 ? "1.2" : "1.3");
+#define FIG(name, a, b) printf(", \"" name "_heap_kib\": %.2f, \"" name "_rss_kib\": %.2f", per(a.heap, b.heap, n), \
+			       per(a.rss, b.rss, n))
+		FIG("client_new", m_cli, m_start);
+		FIG("server_new", m_srv, m_cli);
+		FIG("pair_handshaken", m_hs, m_start);
+		FIG("pair_after_data", m_data, m_start);
+		FIG("pair_idle", m_idle, m_start);
+		FIG("client_idle", m_cli_idle, m_start);
+		FIG("server_idle", m_idle, m_cli_idle);
+		FIG("left_after_free", m_end, m_start);
+#undef FIG
+		printf("}\n");
 	} else {
-		printf("heap per session (KiB, mallinfo2, %zu sessions, TLS %s, wolfSSL %s):\n", n, tls12 ? "1.2" : "1.3",
-		       wolfSSL_lib_version());
-		printf("  client, new                 %8.2f\n", per(m_cli, m_start, n));
-		printf("  server, new                 %8.2f\n", per(m_srv, m_cli, n));
-		printf("  pair, after the handshake   %8.2f\n", per(m_hs, m_start, n));
-		printf("  pair, after one record each %8.2f\n", per(m_data, m_start, n));
-		printf("  pair, idle                  %8.2f\n", per(m_idle, m_start, n));
-		printf("  client, idle                %8.2f\n", per(m_cli_idle, m_start, n));
-		printf("  server, idle                %8.2f\n", per(m_idle, m_cli_idle, n));
-		printf("  left after freeing all      %8.2f\n", per(m_end, m_start, n));
+		printf("per session (KiB; heap: mallinfo2, RSS: /proc/self/statm; %zu sessions, TLS %s, wolfSSL %s):\n", n,
+		       tls12 ? "1.2" : "1.3", wolfSSL_lib_version());
+		printf("                                  heap      RSS\n");
+#define ROW(label, a, b) printf("  %-28s %8.2f %8.2f\n", label, per(a.heap, b.heap, n), per(a.rss, b.rss, n))
+		ROW("client, new", m_cli, m_start);
+		ROW("server, new", m_srv, m_cli);
+		ROW("pair, after the handshake", m_hs, m_start);
+		ROW("pair, after one record each", m_data, m_start);
+		ROW("pair, idle", m_idle, m_start);
+		ROW("client, idle", m_cli_idle, m_start);
+		ROW("server, idle", m_idle, m_cli_idle);
+		ROW("left after freeing all", m_end, m_start);
+#undef ROW
 	}
 	rc = 0;
 out:

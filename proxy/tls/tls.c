@@ -19,6 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__) && defined(__GLIBC__)
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -212,6 +217,56 @@ static int on_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
 		snprintf(t->err, sizeof(t->err), "certificate refused by DANE/PKIX verification");
 	}
 	return ok;
+}
+
+/*
+ * trim_zero_pages - give the kernel back the memory pages of a live heap block that hold nothing but zeros.
+ *
+ * Debian's wolfSSL (SESSION_CERTS, WOLFSSL_ALT_CERT_CHAINS) gives every session a WOLFSSL_SESSION of 37 KB, two
+ * fixed arrays of nine 2 KB certificate slots each, zeroed at creation and mostly left so: about 30 KB of resident
+ * zeros per connection, which no API releases. A private anonymous page dropped with MADV_DONTNEED reads back as
+ * zeros, so for an all-zero page inside the block the contents are unchanged while the RSS goes; a later write
+ * brings a page back. Only whole pages strictly inside [p, p + malloc_usable_size(p)) are touched, memory malloc
+ * lends the caller and keeps no bookkeeping in.
+ */
+static void trim_zero_pages(void *p)
+{
+#if defined(__linux__) && defined(__GLIBC__)
+	static const uint64_t zero[64];
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a, end, run = 0;
+	size_t i;
+
+	if (p == NULL || page == 0 || page % sizeof(zero) != 0)
+		return;
+	a = ((uintptr_t)p + page - 1) & ~(page - 1);
+	end = ((uintptr_t)p + malloc_usable_size(p)) & ~(page - 1);
+	for (; a + page <= end; a += page) {
+		for (i = 0; i < page && memcmp((const uint8_t *)a + i, zero, sizeof(zero)) == 0; i += sizeof(zero))
+			;
+		if (i == page) {
+			if (run == 0)
+				run = a;
+			continue;
+		}
+		if (run != 0)
+			madvise((void *)run, a - run, MADV_DONTNEED);
+		run = 0;
+	}
+	if (run != 0)
+		madvise((void *)run, a - run, MADV_DONTNEED);
+#else
+	(void)p;
+#endif
+}
+
+/* slim - the handshake is over: what wolfSSL keeps for the session's life, minus its pages of zeros. */
+static void slim(struct tls_conn *t)
+{
+#if defined(NO_SESSION_CACHE_REF)
+	/* With NO_SESSION_CACHE_REF wolfSSL_get_session returns the session's own WOLFSSL_SESSION. */
+	trim_zero_pages(wolfSSL_get_session(t->ssl));
+#endif
+	trim_zero_pages(t->ssl);
 }
 
 /* wipe_free - sessions carry secrets. */
@@ -593,8 +648,10 @@ enum tls_status tls_handshake(struct tls_conn *t)
 {
 	int ret = t->server ? wolfSSL_accept(t->ssl) : wolfSSL_connect(t->ssl);
 
-	if (ret == WOLFSSL_SUCCESS && t->server)
+	if (ret == WOLFSSL_SUCCESS && t->server) {
+		slim(t);
 		return TLS_OK;
+	}
 	if (ret == WOLFSSL_SUCCESS) {
 		/*
 		 * Defence in depth: never report success unless our verification ran and accepted, or the server
@@ -608,6 +665,7 @@ enum tls_status tls_handshake(struct tls_conn *t)
 		if (t->verify_called)
 			t->resumed = 0;   /* a certificate was presented and verified: a full handshake */
 		t->authenticated = 1;
+		slim(t);
 		if (t->pending != NULL) {
 			if (t->session_fn != NULL)
 				t->session_fn(t->pending, t->pending_len, t->pending_lifetime, t->session_arg);

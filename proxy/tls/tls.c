@@ -259,9 +259,16 @@ static void trim_zero_pages(void *p)
 #endif
 }
 
-/* slim - the handshake is over: what wolfSSL keeps for the session's life, minus its pages of zeros. */
+/*
+ * slim - the handshake is over: keep only what the session needs. wolfSSL frees most handshake state itself,
+ * but Debian's build (WOLFSSL_POST_HANDSHAKE_AUTH with session tickets) keeps the handshake arrays of a TLS 1.3
+ * session (5.5 KB: Arrays and the pre-master secret buffer) for a client certificate requested after the
+ * handshake, which daneproxy never sends; builds without that option free them here too, and later
+ * NewSessionTicket and KeyUpdate messages do not use them. Then the pages of zeros go.
+ */
 static void slim(struct tls_conn *t)
 {
+	wolfSSL_FreeArrays(t->ssl);
 #if defined(NO_SESSION_CACHE_REF)
 	/* With NO_SESSION_CACHE_REF wolfSSL_get_session returns the session's own WOLFSSL_SESSION. */
 	trim_zero_pages(wolfSSL_get_session(t->ssl));

@@ -54,6 +54,7 @@ static int set_domains(struct config *c, const struct key_def *k, const char *va
 static int set_pattern(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 static int set_digests(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 static int set_rule(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_terminate(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 
 /* The table: every key of the file, with its type and range. Defaults live in config_defaults(). */
 static const struct key_def keys[] = {
@@ -73,6 +74,8 @@ static const struct key_def keys[] = {
 	 "destination ports clients may reach, absolute-form and CONNECT alike (\"443, 8443, 10000-10100\")"},
 	{"connect", "ports", set_ports, OFF(ports), 0, 0, "the older name of [proxy] ports"},
 	{"connect", "passthrough", set_pattern, OFF(passthrough), 0, 0, "names tunnelled without termination"},
+	{"connect", "terminate", set_terminate, OFF(terminate_dane), 0, 0,
+	 "always (every CONNECT is terminated) or dane (only where secure TLSA makes DANE apply; else a plain tunnel)"},
 	{"connect", "mint_cache_size", set_uint, OFF(mint_cache_size), 1, 1000000, "minted certificates kept"},
 	{"connect", "ca_name_constraints", set_domains, OFF(ca_name_constraints), 0, 0,
 	 "DNS subtrees the local CA may vouch for"},
@@ -678,6 +681,17 @@ static int set_digests(struct config *c, const struct key_def *k, const char *va
 		add_error(c, file, line, k->name, "%s", problem);
 		return -1;
 	}
+	return 0;
+}
+
+/* set_terminate - always or dane. */
+static int set_terminate(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	if (strcmp(value, "always") != 0 && strcmp(value, "dane") != 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not always or dane", value);
+		return -1;
+	}
+	c->terminate_dane = strcmp(value, "dane") == 0;
 	return 0;
 }
 

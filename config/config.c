@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ enum key_type {
 	KEY_PATTERN_LIST,  /* host, *.domain or * (repeatable) */
 	KEY_DOMAIN_LIST,   /* "example.com, example.net" */
 	KEY_DIGESTS,       /* "sha512, sha256": DANE digest preference */
+	KEY_USER,          /* an existing account other than root */
 };
 
 struct key_def {
@@ -62,6 +64,7 @@ static const struct key_def keys[] = {
 	{"proxy", "handshake_timeout", KEY_DURATION, OFF(handshake_timeout_ms), 100, 3600000, "TLS handshake timeout"},
 	{"proxy", "shutdown_grace", KEY_DURATION, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
 	{"proxy", "log", KEY_LOG, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
+	{"proxy", "user", KEY_USER, OFF(user), 0, 0, "account to switch to after binding, when started as root"},
 	{"connect", "state_dir", KEY_PATH, OFF(state_dir), 0, 0, "where the local CA lives"},
 	{"proxy", "ports", KEY_PORT_LIST, OFF(ports), 0, 0,
 	 "destination ports clients may reach, absolute-form and CONNECT alike (\"443, 8443, 10000-10100\")"},
@@ -86,6 +89,70 @@ static const struct key_def keys[] = {
 	{"policy", "digests", KEY_DIGESTS, OFF(digests), 0, 0, "TLSA digests used, strongest first (sha512, sha256)"},
 	{"policy", "rule", KEY_RULE_LIST, OFF(rules), 0, 0, "\"PATTERN[:PORT] MODE\" (repeatable)"},
 };
+
+/* The keys of every [route NAME] section (set_route_key applies them): names and documentation only. */
+static const struct route_key_def {
+	const char *name;
+	const char *type;
+	const char *help;
+} route_keys[] = {
+	{"listen", "address", "ADDR:PORT the route listens on"},
+	{"target", "host:port", "HOST:PORT every client of the route is connected to"},
+	{"policy", "policy", "dane, dane-only or pkix (default: the rules, then [policy] default)"},
+	{"starttls", "protocol", "smtp (STARTTLS before the handshake) or none"},
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+#define N_ROUTE_KEYS (sizeof(route_keys) / sizeof(route_keys[0]))
+
+/* key_type_name - how the manual names a value of this type. */
+static const char *key_type_name(enum key_type t)
+{
+	switch (t) {
+	case KEY_ADDR_LIST: return "address list";
+	case KEY_CIDR_LIST: return "network list";
+	case KEY_UINT: return "number";
+	case KEY_DURATION: return "duration";
+	case KEY_BOOL: return "boolean";
+	case KEY_PATH: return "path";
+	case KEY_POLICY: return "policy";
+	case KEY_TRANSPORT: return "transport";
+	case KEY_VALIDATION: return "validation mode";
+	case KEY_UPSTREAM_LIST: return "resolver list";
+	case KEY_RULE_LIST: return "rule list";
+	case KEY_LOG: return "log destination";
+	case KEY_PORT_LIST: return "port list";
+	case KEY_PATTERN_LIST: return "name pattern list";
+	case KEY_DOMAIN_LIST: return "domain list";
+	case KEY_DIGESTS: return "digest list";
+	case KEY_USER: return "user name";
+	}
+	return "value";
+}
+
+size_t config_key_count(void)
+{
+	return N_KEYS + N_ROUTE_KEYS;
+}
+
+int config_key_at(size_t i, struct config_key_info *out)
+{
+	if (i < N_KEYS) {
+		out->section = keys[i].section;
+		out->name = keys[i].name;
+		out->type = key_type_name(keys[i].type);
+		out->help = keys[i].help;
+		return 0;
+	}
+	if (i < N_KEYS + N_ROUTE_KEYS) {
+		out->section = "route";
+		out->name = route_keys[i - N_KEYS].name;
+		out->type = route_keys[i - N_KEYS].type;
+		out->help = route_keys[i - N_KEYS].help;
+		return 0;
+	}
+	return -1;
+}
 
 /* ---------- errors ---------- */
 
@@ -427,6 +494,57 @@ int config_digests_parse(const char *s, uint8_t out[4], char *why, size_t whylen
 	return 0;
 }
 
+/* valid_user_name - 1..32 bytes of letters, digits, '_', '-', '.', not starting with '-' or a digit (useradd's
+ * rule with Debian's relaxations), optionally ending in '$'. */
+static int valid_user_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n >= CONFIG_USER_MAX || s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (i = 0; i < n; i++) {
+		char ch = s[i];
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+		    ch == '-' || ch == '.' || (ch == '$' && i == n - 1))
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+/* check_user - the account exists and is not root; -1 with the problem in why. */
+static int check_user(const char *name, char *why, size_t whylen)
+{
+	struct passwd pw, *found = NULL;
+	char *buf;
+	size_t buflen = 16384;
+	int rc;
+
+	if (!valid_user_name(name)) {
+		snprintf(why, whylen, "\"%.40s\" is not a user name", name);
+		return -1;
+	}
+	if ((buf = malloc(buflen)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	rc = getpwnam_r(name, &pw, buf, buflen, &found);
+	if (rc != 0 || found == NULL) {
+		if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM)
+			snprintf(why, whylen, "no such user \"%s\" on this host (useradd --system %s creates one)", name,
+				 name);
+		else
+			snprintf(why, whylen, "cannot look up user \"%s\": %s", name, strerror(rc));
+		free(buf);
+		return -1;
+	}
+	rc = found->pw_uid == 0 ? -1 : 0;
+	if (rc < 0)
+		snprintf(why, whylen, "\"%s\" has uid 0: name an unprivileged account", name);
+	free(buf);
+	return rc;
+}
+
 /* ---------- applying keys ---------- */
 
 static int set_key(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
@@ -616,6 +734,15 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 		}
 		return 0;
 	}
+	case KEY_USER: {
+		char problem[160];
+		if (check_user(value, problem, sizeof(problem)) < 0) {
+			add_error(c, file, line, k->name, "%s", problem);
+			return -1;
+		}
+		snprintf(base, CONFIG_USER_MAX, "%s", value);
+		return 0;
+	}
 	case KEY_RULE_LIST:
 		if (c->n_rules >= CONFIG_MAX_RULES) {
 			add_error(c, file, line, k->name, "at most %d rules", CONFIG_MAX_RULES);
@@ -715,15 +842,23 @@ static int apply(struct config *c, const char *section, const char *key, const c
 			return -1;
 		}
 		r = route_find_or_add(c, name, file, line);
-		return r == NULL ? -1 : set_route_key(c, r, key, value, file, line);
+		if (r == NULL)
+			return -1;
+		/* The table decides which keys exist, as for every other section (the manual is checked against it). */
+		for (i = 0; i < N_ROUTE_KEYS; i++)
+			if (strcmp(route_keys[i].name, key) == 0)
+				return set_route_key(c, r, key, value, file, line);
+		add_error(c, file, line, key, "unknown key in a [route] section (listen, target, policy, starttls)");
+		r->broken = 1;
+		return -1;
 	}
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = 0; i < N_KEYS; i++)
 		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, key) == 0)
 			return set_key(c, &keys[i], value, file, line);
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = 0; i < N_KEYS; i++)
 		if (strcmp(keys[i].section, section) == 0)
 			break;
-	if (i == sizeof(keys) / sizeof(keys[0]))
+	if (i == N_KEYS)
 		add_error(c, file, line, key, "unknown section [%s] (proxy, connect, resolver, policy, route NAME)",
 			  section);
 	else

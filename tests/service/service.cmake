@@ -13,3 +13,15 @@ target_link_libraries(test_privdrop PRIVATE daneproxy_daemon PkgConfig::CMOCKA)
 add_test(NAME service_privdrop COMMAND test_privdrop)
 
 set_tests_properties(service_notify service_privdrop PROPERTIES TIMEOUT 60)
+
+# The manuals against the program: lint, every configuration key (config-keys lists the loader's table), every
+# serve option and each tool's options.
+add_executable(config-keys ${CMAKE_CURRENT_LIST_DIR}/config_keys.c)
+target_link_libraries(config-keys PRIVATE daneproxy_config)
+add_test(NAME service_man_lint COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check-manuals.sh lint ${CMAKE_SOURCE_DIR})
+add_test(NAME service_man_keys COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check-manuals.sh keys ${CMAKE_SOURCE_DIR}
+         $<TARGET_FILE:config-keys> $<TARGET_FILE:daneproxy>)
+add_test(NAME service_man_options COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check-manuals.sh options ${CMAKE_SOURCE_DIR}
+         $<TARGET_FILE:daneproxy>)
+set_tests_properties(service_man_lint service_man_keys service_man_options PROPERTIES TIMEOUT 60)
+set_tests_properties(service_man_lint PROPERTIES SKIP_RETURN_CODE 77)

@@ -25,3 +25,24 @@ add_test(NAME service_man_options COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check-man
          $<TARGET_FILE:daneproxy>)
 set_tests_properties(service_man_lint service_man_keys service_man_options PROPERTIES TIMEOUT 60)
 set_tests_properties(service_man_lint PROPERTIES SKIP_RETURN_CODE 77)
+
+# The example configuration is valid, as shipped and with every suggestion in it switched on.
+add_test(NAME service_example_config COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check-example.sh $<TARGET_FILE:daneproxy>
+         ${CMAKE_SOURCE_DIR}/config/daneproxy.conf.example)
+
+# The systemd unit: systemd-analyze verify (no running systemd needed), offline security exposure, directives.
+add_test(NAME service_systemd_unit COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check-unit.sh ${CMAKE_SOURCE_DIR}
+         $<TARGET_FILE:daneproxy>)
+set_tests_properties(service_systemd_unit PROPERTIES SKIP_RETURN_CODE 77)
+
+# cmake --install into a scratch DESTDIR: every file in place, the unit with this installation's paths, the
+# configuration installed once and kept.
+if(IS_ABSOLUTE "${DANEPROXY_SYSTEMD_UNIT_DIR}")
+  set(service_unit_dir "${DANEPROXY_SYSTEMD_UNIT_DIR}")
+else()
+  set(service_unit_dir "${CMAKE_INSTALL_PREFIX}/${DANEPROXY_SYSTEMD_UNIT_DIR}")
+endif()
+add_test(NAME service_install COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check-install.sh ${CMAKE_BINARY_DIR}
+         ${CMAKE_SOURCE_DIR} ${CMAKE_INSTALL_FULL_BINDIR} ${CMAKE_INSTALL_FULL_MANDIR} ${CMAKE_INSTALL_FULL_DOCDIR}
+         ${service_unit_dir} ${DANEPROXY_SYSCONFDIR})
+set_tests_properties(service_example_config service_systemd_unit service_install PROPERTIES TIMEOUT 120)

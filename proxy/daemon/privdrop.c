@@ -149,8 +149,9 @@ int privdrop_check_dir(const struct privdrop *pd, const char *dir, char *msg, si
 	struct stat st;
 	struct dirent *e;
 	DIR *d;
-	int bad = 0, fd;
-	char first[64] = "";
+	int dir_bad, fd;
+	size_t files_bad = 0;
+	char first[64] = "", what[128];
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -159,10 +160,7 @@ int privdrop_check_dir(const struct privdrop *pd, const char *dir, char *msg, si
 			close(fd);
 		return -1;
 	}
-	if (st.st_uid != pd->uid) {
-		bad = 1;
-		snprintf(first, sizeof(first), "the directory");
-	}
+	dir_bad = st.st_uid != pd->uid;
 	if ((d = fdopendir(fd)) == NULL) {
 		snprintf(msg, msglen, "state directory %s: %s", dir, strerror(errno));
 		close(fd);
@@ -171,15 +169,22 @@ int privdrop_check_dir(const struct privdrop *pd, const char *dir, char *msg, si
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid != pd->uid) {
-			if (!bad++)
-				snprintf(first, sizeof(first), "%.60s", e->d_name);
-		}
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid != pd->uid &&
+		    files_bad++ == 0)
+			snprintf(first, sizeof(first), "%.60s", e->d_name);
 	}
 	closedir(d);
-	if (!bad)
+	if (!dir_bad && files_bad == 0)
 		return 0;
-	snprintf(msg, msglen, "state directory %s: %s%s is not owned by %s, who cannot re-read it after the switch "
-			      "(chown -R %s: %s)", dir, first, bad > 1 ? " and more" : "", pd->name, pd->name, dir);
+	if (dir_bad && files_bad == 0)
+		snprintf(what, sizeof(what), "the directory is");
+	else if (dir_bad)
+		snprintf(what, sizeof(what), "the directory and %zu entries in it are", files_bad);
+	else if (files_bad == 1)
+		snprintf(what, sizeof(what), "%s is", first);
+	else
+		snprintf(what, sizeof(what), "%s and %zu more entries are", first, files_bad - 1);
+	snprintf(msg, msglen, "state directory %s: %s not owned by %s, who cannot re-read them after the switch "
+			      "(chown -R %s: %s)", dir, what, pd->name, pd->name, dir);
 	return -1;
 }

@@ -212,7 +212,8 @@ static void test_drop(void **state)
 static void test_check_dir(void **state)
 {
 	struct privdrop pd;
-	char dir[64] = "/tmp/daneproxy-privdrop-XXXXXX", file[128], msg[PRIVDROP_MSG_MAX], want[PRIVDROP_MSG_MAX];
+	char dir[64] = "/tmp/daneproxy-privdrop-XXXXXX", file[128], file2[128];
+	char msg[PRIVDROP_MSG_MAX], want[PRIVDROP_MSG_MAX];
 	int fd;
 
 	(void)state;
@@ -223,8 +224,8 @@ static void test_check_dir(void **state)
 	nobody(&pd);
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(privdrop_check_dir(&pd, dir, msg, sizeof(msg)), -1);
-	snprintf(want, sizeof(want), "state directory %s: the directory is not owned by nobody, who cannot re-read it "
-				     "after the switch (chown -R nobody: %s)", dir, dir);
+	snprintf(want, sizeof(want), "state directory %s: the directory is not owned by nobody, who cannot re-read "
+				     "them after the switch (chown -R nobody: %s)", dir, dir);
 	assert_string_equal(msg, want);
 	assert_int_equal(chown(dir, pd.uid, pd.gid), 0);
 	assert_int_equal(privdrop_check_dir(&pd, dir, msg, sizeof(msg)), 0);
@@ -236,6 +237,19 @@ static void test_check_dir(void **state)
 	close(fd);
 	assert_int_equal(privdrop_check_dir(&pd, dir, msg, sizeof(msg)), -1);
 	assert_non_null(strstr(msg, ": ca.key is not owned by nobody"));
+	/* More of them: the first is named, the others counted; the directory too. */
+	snprintf(file2, sizeof(file2), "%s/ca.pem", dir);
+	fd = open(file2, O_CREAT | O_WRONLY | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(privdrop_check_dir(&pd, dir, msg, sizeof(msg)), -1);
+	assert_true(strstr(msg, ": ca.key and 1 more entries are not owned by nobody") != NULL ||
+		    strstr(msg, ": ca.pem and 1 more entries are not owned by nobody") != NULL);
+	assert_int_equal(chown(dir, 0, 0), 0);
+	assert_int_equal(privdrop_check_dir(&pd, dir, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, ": the directory and 2 entries in it are not owned by nobody"));
+	assert_int_equal(chown(dir, pd.uid, pd.gid), 0);
+	unlink(file2);
 	assert_int_equal(chown(file, pd.uid, pd.gid), 0);
 	assert_int_equal(privdrop_check_dir(&pd, dir, msg, sizeof(msg)), 0);
 	unlink(file);

@@ -5,7 +5,7 @@
 #
 # usage: e2e.sh DANEPROXY_BINARY TESTBED_ENV_FILE [GROUP...]
 #   groups: dane (owns TESTBED_TLS_PORT), traffic (owns TESTBED_TLS_PORT2), faults, config, hardening,
-#   hardening_daemon (tests/e2e/hardening.bash); default: all, in turn.
+#   hardening_daemon (tests/e2e/hardening.bash), inbound (tests/e2e/inbound.bash); default: all, in turn.
 #   Groups that own a TLSA port must not run at the same time as another user of that port (ctest: RESOURCE_LOCK).
 # Prints "ok"/"FAIL" per case, then "N passed, N failed"; exits 1 on any failure, 2 on bad usage.
 # E2E_KEEP=1 keeps the work directory (it is always kept when a case fails).
@@ -22,7 +22,7 @@ DANEPROXY=$(readlink -f "$1")
 ENVFILE=$2
 shift 2
 GROUPS_WANTED=("$@")
-[ ${#GROUPS_WANTED[@]} -eq 0 ] && GROUPS_WANTED=(dane traffic faults config hardening hardening_daemon)
+[ ${#GROUPS_WANTED[@]} -eq 0 ] && GROUPS_WANTED=(dane traffic faults config hardening hardening_daemon inbound)
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 HELPER=$HERE/e2e_helper.py
@@ -944,6 +944,9 @@ EOF
 # ================================================================= issue 9 regression groups
 # shellcheck source=hardening.bash
 . "$HERE/hardening.bash"
+# ================================================================= issue 10: the inbound redesign
+# shellcheck source=inbound.bash
+. "$HERE/inbound.bash"
 
 # ================================================================= main
 
@@ -967,6 +970,7 @@ run_group() {
 		config) group_config ;;
 		hardening) PORT_BASE=15000; group_hardening ;;
 		hardening_daemon) PORT_BASE=19000; group_hardening_daemon ;;
+		inbound) PORT_BASE=13000; group_inbound ;;
 		*) setup_fail "unknown group $GROUP" ;;
 		esac
 	) &

@@ -1528,8 +1528,8 @@ static void test_directory_is_not_a_file(void **state)
 static void test_user(void **state)
 {
 	static const char *const want[] = {
-		"t.ini:3: user: no such user \"daneproxy-no-such-user\" on this host (useradd --system "
-		"daneproxy-no-such-user creates one)",
+		("t.ini:3: user: no such user \"daneproxy-no-such-user\" on this host (useradd --system "
+		 "daneproxy-no-such-user creates one)"),
 		"t.ini:4: user: \"root\" has uid 0: name an unprivileged account",
 		"t.ini:5: user: \"-x\" is not a user name",
 		"t.ini:6: user: \"a b\" is not a user name",

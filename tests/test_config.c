@@ -1579,6 +1579,8 @@ static void test_key_table(void **state)
 		assert_int_equal(config_key_at(i, &k), 0);
 		assert_non_null(k.section);
 		assert_true(k.name[0] != '\0' && k.type[0] != '\0' && k.help[0] != '\0');
+		if (strcmp(k.type, "value") == 0)
+			fail_msg("[%s] %s: its parse function has no name in config.c's type_names", k.section, k.name);
 		for (j = 0; j < i; j++) {
 			assert_int_equal(config_key_at(j, &other), 0);
 			if (strcmp(k.section, other.section) == 0 && strcmp(k.name, other.name) == 0)

@@ -22,6 +22,7 @@
 
 static void on_timer(uv_timer_t *t);
 static void on_timer_closed(uv_handle_t *h);
+static void conn_arm(struct conn *c);
 
 /* ---------- lifecycle ---------- */
 
@@ -173,11 +174,19 @@ static void on_timer_closed(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	env->n_conns--;
+	env->released++;
 	if (c->driver != NULL && c->driver->release != NULL)
 		c->driver->release(c);
 	if (env->gone != NULL)
 		env->gone(c, env->gone_arg);
 	free(c);
+}
+
+void conn_keep_origin(struct conn *c, int keep)
+{
+	c->origin_idle_ms = keep ? uv_now(c->env->loop) + c->env->cfg->origin_keepalive_ms : 0;
+	if (c->phase != CONN_CLOSING)
+		conn_arm(c);
 }
 
 void conn_take_report(struct conn *c, const struct upstream_report *rep)
@@ -201,6 +210,8 @@ static void conn_arm(struct conn *c)
 	due = c->last_activity_ms + c->env->cfg->idle_timeout_ms;
 	if (c->deadline_ms != 0 && c->deadline_ms < due)
 		due = c->deadline_ms;
+	if (c->origin_idle_ms != 0 && c->origin_idle_ms < due)
+		due = c->origin_idle_ms;
 	uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
@@ -212,6 +223,13 @@ static void on_timer(uv_timer_t *t)
 	if (c->deadline_ms != 0 && now >= c->deadline_ms) {
 		conn_close(c, c->deadline_reason, c->deadline_detail);
 		return;
+	}
+	if (c->origin_idle_ms != 0 && now >= c->origin_idle_ms) {
+		/* The kept origin was not asked for again in time: an idle client should not hold a TLS session. */
+		c->origin_idle_ms = 0;
+		stream_close(c->origin.s);
+		c->origin.s = NULL;
+		c->env->released++;
 	}
 	if (now - c->last_activity_ms >= c->env->cfg->idle_timeout_ms) {
 		conn_close(c, "idle_timeout", NULL);

@@ -45,6 +45,7 @@ struct conn_env {
 	struct conn *conns;                       /* every open connection */
 	unsigned n_conns;
 	uint64_t next_id;
+	uint64_t released;                        /* connections and kept origins freed so far (memory to return) */
 };
 
 /* What a connection is accepted on. */
@@ -126,6 +127,7 @@ struct conn {
 	struct upstream *up;           /* an origin being opened */
 	uv_timer_t timer;
 	uint64_t last_activity_ms;
+	uint64_t origin_idle_ms;       /* when a kept-alive origin between requests is closed (0: none) */
 	uint64_t deadline_ms;          /* a driver's deadline besides idle_timeout (0: none) */
 	const char *deadline_reason;   /* the close reason when it passes */
 	const char *deadline_detail;
@@ -163,6 +165,11 @@ void conn_close_all(struct conn_env *env, int idle_only);
 void conn_touch(struct conn *c);
 /* conn_set_deadline - a driver's deadline ms from now (0 clears it); when it passes: conn_close(reason, detail). */
 void conn_set_deadline(struct conn *c, uint64_t ms, const char *reason, const char *detail);
+/*
+ * conn_keep_origin - the origin stays open for the client's next request, at most origin_keepalive (then it is
+ * closed and the connection holds no TLS session while idle); keep = 0 cancels that (the origin is in use again).
+ */
+void conn_keep_origin(struct conn *c, int keep);
 /* conn_take_report - remember the upstream report for the log line. */
 void conn_take_report(struct conn *c, const struct upstream_report *rep);
 /* conn_policy - the policy for a destination (rules, then the default). */

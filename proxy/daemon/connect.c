@@ -229,6 +229,7 @@ void connect_start(struct conn *c, const uint8_t *early, size_t early_len)
 	if (hello_append(c, early, early_len) < 0)
 		return;
 	/* An origin kept from an earlier request on this connection is of no use to a tunnel. */
+	conn_keep_origin(c, 0);
 	stream_close(c->origin.s);
 	c->origin.s = NULL;
 	c->policy = conn_policy(c, c->host, c->port);

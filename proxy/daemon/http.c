@@ -107,6 +107,7 @@ static void idle_origin_event(struct stream *s, enum stream_event ev, void *arg)
 	struct conn *c = arg;
 
 	if (ev == STREAM_EOF || ev == STREAM_ERROR) {
+		conn_keep_origin(c, 0);
 		stream_close(s);
 		c->origin.s = NULL;
 	}
@@ -123,13 +124,15 @@ static void request_finished(struct conn *c)
 		conn_relay(c, x->buf, x->buf_len);
 		return;
 	}
-	if (c->origin.s != NULL && (!http_should_keep_alive(&x->resp.parser) || stream_eof(c->origin.s))) {
+	if (c->origin.s != NULL && (!http_should_keep_alive(&x->resp.parser) || stream_eof(c->origin.s) ||
+				    c->env->cfg->origin_keepalive_ms == 0)) {
 		stream_close(c->origin.s);
 		c->origin.s = NULL;
 	}
 	if (c->origin.s != NULL) {
 		stream_read_stop(c->origin.s);
 		stream_set_callbacks(c->origin.s, NULL, idle_origin_event, c);
+		conn_keep_origin(c, 1);
 	}
 	if (x->resp.close_after || c->d.http.client_eof) {
 		conn_close_when_flushed(c);
@@ -393,6 +396,7 @@ static void start_request(struct conn *c)
 		return;
 	}
 	c->status = 0;
+	conn_keep_origin(c, 0);
 	if (c->origin.s != NULL && strcmp(c->host, t->host) == 0 && c->port == t->port) {
 		free(t);
 		send_head(c);   /* the verified origin connection is still open: reuse it */

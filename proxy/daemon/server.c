@@ -26,6 +26,12 @@
 
 #include <uv.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#define TRIM_INTERVAL_MS 5000
+
 /* server_maybe_finish - once stopping and the last connection is gone, release the runtime: the loop ends. */
 static void server_maybe_finish(struct server *srv)
 {
@@ -33,6 +39,24 @@ static void server_maybe_finish(struct server *srv)
 		return;
 	uv_timer_stop(&srv->grace);
 	runtime_close(&srv->rt);
+}
+
+/*
+ * on_trim - every few seconds, if connections or kept origins were freed since the last time, give the free pages
+ * back to the system: glibc keeps freed memory in its heap, so after a burst (thousands of TLS sessions) the
+ * process would keep the peak RSS while holding a few idle connections. malloc_trim releases whole free pages
+ * inside the heap too (madvise); its cost is one walk of the free lists, paid only after frees.
+ */
+static void on_trim(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+
+	if (srv->env.released == srv->released_at_trim)
+		return;
+	srv->released_at_trim = srv->env.released;
+#if defined(__GLIBC__)
+	malloc_trim(0);
+#endif
 }
 
 /* on_conn_gone - conn.c's hook: a connection has ended (it is unlinked already). */
@@ -371,6 +395,10 @@ int server_run(const struct config *cfg)
 	uv_timer_init(srv.loop, &srv.grace);
 	srv.grace.data = &srv;
 	uv_unref((uv_handle_t *)&srv.grace);
+	uv_timer_init(srv.loop, &srv.trim);
+	srv.trim.data = &srv;
+	uv_timer_start(&srv.trim, on_trim, TRIM_INTERVAL_MS, TRIM_INTERVAL_MS);
+	uv_unref((uv_handle_t *)&srv.trim);
 	uv_signal_init(srv.loop, &srv.sigint);
 	uv_signal_init(srv.loop, &srv.sigterm);
 	uv_signal_init(srv.loop, &srv.sighup);
@@ -405,6 +433,7 @@ int server_run(const struct config *cfg)
 	uv_close((uv_handle_t *)&srv.sigusr1, NULL);
 	uv_close((uv_handle_t *)&srv.sigusr2, NULL);
 	uv_close((uv_handle_t *)&srv.grace, NULL);
+	uv_close((uv_handle_t *)&srv.trim, NULL);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	rc = 0;
 	goto out_loop;

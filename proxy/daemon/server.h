@@ -44,6 +44,8 @@ struct server {
 	struct net_addr *local_addrs;   /* this host's interface addresses (self-loop checks) */
 	size_t n_local_addrs;
 	uv_timer_t grace;
+	uv_timer_t trim;                /* gives freed memory back to the system after connections end */
+	uint64_t released_at_trim;
 	int stopping;
 	FILE *log;
 };

@@ -57,44 +57,6 @@ grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null && H
 
 
 
-# free_port - sets FREE to an unused TCP/UDP port in this group's range (groups running in parallel never collide)
-PORT_BASE=10000
-TAKEN=" "
-free_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((PORT_BASE + RANDOM % 2000))
-		case "$TAKEN" in *" $p "*) continue ;; esac
-		port_used "$p" && continue
-		TAKEN="$TAKEN$p "
-		FREE=$p
-		return 0
-	done
-	echo "e2e: no free port in $PORT_BASE.." >&2
-	return 1
-}
-
-# ---------------------------------------------------------------- processes
-
-PIDS=()
-
-# stop_pid PID - SIGTERM its process group, SIGKILL after 3 s, reap
-stop_pid() {
-	local pid=$1
-	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-	wait_for 3 not_alive "$pid" || true
-	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	PIDS=()
-}
-
 # ---------------------------------------------------------------- cases and checks
 
 CASE=""
@@ -102,9 +64,6 @@ CASE_ERRS=()
 CASE_NOTES=()
 
 
-header() { # header FILE NAME - value of a response header (last one), without CR
-	grep -i "^$2:" "$1" 2>/dev/null | tail -n 1 | tr -d '\r' | sed -e "s/^[^:]*: *//"
-}
 
 # ---------------------------------------------------------------- the proxy, origins, requests
 

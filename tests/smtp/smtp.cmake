@@ -2,8 +2,16 @@
 # `starttls = smtp` route, against real mail software on loopback. Included from tests/CMakeLists.txt.
 #
 #   smtp_reply        cmocka unit tests of the pure reply parser (no network)
+#   smtp_route        the `starttls = smtp` route with real MX servers (aiosmtpd) and a real client (swaks)
 
 add_executable(test_smtp_reply ${CMAKE_CURRENT_LIST_DIR}/test_smtp_reply.c)
 target_link_libraries(test_smtp_reply PRIVATE daneproxy_origin PkgConfig::CMOCKA)
 add_test(NAME smtp_reply COMMAND test_smtp_reply)
 set_tests_properties(smtp_reply PROPERTIES TIMEOUT 60)
+
+# The STARTTLS route and the outbound module against real MX servers (aiosmtpd) and swaks, through the bed's mail
+# cases. They run MX servers on the bed's MX host addresses at TESTBED_SMTP_PORT: one at a time.
+set(DANEPROXY_SMTP_ENV ${CMAKE_BINARY_DIR}/dnsbed/testbed.env)
+add_test(NAME smtp_route
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/smtp.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_SMTP_ENV} route)
+set_tests_properties(smtp_route PROPERTIES FIXTURES_REQUIRED dnsbed RESOURCE_LOCK dnsbed_smtp_port TIMEOUT 120)

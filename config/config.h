@@ -74,6 +74,7 @@ struct config {
 	unsigned connect_timeout_ms;
 	unsigned handshake_timeout_ms;
 	unsigned shutdown_grace_ms;
+	unsigned origin_keepalive_ms;        /* a verified origin connection kept between a client's requests */
 	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
 	/* CONNECT termination */
 	char state_dir[CONFIG_PATH_MAX];     /* local CA; "" = the per-user or system default */
@@ -83,6 +84,7 @@ struct config {
 	char passthrough[CONFIG_MAX_PASSTHROUGH][CONFIG_HOST_MAX];   /* names tunnelled without termination */
 	size_t n_passthrough;
 	unsigned mint_cache_size;
+	int terminate_dane;                  /* [connect] terminate = dane: tunnel untouched where DANE does not apply */
 	char ca_name_constraints[CONFIG_MAX_CONSTRAINTS][CONFIG_HOST_MAX];   /* permitted DNS subtrees of the CA */
 	size_t n_ca_name_constraints;
 	/* [resolver] */

@@ -46,3 +46,7 @@ set_tests_properties(resolver_lookup_cli PROPERTIES
                      FIXTURES_REQUIRED dnsbed
                      ENVIRONMENT "TESTBED_ENV=${DANEPROXY_DNSBED_ENV}"
                      TIMEOUT 60)
+
+# The test bed's own checks: start/stop, every case answered as designed (with NSD and, when installed, unbound).
+add_test(NAME testbed_selftest COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/testbed/selftest.sh)
+set_tests_properties(testbed_selftest PROPERTIES TIMEOUT 120)

@@ -40,3 +40,9 @@ add_executable(test_clienthello ${CMAKE_CURRENT_LIST_DIR}/test_clienthello.c)
 target_link_libraries(test_clienthello PRIVATE daneproxy_tls PkgConfig::CMOCKA)
 add_test(NAME clienthello COMMAND test_clienthello)
 set_tests_properties(clienthello PROPERTIES TIMEOUT 60)
+
+# test_daemon: the daemon's drivers and their states, in one process over loopback sockets and an in-process origin.
+add_executable(test_daemon ${CMAKE_CURRENT_LIST_DIR}/test_daemon.c)
+target_link_libraries(test_daemon PRIVATE daneproxy_daemon PkgConfig::CMOCKA)
+add_test(NAME daemon COMMAND test_daemon)
+set_tests_properties(daemon PROPERTIES TIMEOUT 60)

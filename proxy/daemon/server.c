@@ -26,45 +26,44 @@
 
 #include <uv.h>
 
-int server_port_allowed(const struct server *srv, uint16_t port)
-{
-	return config_port_allowed(srv->cfg, port);
-}
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
-int server_passthrough(const struct server *srv, const char *host)
-{
-	size_t i;
-
-	for (i = 0; i < srv->cfg->n_passthrough; i++)
-		if (policy_pattern_matches(srv->cfg->passthrough[i], host))
-			return 1;
-	return 0;
-}
-
-enum policy_mode server_policy(const struct server *srv, const char *host, uint16_t port)
-{
-	return policy_lookup(srv->rules, srv->n_rules, host, port, srv->default_policy);
-}
+#define TRIM_INTERVAL_MS 5000
 
 /* server_maybe_finish - once stopping and the last connection is gone, release the runtime: the loop ends. */
 static void server_maybe_finish(struct server *srv)
 {
-	if (!srv->stopping || srv->n_conns > 0 || srv->rt.resolver == NULL)
+	if (!srv->stopping || srv->env.n_conns > 0 || srv->rt.resolver == NULL)
 		return;
 	uv_timer_stop(&srv->grace);
 	runtime_close(&srv->rt);
 }
 
-void server_conn_gone(struct server *srv, struct conn *c)
+/*
+ * on_trim - every few seconds, if connections or kept origins were freed since the last time, give the free pages
+ * back to the system: glibc keeps freed memory in its heap, so after a burst (thousands of TLS sessions) the
+ * process would keep the peak RSS while holding a few idle connections. malloc_trim releases whole free pages
+ * inside the heap too (madvise); its cost is one walk of the free lists, paid only after frees.
+ */
+static void on_trim(uv_timer_t *t)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		srv->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	srv->n_conns--;
-	server_maybe_finish(srv);
+	struct server *srv = t->data;
+
+	if (srv->env.released == srv->released_at_trim)
+		return;
+	srv->released_at_trim = srv->env.released;
+#if defined(__GLIBC__)
+	malloc_trim(0);
+#endif
+}
+
+/* on_conn_gone - conn.c's hook: a connection has ended (it is unlinked already). */
+static void on_conn_gone(struct conn *c, void *arg)
+{
+	(void)c;
+	server_maybe_finish(arg);
 }
 
 /* client_allowed - loopback always; anything else only from allow_from networks. IPv4 clients of a dual-stack
@@ -148,6 +147,7 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 	struct sockaddr_storage ss;
 	struct stream *s;
 	struct conn *c;
+	int full = srv->env.n_conns >= srv->cfg->max_connections;
 
 	if (status < 0) {
 		/* Out of descriptors: libuv's reserve-descriptor trick accepts and drops the backlog instead of
@@ -156,7 +156,7 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 		if (now - srv->last_accept_warning_ms >= 1000) {
 			srv->last_accept_warning_ms = now;
 			fprintf(stderr, "daneproxy: accept on %s: %s (%u connections open)\n", l->addr->text,
-				uv_strerror(status), srv->n_conns);
+				uv_strerror(status), srv->env.n_conns);
 		}
 		return;
 	}
@@ -167,11 +167,10 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 		stream_close(s);
 		return;
 	}
-	if (stream_peer_addr(s, &ss) < 0 || !client_allowed(srv, &ss) ||
-	    srv->stopping || srv->n_conns >= srv->cfg->max_connections) {
-		if (srv->n_conns >= srv->cfg->max_connections)
+	if (stream_peer_addr(s, &ss) < 0 || !client_allowed(srv, &ss) || srv->stopping || full) {
+		if (full)
 			srv->refused_limit++;
-		if (l->kind == CONN_HTTP && srv->n_conns >= srv->cfg->max_connections) {
+		if (full && strcmp(l->conn_listener.kind, "http") == 0) {
 			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nProxy-Status: daneproxy; "
 						   "error=connection_limit_reached\r\nContent-Length: 0\r\n"
 						   "Connection: close\r\n\r\n";
@@ -181,31 +180,13 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 		stream_close(s);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		stream_close(s);
+	c = conn_new(&srv->env, &l->conn_listener, s);
+	if (c == NULL)
 		return;
-	}
-	c->srv = srv;
-	c->listener = l;
-	c->kind = l->kind;
-	c->id = ++srv->next_id;
-	c->client = s;
-	c->t_start_ns = uv_hrtime();
-	c->policy = srv->default_policy;
-	stream_peer(s, c->client_addr, sizeof(c->client_addr));
-	uv_timer_init(srv->loop, &c->idle);
-	c->idle.data = c;
-	c->next = srv->conns;
-	if (srv->conns)
-		srv->conns->prev = c;
-	srv->conns = c;
-	srv->n_conns++;
-	conn_touch(c);
-	if (l->kind == CONN_ROUTE)
-		route_conn_start(c);
+	if (l->conn_listener.route != NULL)
+		route_start(c);
 	else
-		http_conn_start(c);
+		http_start(c);
 }
 
 static void sockaddr_from(const struct config_addr *a, struct sockaddr_storage *ss)
@@ -254,22 +235,12 @@ static void stop_listening(struct server *srv)
 	}
 }
 
-/* close_all - end every connection (those already closing are left to finish). */
-static void close_all(struct server *srv, int idle_only)
-{
-	struct conn *c;
-
-	for (c = srv->conns; c != NULL; c = c->next)
-		if (!idle_only || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && conn_head_bytes(c) == 0))
-			conn_close(c, "shutdown", NULL);
-}
-
 static void on_grace(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 
-	fprintf(stderr, "daneproxy: grace period over, closing %u connections\n", srv->n_conns);
-	close_all(srv, 0);
+	fprintf(stderr, "daneproxy: grace period over, closing %u connections\n", srv->env.n_conns);
+	conn_close_all(&srv->env, 0);
 }
 
 /* on_other_signal - HUP, USR1, USR2: no meaning yet (reload and log rotation come with the service work);
@@ -287,12 +258,12 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 	if (srv->stopping) {
 		fprintf(stderr, "daneproxy: second signal, closing now\n");
-		close_all(srv, 0);
+		conn_close_all(&srv->env, 0);
 		return;
 	}
 	srv->stopping = 1;
 	fprintf(stderr, "daneproxy: signal %d: no new connections, %u open get %u ms to finish\n", signum,
-		srv->n_conns, srv->cfg->shutdown_grace_ms);
+		srv->env.n_conns, srv->cfg->shutdown_grace_ms);
 	stop_listening(srv);
 	/* The handlers stay installed for the whole shutdown (a second signal means "close now"), but they no longer
 	 * keep the loop alive. */
@@ -302,8 +273,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_unref((uv_handle_t *)&srv->sigusr1);
 	uv_unref((uv_handle_t *)&srv->sigusr2);
 	/* Kept-alive clients between requests have nothing to finish. */
-	close_all(srv, 1);
-	if (srv->n_conns > 0)
+	conn_close_all(&srv->env, 1);
+	if (srv->env.n_conns > 0)
 		uv_timer_start(&srv->grace, on_grace, srv->cfg->shutdown_grace_ms, 0);
 	server_maybe_finish(srv);
 }
@@ -346,7 +317,6 @@ int server_run(const struct config *cfg)
 	srv.loop = uv_default_loop();
 	srv.cfg = cfg;
 	runtime_from_config(cfg, &ro);
-	srv.default_policy = ro.policy;
 	srv.rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(*srv.rules));
 	srv.listeners = calloc(cfg->n_listen + cfg->n_routes, sizeof(*srv.listeners));
 	if (srv.rules == NULL || srv.listeners == NULL) {
@@ -358,13 +328,22 @@ int server_run(const struct config *cfg)
 		srv.rules[i].port = cfg->rules[i].port;
 		policy_mode_parse(cfg->rules[i].policy, &srv.rules[i].mode);
 	}
-	srv.n_rules = cfg->n_rules;
 	if (strcmp(cfg->log, "stderr") == 0) {
 		srv.log = stderr;
 	} else if ((srv.log = fopen(cfg->log, "a")) == NULL) {
 		fprintf(stderr, "daneproxy: log %s: %s\n", cfg->log, strerror(errno));
 		goto out;
 	}
+	/* What every connection gets (conn.h). */
+	srv.env.loop = srv.loop;
+	srv.env.cfg = cfg;
+	srv.env.upstream = &srv.rt.env;
+	srv.env.rules = srv.rules;
+	srv.env.n_rules = cfg->n_rules;
+	srv.env.default_policy = ro.policy;
+	srv.env.log = srv.log;
+	srv.env.gone = on_conn_gone;
+	srv.env.gone_arg = &srv;
 	if (runtime_open(&srv.rt, srv.loop, &ro, err, sizeof(err)) < 0) {
 		fprintf(stderr, "daneproxy: %s\n", err);
 		goto out;
@@ -382,33 +361,33 @@ int server_run(const struct config *cfg)
 		const char *permitted[CONFIG_MAX_CONSTRAINTS];
 		for (i = 0; i < cfg->n_ca_name_constraints; i++)
 			permitted[i] = cfg->ca_name_constraints[i];
-		if (ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, &srv.ca, err, sizeof(err)) < 0 ||
-		    (srv.tls_server = tls_server_ctx_new(err, sizeof(err))) == NULL ||
-		    (srv.mint = mint_cache_new(srv.ca, cfg->mint_cache_size)) == NULL) {
+		if (ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, &srv.env.ca, err, sizeof(err)) < 0 ||
+		    (srv.env.tls_server = tls_server_ctx_new(err, sizeof(err))) == NULL ||
+		    (srv.env.mint = mint_cache_new(srv.env.ca, cfg->mint_cache_size)) == NULL) {
 			fprintf(stderr, "daneproxy: CONNECT termination: %s\n", err);
 			n = 0;
 			goto fail_listen;
 		}
 		printf("daneproxy: local CA %s%s (clients of CONNECT must trust it: daneproxy ca export)\n",
-		       ca_cert_path(srv.ca), ca_renewed(srv.ca) ? ", newly issued" : "");
+		       ca_cert_path(srv.env.ca), ca_renewed(srv.env.ca) ? ", newly issued" : "");
 	}
 	n = 0;
 	for (i = 0; i < cfg->n_listen; i++) {
-		srv.listeners[n].kind = CONN_HTTP;
+		srv.listeners[n].conn_listener.kind = "http";
 		srv.listeners[n].addr = &cfg->listen[i];
 		if (listener_open(&srv, &srv.listeners[n++]) < 0)
 			goto fail_listen;
 	}
 	for (i = 0; i < cfg->n_routes; i++) {
-		srv.listeners[n].kind = CONN_ROUTE;
-		srv.listeners[n].addr = &cfg->routes[i].listen;
-		srv.listeners[n].route = &cfg->routes[i];
-		srv.listeners[n].route_policy = srv.default_policy;
+		struct conn_listener *cl = &srv.listeners[n].conn_listener;
+		cl->kind = "route";
+		cl->route = &cfg->routes[i];
 		if (cfg->routes[i].policy[0])
-			policy_mode_parse(cfg->routes[i].policy, &srv.listeners[n].route_policy);
+			policy_mode_parse(cfg->routes[i].policy, &cl->route_policy);
 		else
-			srv.listeners[n].route_policy =
-				server_policy(&srv, cfg->routes[i].host, cfg->routes[i].port);
+			cl->route_policy = policy_lookup(srv.rules, cfg->n_rules, cfg->routes[i].host, cfg->routes[i].port,
+							 ro.policy);
+		srv.listeners[n].addr = &cfg->routes[i].listen;
 		if (listener_open(&srv, &srv.listeners[n++]) < 0)
 			goto fail_listen;
 	}
@@ -416,6 +395,10 @@ int server_run(const struct config *cfg)
 	uv_timer_init(srv.loop, &srv.grace);
 	srv.grace.data = &srv;
 	uv_unref((uv_handle_t *)&srv.grace);
+	uv_timer_init(srv.loop, &srv.trim);
+	srv.trim.data = &srv;
+	uv_timer_start(&srv.trim, on_trim, TRIM_INTERVAL_MS, TRIM_INTERVAL_MS);
+	uv_unref((uv_handle_t *)&srv.trim);
 	uv_signal_init(srv.loop, &srv.sigint);
 	uv_signal_init(srv.loop, &srv.sigterm);
 	uv_signal_init(srv.loop, &srv.sighup);
@@ -431,12 +414,13 @@ int server_run(const struct config *cfg)
 		printf("daneproxy: ready, HTTP proxy listening on %s (policy %s)\n", cfg->listen[i].text, cfg->policy);
 	for (i = 0; i < cfg->n_routes; i++)
 		printf("daneproxy: ready, route %s -> %s:%u (policy %s)\n", cfg->routes[i].listen.text,
-		       cfg->routes[i].host, cfg->routes[i].port, policy_mode_name(srv.listeners[cfg->n_listen + i].route_policy));
+		       cfg->routes[i].host, cfg->routes[i].port,
+		       policy_mode_name(srv.listeners[cfg->n_listen + i].conn_listener.route_policy));
 	fflush(stdout);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
-	if (srv.mint != NULL) {
+	if (srv.env.mint != NULL) {
 		struct mint_stats ms;
-		mint_get_stats(srv.mint, &ms);
+		mint_get_stats(srv.env.mint, &ms);
 		fprintf(stderr, "daneproxy: minted leaves: %llu cache hits, %llu minted, %llu evicted\n",
 			(unsigned long long)ms.hits, (unsigned long long)ms.misses, (unsigned long long)ms.evictions);
 	}
@@ -449,6 +433,7 @@ int server_run(const struct config *cfg)
 	uv_close((uv_handle_t *)&srv.sigusr1, NULL);
 	uv_close((uv_handle_t *)&srv.sigusr2, NULL);
 	uv_close((uv_handle_t *)&srv.grace, NULL);
+	uv_close((uv_handle_t *)&srv.trim, NULL);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	rc = 0;
 	goto out_loop;
@@ -461,9 +446,9 @@ out_loop:
 	if (uv_loop_close(srv.loop) != 0)
 		fprintf(stderr, "daneproxy: warning: event loop not closed cleanly\n");
 out:
-	mint_cache_free(srv.mint);
-	tls_ctx_free(srv.tls_server);
-	ca_free(srv.ca);
+	mint_cache_free(srv.env.mint);
+	tls_ctx_free(srv.env.tls_server);
+	ca_free(srv.env.ca);
 	if (srv.log != NULL && srv.log != stderr)
 		fclose(srv.log);
 	free(srv.rules);

@@ -1,6 +1,6 @@
 /*
- * server.h - the proxy daemon: listeners from the frozen configuration, the connection table, limits,
- * signals and graceful shutdown. (Internal to proxy/.)
+ * server.h - the proxy daemon's state: listeners from the frozen configuration, the connections' environment,
+ * signals and graceful shutdown (internal to the daemon; the public entry point is daemon.h).
  */
 #ifndef DANEPROXY_SERVER_H
 #define DANEPROXY_SERVER_H
@@ -16,31 +16,24 @@
 #include "runtime.h"
 #include "text.h"
 
+struct server;
+
 struct listener {
 	uv_tcp_t tcp;
 	struct server *srv;
-	enum conn_kind kind;
 	const struct config_addr *addr;
-	const struct config_route *route;   /* CONN_ROUTE only */
-	enum policy_mode route_policy;
+	struct conn_listener conn_listener;   /* what its connections are accepted on */
 	int closing;
 };
 
 struct server {
 	uv_loop_t *loop;
 	const struct config *cfg;
-	struct runtime rt;
-	struct ca *ca;                  /* CONNECT termination: the local CA, */
-	struct tls_ctx *tls_server;     /* the server side of clients' TLS, */
-	struct mint_cache *mint;        /* and the minted leaves */
+	struct runtime rt;              /* resolver, TLS client context, PKIX store: the outbound half */
+	struct conn_env env;            /* what every connection gets */
 	struct policy_rule *rules;
-	size_t n_rules;
-	enum policy_mode default_policy;
 	struct listener *listeners;
 	size_t n_listeners;
-	struct conn *conns;
-	unsigned n_conns;
-	uint64_t next_id;
 	uint64_t refused_limit;
 	uint64_t last_accept_warning_ms;
 	uv_signal_t sigint;
@@ -51,17 +44,10 @@ struct server {
 	struct net_addr *local_addrs;   /* this host's interface addresses (self-loop checks) */
 	size_t n_local_addrs;
 	uv_timer_t grace;
+	uv_timer_t trim;                /* gives freed memory back to the system after connections end */
+	uint64_t released_at_trim;
 	int stopping;
 	FILE *log;
 };
-
-/* server_port_allowed - a client may choose this destination port (absolute-form and CONNECT). */
-int server_port_allowed(const struct server *srv, uint16_t port);
-/* server_passthrough - CONNECT to host is tunnelled without termination. */
-int server_passthrough(const struct server *srv, const char *host);
-/* server_policy - the policy for a destination (rules, then the default). */
-enum policy_mode server_policy(const struct server *srv, const char *host, uint16_t port);
-/* server_conn_gone - a connection finished closing: forget it (called from conn.c). */
-void server_conn_gone(struct server *srv, struct conn *c);
 
 #endif

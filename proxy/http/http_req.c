@@ -202,14 +202,17 @@ static void drop_connection_listed(struct http_req *r)
 {
 	size_t in = 0, out = 0;
 
-	if (r->conn_tokens_len == 0)
-		return;
 	while (in < r->hdrs_len) {
 		const char *line = r->hdrs + in;
 		const char *eol = memchr(line, '\n', r->hdrs_len - in);
 		const char *colon = memchr(line, ':', r->hdrs_len - in);
 		size_t len = eol ? (size_t)(eol - line) + 1 : r->hdrs_len - in;
-		if (colon == NULL || !listed_in_connection(r, line, (size_t)(colon - line))) {
+		/* Upgrade is hop-by-hop (RFC 9110 7.6.1) except in an upgrade request, where it goes on with the
+		 * Connection: upgrade that http_req_target adds. */
+		int upgrade_field = colon != NULL && colon - line == 7 && strncasecmp(line, "upgrade", 7) == 0;
+		int keep = colon == NULL ||
+			   (upgrade_field ? r->upgrade : !listed_in_connection(r, line, (size_t)(colon - line)));
+		if (keep) {
 			memmove(r->hdrs + out, line, len);
 			out += len;
 		}
@@ -225,6 +228,7 @@ static int on_headers_complete(http_parser *p)
 	end_header(r);
 	r->last_was_value = 0;
 	r->head_done = 1;
+	r->upgrade = p->upgrade && !(p->method == HTTP_CONNECT);   /* Upgrade + Connection: upgrade (http_parser) */
 	drop_connection_listed(r);
 	snprintf(r->method, sizeof(r->method), "%s", http_method_str((enum http_method)p->method));
 	r->keep_alive = http_should_keep_alive(p);

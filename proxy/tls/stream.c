@@ -489,6 +489,11 @@ int stream_start_tls(struct stream *s, struct tls_conn *t, const uint8_t *pre, s
 
 /* ---------- accessors ---------- */
 
+int stream_eof(const struct stream *s)
+{
+	return s->eof;
+}
+
 const char *stream_error(const struct stream *s)
 {
 	return s->err[0] ? s->err : "no error";

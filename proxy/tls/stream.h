@@ -57,6 +57,8 @@ void stream_shutdown(struct stream *s);
 /* stream_close - end the stream now; no callback after this returns. NULL is fine. */
 void stream_close(struct stream *s);
 
+/* stream_eof - the peer has finished sending (STREAM_EOF was raised). */
+int stream_eof(const struct stream *s);
 /* stream_error - why STREAM_ERROR was raised. */
 const char *stream_error(const struct stream *s);
 /* stream_tls - the TLS session, or NULL. */

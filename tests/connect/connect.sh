@@ -8,7 +8,6 @@
 #   The nginx origin owns TESTBED_TLS_PORT: do not run at the same time as another user of that port
 #   (ctest: RESOURCE_LOCK, see connect.cmake). Proxies listen on free ports in 16000-17999.
 # Environment: CONNECT_KEEP=1 keeps the work directory (always kept when a case fails);
-#   CONNECT_NO_INSTALL=1 never runs apt-get (the Chromium group then skips if Chromium is missing);
 #   CONNECT_CHROMIUM=PATH runs that browser binary instead of chromium;
 #   CONNECT_LOAD_N (default 200) and CONNECT_LOAD_PAR (default 50) size the load measurement.
 # Prints "ok"/"FAIL"/"skip" per case, the load figures, then "N passed, N failed" (and "N skipped" before it);
@@ -61,50 +60,8 @@ grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null && H
 # ---------------------------------------------------------------- time, polling, ports
 
 
-# free_port - FREE = an unused port in 16000-17999 (tests/e2e uses 10000-15999 and 18000-19999, the bed 20000+)
-TAKEN=" "
-free_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((16000 + RANDOM % 2000))
-		case "$TAKEN" in *" $p "*) continue ;; esac
-		port_used "$p" && continue
-		TAKEN="$TAKEN$p "
-		FREE=$p
-		return 0
-	done
-	echo "connect: no free port in 16000-17999" >&2
-	return 1
-}
-
-# ---------------------------------------------------------------- processes
-
-PIDS=()
-group_empty() { ! kill -0 -- "-$1" 2>/dev/null; }
-# stop_pid PID [SIGNAL] - signal its process group (default TERM), SIGKILL the group after 5 s, reap; STOP_RC = status
-stop_pid() {
-	local pid=$1 sig=${2:-TERM}
-	kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null
-	wait_for 5 not_alive "$pid" || true
-	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	STOP_RC=$?
-	forget_pid "$pid"
-	return 0
-}
-forget_pid() {
-	local i
-	for i in "${!PIDS[@]}"; do
-		[ "${PIDS[$i]}" == "$1" ] && unset 'PIDS[i]'
-	done
-}
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid" TERM
-	done
-	PIDS=()
-}
+# Ports 16000-17999 (harness.bash free_port); every process spawned is stopped on the way out.
+PORT_BASE=16000
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
@@ -119,9 +76,6 @@ case_skip() { # case_skip NAME WHY
 	echo "skip $GROUP/$1" >>"$RESULTS"
 }
 
-header() { # header FILE NAME - value of a response header (the last one), without CR
-	grep -i "^$2:" "$1" 2>/dev/null | tail -n 1 | tr -d '\r' | sed -e "s/^[^:]*: *//"
-}
 # first_pem FILE OUT - the first PEM certificate of FILE
 first_pem() { awk '/-----BEGIN CERTIFICATE-----/{p=1} p{print} /-----END CERTIFICATE-----/{if(p) exit}' "$1" >"$2"; }
 
@@ -137,7 +91,7 @@ nginx_start() {
 	printf '<!DOCTYPE html>\n<html><head><title>connect test</title></head><body><p id="m">%s</p></body></html>\n' \
 		"$MARK" >"$W/www/marker.html"
 	head -c 1048576 /dev/urandom >"$W/www/big.bin"
-	[ "$HAVE_V6" = 1 ] && v6="listen [::1]:$T ssl;"
+	[ "$HAVE_V6" = 1 ] && v6="listen [::1]:$T ssl http2;"
 	{
 		[ "$(id -u)" = 0 ] && echo "user root;"
 		cat <<EOF
@@ -154,7 +108,7 @@ http {
   ssl_protocols TLSv1.2 TLSv1.3;
   keepalive_requests 10000;
   server {
-    listen 127.0.0.1:$T ssl; $v6
+    listen 127.0.0.1:$T ssl http2; $v6
     server_name _;
     ssl_certificate $TESTBED_CHAIN; ssl_certificate_key $TESTBED_LEAF_KEY;
     root $W/www;
@@ -219,8 +173,8 @@ cert_field() { # cert_field NAME FIELD - a field of the first certificate of cur
 }
 
 # t_ok PROXY NAME HOST [LOG-EXPECTATIONS...] - a DANE-valid origin through a terminated tunnel: 200 to CONNECT,
-# the marker page intact with the origin's header, a minted leaf for HOST (ALPN http/1.1 though curl offers h2),
-# and the log line.
+# the marker page intact with the origin's header, a minted leaf for HOST, HTTP/2 on both legs (the origin speaks
+# h2, curl offers it: ALPN is mirrored), and the log line.
 t_ok() {
 	local proxy=$1 name=$2 host=$3 san
 	shift 3
@@ -229,14 +183,14 @@ t_ok() {
 	check "curl exit" "$P_RC" 0
 	check "CONNECT status" "$P_CONNECT" 200
 	check "status" "$P_CODE" 200
-	check "http version (ALPN http/1.1)" "$P_HTTPV" 1.1
+	check "http version (ALPN h2 mirrored)" "$P_HTTPV" 2
 	grep -qF "$MARK" "$W/req-$name.b" || err "the marker is not in the body: $(head -c 200 "$W/req-$name.b" | tr '\n' ' ')"
 	check "X-Origin-Marker" "$(header "$W/req-$name.h" X-Origin-Marker)" "$XMARK"
 	san=$(cert_field "$name" "X509v3 Subject Alternative Name")
 	check "minted leaf SAN" "$san" "DNS:$host"
 	check "minted leaf issuer (the local CA)" "$(cert_field "$name" Issuer)" "$CA_SUBJECT"
 	get_logline "$W/$proxy.log" "$P_LPORT"
-	expect_log "$LOGLINE" tunnel=terminated status=200 dnssec=secure auth=dane error=null "target=$host:$T" "$@"
+	expect_log "$LOGLINE" tunnel=terminated status=200 dnssec=secure auth=dane error=null "target=$host:$T" alpn=h2 "$@"
 	[ ${#CASE_ERRS[@]} -eq 0 ] || curl_note "$name"
 	case_end
 }
@@ -452,7 +406,36 @@ group_curl() {
 	t_ok P passthrough-other-names-terminated ta.dane.test "tlsa=2 0 1 $CA" depth=1
 	t_refuse P passthrough-bogus-refused www.expired.dane.test 502 dns_error "bogus" tunnel=passthrough
 
-	case_alive A O P
+	# --- ALPN mirroring: a client that does not speak what the origin chose gets a second origin connection
+	case_begin alpn-http11-client-second-origin
+	preq alpn11 A "https://www.dane.test:$T/marker.html?c=alpn11" --cacert "$W/ca.pem" --http1.1
+	check "curl exit" "$P_RC" 0
+	check "status" "$P_CODE" 200
+	check "http version" "$P_HTTPV" 1.1
+	grep -qF "$MARK" "$W/req-alpn11.b" || err "the marker is not in the body"
+	grep -q '"GET /marker.html?c=alpn11 HTTP/1.1"' "$ORIGIN_LOG" || err "the origin did not see an HTTP/1.1 request"
+	get_logline "$W/A.log" "$P_LPORT"
+	expect_log "$LOGLINE" tunnel=terminated status=200 auth=dane alpn=http/1.1 close=done
+	case_end
+	case_begin alpn-h2-both-legs
+	grep -q '"GET /marker.html?c=ok-www HTTP/2.0"' "$ORIGIN_LOG" || err "the origin did not see ok-www over HTTP/2"
+	case_end
+
+	# --- terminate = dane: only names whose secure TLSA makes DANE apply are terminated; others are tunnelled
+	case_begin terminate-dane-no-tlsa-tunnelled
+	preq tdn D "https://notlsa.dane.test:$T/marker.html?c=tdn" --cacert "$TESTBED_CA_CERT"
+	check "curl exit (the origin's own certificate, trusted by the bed's CA)" "$P_RC" 0
+	check "status" "$P_CODE" 200
+	check "leaf issuer (the origin's CA, not the local CA)" "$(cert_field tdn Issuer)" \
+		"$(openssl x509 -in "$TESTBED_CA_CERT" -noout -subject 2>/dev/null | sed -e 's/^subject= *//')"
+	get_logline "$W/D.log" "$P_LPORT"
+	expect_log "$LOGLINE" tunnel=passthrough "tunnel_reason~terminate = dane" auth=passthrough leaf=null \
+		"dnssec=secure absence" status=200
+	case_end
+	t_ok D terminate-dane-dane-name-terminated www.dane.test "tlsa=3 1 1 $SPKI" "tunnel_reason~authenticates"
+	t_refuse D terminate-dane-bogus-refused www.expired.dane.test 502 dns_error "bogus"
+
+	case_alive A O P D
 }
 
 # ================================================================= group: chromium
@@ -472,23 +455,9 @@ chromium_run() {
 	stop_pid "$pid" KILL    # whatever Chromium left in its process group
 }
 group_chromium() {
-	local log=$W/C.install.log irc=none
+	# Chromium and certutil come from .ci/install-deps (packages chromium, libnss3-tools): a test installs nothing.
 	if ! have_chromium; then
-		if [ "${CONNECT_NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-			echo "connect: chromium or certutil missing: apt-get install -y chromium libnss3-tools (log: $log)"
-			DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q chromium libnss3-tools >"$log" 2>&1 ||
-				{ timeout 300 apt-get update -q >>"$log" 2>&1 &&
-					DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q chromium libnss3-tools >>"$log" 2>&1; }
-			irc=$?
-		fi
-	fi
-	if ! have_chromium; then
-		local why="$CHROMIUM or certutil is not installed"
-		if [ "${CONNECT_NO_INSTALL:-0}" = 1 ]; then why="$why (CONNECT_NO_INSTALL=1)"
-		elif [ "$(id -u)" != 0 ]; then why="$why and installing it needs root"
-		elif [ "$irc" == none ]; then why="$why and apt-get is not available"
-		elif [ "$irc" != 0 ]; then why="$why and apt-get install chromium libnss3-tools failed (exit $irc, $log: $(tail -n 1 "$log" 2>/dev/null))"
-		else why="$why, still, after apt-get install chromium libnss3-tools"; fi
+		local why="$CHROMIUM or certutil is not installed (sh .ci/install-deps test installs them)"
 		case_skip chromium-dane-valid "$why"
 		case_skip chromium-mismatch "$why"
 		case_skip chromium-untrusted-ca "$why"
@@ -510,7 +479,8 @@ group_chromium() {
 	grep -qF "$MARK" "$W/chr-valid.out" || err "the marker is not in Chromium's DOM: $(head -c 300 "$W/chr-valid.out" | tr '\n' ' ') / $(grep -v dbus "$W/chr-valid.err" | tail -n 2 | tr '\n' ' ')"
 	LOGLINE=$(grep -F "\"target\": \"www.dane.test:$T\"" "$W/C.log" 2>/dev/null | grep -F '"status": 200' | tail -n 1)
 	expect_log "$LOGLINE" tunnel=terminated status=200 auth=dane "tlsa=3 1 1 $TESTBED_LEAF_SPKI_SHA256"
-	grep -q 'c=chromium-valid' "$ORIGIN_LOG" || err "the origin did not see Chromium's request"
+	grep -q 'c=chromium-valid HTTP/2.0' "$ORIGIN_LOG" || err "the origin did not see Chromium's request over HTTP/2"
+	check_re "ALPN on both legs" "$LOGLINE" '"alpn": "h2"'
 	case_end
 
 	case_begin chromium-mismatch
@@ -677,7 +647,7 @@ group_load() {
 	local N=${CONNECT_LOAD_N:-200} PAR=${CONNECT_LOAD_PAR:-50} url="https://www.dane.test:$T/marker.html" name conc ok
 	local -a proxy_args=(-x "http://127.0.0.1:${PPORT[A]}" --cacert "$W/ca.pem" "$url")
 	local -a direct_args=(--cacert "$TESTBED_CA_CERT" --resolve "www.dane.test:$T:127.0.0.1" "$url")
-	local c0 c1 hz lines0 lines1 serials nserial first
+	local c0 c1 hz lines0 serials nserial first
 	hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 	preq warm A "$url?c=warm" --cacert "$W/ca.pem"
 	first=$(cert_field warm "Serial Number")
@@ -699,7 +669,6 @@ group_load() {
 			"$(pct "$W/load-$name.txt" 50)" "$(pct "$W/load-$name.txt" 90)" "${LOAD_WALL:-n/a}" "$ok/$N"
 	done
 	c1=$(cpu_ticks "${PPID_OF[A]}")
-	lines1=$(wc -l <"$W/A.log")
 	echo "load: proxy CPU $(awk -v t=$((c1 - c0)) -v hz="$hz" -v n=$((2 * N)) 'BEGIN { printf "%.0f ms total, %.2f ms per proxied connection", t * 1000 / hz, t * 1000 / hz / n }')"
 	serials=$(cat "$W/load-seq-proxy.txt" "$W/load-par-proxy.txt" | awk '{print $4}' | sort | uniq -c)
 	nserial=$(awk '$2 != "-"' <<<"$serials" | wc -l)
@@ -715,7 +684,10 @@ group_load() {
 		ok=$(okcount "$W/load-$name.txt")
 		[ "$ok" -eq "$N" ] || err "$name: $ok of $N requests succeeded ($(awk '!($1 == 0 && $2 == 200) {print "curl " $1 " http " $2}' "$W/load-$name.txt" | sort | uniq -c | head -n 3 | tr '\n' ';'))"
 	done
-	[ $((lines1 - lines0)) -eq $((2 * N)) ] || note "log lines during the load: $((lines1 - lines0)) (want $((2 * N)))"
+	# One log line per connection, also under load (written when each connection has closed).
+	all_logged() { [ $(($(wc -l <"$W/A.log") - lines0)) -ge $((2 * N)) ]; }
+	wait_for 5 all_logged
+	check "log lines for $((2 * N)) proxied connections" "$(($(wc -l <"$W/A.log") - lines0))" "$((2 * N))"
 	case_end
 	case_begin mint-one-leaf-per-name
 	check "distinct leaf serials for www.dane.test over $((2 * N)) connections" "$nserial" 1
@@ -737,6 +709,7 @@ if nginx_start && proxy_start A; then
 		proxy_start O "[policy]" "default = dane-only" &&
 			proxy_start P "passthrough = www.dane.test" "passthrough = www.expired.dane.test" &&
 			proxy_start S "[proxy]" "idle_timeout = 6s" "header_timeout = 2s" "handshake_timeout = 2s" &&
+			proxy_start D "terminate = dane" &&
 			proxy_start C || setup_ok=0
 	else
 		setup_fail "daneproxy ca export failed" "$W/ca-export.err"
@@ -761,11 +734,11 @@ if [ "$setup_ok" = 1 ]; then
 	case_begin ca-unchanged
 	"$DANEPROXY" ca export --state-dir "$STATE" >"$W/ca-end.pem" 2>/dev/null
 	cmp -s "$W/ca.pem" "$W/ca-end.pem" || err "the CA changed during the run"
-	for p in O P S C; do grep -q 'newly issued' "$W/$p.out" "$W/$p.err" && err "proxy $p issued a new CA"; done
+	for p in O P S C D; do grep -q 'newly issued' "$W/$p.out" "$W/$p.err" && err "proxy $p issued a new CA"; done
 	case_end
 	# SIGTERM: every proxy exits 0 within shutdown_grace (2 s) plus slack (sanitizer builds report leaks here)
 	case_begin shutdown-clean
-	for p in A O P S C; do
+	for p in A O P S C D; do
 		if alive "${PPID_OF[$p]}"; then
 			stop_pid "${PPID_OF[$p]}" TERM
 			check "proxy $p exit status after SIGTERM" "$STOP_RC" 0

@@ -3,6 +3,7 @@
 #
 #   smtp_reply        cmocka unit tests of the pure reply parser (no network)
 #   smtp_route        the `starttls = smtp` route with real MX servers (aiosmtpd) and a real client (swaks)
+#   smtp_out          the outbound module (smtp_out.c) through test_smtp_out.c against the same MX servers
 
 add_executable(test_smtp_reply ${CMAKE_CURRENT_LIST_DIR}/test_smtp_reply.c)
 target_link_libraries(test_smtp_reply PRIVATE daneproxy_origin PkgConfig::CMOCKA)
@@ -15,3 +16,11 @@ set(DANEPROXY_SMTP_ENV ${CMAKE_BINARY_DIR}/dnsbed/testbed.env)
 add_test(NAME smtp_route
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/smtp.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_SMTP_ENV} route)
 set_tests_properties(smtp_route PROPERTIES FIXTURES_REQUIRED dnsbed RESOURCE_LOCK dnsbed_smtp_port TIMEOUT 120)
+
+# test_smtp_out: drives proxy/origin/smtp_out.c on a libuv loop for smtp.sh's `out` group.
+add_executable(test_smtp_out ${CMAKE_CURRENT_LIST_DIR}/test_smtp_out.c)
+target_link_libraries(test_smtp_out PRIVATE daneproxy_origin)
+add_test(NAME smtp_out
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/smtp.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_SMTP_ENV} out
+                 $<TARGET_FILE:test_smtp_out>)
+set_tests_properties(smtp_out PROPERTIES FIXTURES_REQUIRED dnsbed RESOURCE_LOCK dnsbed_smtp_port TIMEOUT 180)

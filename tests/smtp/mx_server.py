@@ -13,9 +13,11 @@ Modes (what the server does differently from a well-behaved Postfix-like MX):
                command injection of CVE-2011-0411 turned around: bytes the client must not take as TLS or SMTP)
   greeting13   a legitimate 13-line greeting of about 850 octets
   reject       STARTTLS offered; every RCPT TO is refused with "550 5.1.1 no such user"
+  plain        STARTTLS offered, but neither PIPELINING nor ENHANCEDSTATUSCODES (a client must not pipeline)
 
 Every event is one JSON line in DIR/NAME.events (connect, ehlo, starttls, tls, mail, rcpt, data, quit, close),
-so that a test can tell what reached this MX and what never did; each message is stored as DIR/NAME.msgN.eml,
+so that a test can tell what reached this MX and what never did; "mail" and "rcpt" say whether more commands
+were already waiting when the command was read ("pipelined": the client did not wait for the reply); each message is stored as DIR/NAME.msgN.eml,
 exactly the bytes of the DATA (dot-stuffing removed, as received). The ready file is written once the socket
 listens. SIGTERM stops it.
 """
@@ -50,6 +52,11 @@ class Recorder:
         self.events.write(json.dumps(fields, sort_keys=True) + "\n")
 
 
+def waiting(server):
+    """Did the client send more before this command's reply? (The reader's buffer: a test server may look.)"""
+    return len(getattr(server._reader, "_buffer", b"")) > 0
+
+
 class Handler:
     """aiosmtpd hooks: record the envelope and store every message."""
 
@@ -63,13 +70,14 @@ class Handler:
         if self.mode == "nostarttls":
             responses = [r for r in responses if "STARTTLS" not in r]
         # Announce what a Postfix MX announces; aiosmtpd honours all of it (PIPELINING is a client matter).
-        last = responses.pop()
-        responses += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250 " + last[4:]]
+        if self.mode != "plain":
+            last = responses.pop()
+            responses += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250 " + last[4:]]
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         self.rec.event("mail", peer=session.peer[1], sender=address, options=mail_options,
-                       tls=session.ssl is not None)
+                       tls=session.ssl is not None, pipelined=waiting(server))
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Ok"
@@ -78,7 +86,8 @@ class Handler:
         if self.mode == "reject":
             self.rec.event("rcpt-refused", peer=session.peer[1], rcpt=address)
             return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
-        self.rec.event("rcpt", peer=session.peer[1], rcpt=address, tls=session.ssl is not None)
+        self.rec.event("rcpt", peer=session.peer[1], rcpt=address, tls=session.ssl is not None,
+                       pipelined=waiting(server))
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
@@ -151,7 +160,7 @@ def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--mode", default="normal",
-                    choices=["normal", "nostarttls", "refuse454", "inject", "greeting13", "reject"])
+                    choices=["normal", "nostarttls", "refuse454", "inject", "greeting13", "reject", "plain"])
     ap.add_argument("--ready")
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)

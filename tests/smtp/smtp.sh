@@ -355,9 +355,487 @@ group_route() {
 
 # ---------------------------------------------------------------- group: out
 
+# out_run CASE ARG... - test_smtp_out with ARG (its JSON lines in $W/CASE.json); O_RC its exit status
+out_run() {
+	local cname=$1
+	shift
+	TESTBED_ENV=$ENVFILE "$TEST_SMTP_OUT" "$@" >"$W/$cname.json" 2>"$W/$cname.err"
+	O_RC=$?
+	[ "$O_RC" -eq 0 ] || err "test_smtp_out exit status $O_RC: $(tail -n 3 "$W/$cname.err" | tr '\n' ' ')"
+}
+
+# ofield CASE KEY - a value from CASE's JSON lines: "K" of the (first) open report, "failed.N.K", "reply.WHAT.K"
+# (the last reply to mail, rcpt, data or end), "event.WHAT" (its detail), "opens.K" (K of every report, space-separated)
+ofield() {
+	"$PY" - "$W/$1.json" "$2" <<'PYEOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+key = sys.argv[2].split(".")
+reports = [l for l in lines if "reply" not in l and "event" not in l]
+def show(v):
+    return "null" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+try:
+    if key[0] == "failed":
+        v = reports[0]["failed"][int(key[1])][key[2]]
+    elif key[0] == "reply":
+        v = [l for l in lines if l.get("reply") == key[1]][-1][key[2]]
+    elif key[0] == "event":
+        v = [l for l in lines if l.get("event") == key[1]][-1]["detail"]
+    elif key[0] == "opens":
+        v = " ".join(show(r[key[1]]) for r in reports)
+    elif key[0] == "count":
+        v = len([l for l in lines if l.get("reply") == key[1]])
+    else:
+        v = reports[0][key[0]]
+    print(show(v))
+except (IndexError, KeyError):
+    print("<absent>")
+PYEOF
+}
+
+# expect_out CASE key=value|key~regex ... - check fields (as ofield names them)
+expect_out() {
+	local cname=$1 spec key val got
+	shift
+	for spec in "$@"; do
+		[[ $spec =~ ^([a-z_.0-9-]+)([=~])(.*)$ ]] || { err "bad expectation $spec"; continue; }
+		key=${BASH_REMATCH[1]}
+		val=${BASH_REMATCH[3]}
+		got=$(ofield "$cname" "$key")
+		if [ "${BASH_REMATCH[2]}" == "=" ]; then
+			[ "$got" == "$val" ] || err "$key: got '$got', want '$val'"
+		else
+			[[ $got =~ $val ]] || err "$key: got '$got', want /$val/"
+		fi
+	done
+	[ ${#CASE_ERRS[@]} -eq 0 ] || note "report: $(head -n 1 "$W/$cname.json")"
+}
+
+# delivered CASE MX - the case's message reached MX over TLS (or, with a third argument "plain", without), intact
+delivered() {
+	local cname=$1 mx=$2 tls=${3:-True}
+	check "reply to the end of data" "$(ofield "$cname" reply.end.code)" 250
+	check "message at the MX (sha256)" "$(mx_field "$mx" data sha256)" "$(sha "$W/$cname.expected")"
+	check "the MX stored it" "$(sha "$(mx_field "$mx" data file)")" "$(sha "$W/$cname.expected")"
+	check "over TLS" "$(mx_field "$mx" data tls)" "$tls"
+	check "our EHLO name at the MX" "$(mx_field "$mx" ehlo name)" smarthost.client.test
+}
+
+# out_deliver CASE MAIL-ID [ARG...] - one transaction to the mail case's domain with a fresh message
+out_deliver() {
+	local cname=$1 id=$2 d
+	shift 2
+	d="TESTBED_MAIL_DOMAIN_$id"
+	make_message "$W/$cname.eml"
+	# the MX stores what the client meant: the message, its last line ended by CRLF (dot-stuffing undone)
+	printf '\r\n' | cat "$W/$cname.eml" - >"$W/$cname.expected"
+	out_run "$cname" --domain "${!d}" --message "$W/$cname.eml" "$@"
+}
+
+# out_refused CASE MAIL-ID CODE ENHANCED ERROR [ARG...] - the open fails with that reply for the client
+out_refused() {
+	local cname=$1 id=$2 code=$3 enh=$4 error=$5 d
+	shift 5
+	d="TESTBED_MAIL_DOMAIN_$id"
+	out_run "$cname" --domain "${!d}" --open-only "$@"
+	expect_out "$cname" "error=$error" "code=$code" "enhanced=$enh" mx_host=null tls=null
+}
+
+# nothing_reached MX... - none of these MX servers saw a transaction (or, with -c, even a connection)
+nothing_reached() {
+	local mx conn=0
+	[ "$1" == -c ] && { conn=1; shift; }
+	for mx in "$@"; do
+		check_true "$mx never saw MAIL FROM" mx_never "$mx" mail
+		check_true "$mx never saw DATA" mx_never "$mx" data
+		[ "$conn" = 0 ] || check_true "$mx was never connected to" mx_never "$mx" connect
+	done
+}
+
 group_out() {
+	local CA=$TESTBED_CA_CERT_SHA256
 	[ -x "$TEST_SMTP_OUT" ] || { setup_fail "no test_smtp_out binary given"; return; }
-	case_begin out-placeholder
+
+	# --- DANE delivered: what RFC 7672 section 2 asks, end to end
+	case_begin out-dane-secure-mx
+	if mx_start o1 MX1 normal; then
+		out_deliver out-dane-secure-mx SECURE
+		expect_out out-dane-secure-mx error=null "mx_host=$TESTBED_MXHOST_MX1" mx_preference=10 mx_dnssec=secure \
+			addr_secure=1 tlsa_looked_up=1 tlsa_dnssec=secure usable_records=2 tls=dane depth=0 \
+			"record=3 1 1 $SPKI" "tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MXHOST_MX1" tls_version~^TLSv1\.[23]$ \
+			"ehlo~PIPELINING" "ehlo~SIZE=10240000" ehlo_pipelining=1 n_failed=0 reply.mail.code=250 \
+			reply.rcpt.code=250 reply.data.code=354 reply.end.enhanced=2.0.0
+		delivered out-dane-secure-mx o1
+		check "the first EHLO was plaintext, then STARTTLS, then EHLO on TLS" \
+			"$(grep -o '"event": "[a-z]*"' "$W/spool/o1.events" | sed -n '3,6p' | tr '\n' ' ')" \
+			'"event": "ehlo" "event": "starttls" "event": "tls" "event": "ehlo" '
+		check "the MX saw the commands pipelined" "$(mx_field o1 mail pipelined)" True
+	fi
+	case_end
+
+	case_begin out-content-split-every-octet
+	if [ -n "${MXPID[o1]:-}" ]; then
+		out_deliver out-content-split-every-octet SECURE --chunk 1
+		expect_out out-content-split-every-octet tls=dane
+		delivered out-content-split-every-octet o1
+	fi
+	mx_stop o1
+	case_end
+
+	case_begin out-pipelining-off-when-not-offered
+	if mx_start o2 MX1 plain; then
+		out_deliver out-pipelining-off-when-not-offered SECURE --rcpt a@x.test --rcpt b@x.test --rcpt c@x.test
+		expect_out out-pipelining-off-when-not-offered tls=dane ehlo_pipelining=0 count.rcpt=3 reply.rcpt.code=250
+		delivered out-pipelining-off-when-not-offered o2
+		check "no command came before the previous reply" "$(grep -c '"pipelined": true' "$W/spool/o2.events")" 0
+		check "three recipients" "$(grep -c '"event": "rcpt"' "$W/spool/o2.events")" 3
+		mx_stop o2
+	fi
+	case_end
+
+	case_begin out-greeting-13-lines
+	if mx_start o3 MX1 greeting13; then
+		out_deliver out-greeting-13-lines SECURE
+		expect_out out-greeting-13-lines tls=dane depth=0
+		delivered out-greeting-13-lines o3
+		mx_stop o3
+	fi
+	case_end
+
+	case_begin out-first-mx-unreachable-next
+	if mx_start o4 MX2 normal; then
+		out_deliver out-first-mx-unreachable-next MULTI
+		expect_out out-first-mx-unreachable-next "mx_host=$TESTBED_MXHOST_MX2" mx_preference=20 tls=dane n_failed=1 \
+			"failed.0.host=$TESTBED_MXHOST_MX_DEAD" failed.0.preference=10 "failed.0.reason=cannot connect" \
+			"failed.0.addr=$TESTBED_MXHOST_ADDR_MX_DEAD:$SMTP_PORT"
+		delivered out-first-mx-unreachable-next o4
+		mx_stop o4
+	fi
+	case_end
+
+	case_begin out-all-mx-unreachable-defers
+	out_refused out-all-mx-unreachable-defers MULTI 451 4.4.1 "no MX host could take the mail"
+	expect_out out-all-mx-unreachable-defers n_failed=2 "failed.0.host=$TESTBED_MXHOST_MX_DEAD" \
+		"failed.1.host=$TESTBED_MXHOST_MX2" "failed.1.reason=cannot connect"
+	case_end
+
+	case_begin out-equal-preference-random
+	if mx_start o5a MX1 normal && mx_start o5b MX2 normal; then
+		out_run out-equal-preference-random --domain "$TESTBED_MAIL_DOMAIN_EQUAL" --open-only --opens 16
+		used=$(ofield out-equal-preference-random opens.mx_host)
+		check "16 sessions" "$(wc -w <<<"$used")" 16
+		check_true "mx1 was chosen (16 tries)" grep -q "$TESTBED_MXHOST_MX1" <<<"$used"
+		check_true "mx2 was chosen (16 tries)" grep -q "$TESTBED_MXHOST_MX2" <<<"$used"
+		check "every session at preference 10" "$(ofield out-equal-preference-random opens.mx_preference | tr ' ' '\n' | sort -u)" 10
+		check "QUIT at each MX" "$(($(grep -c '"event": "quit"' "$W/spool/o5a.events") + $(grep -c '"event": "quit"' "$W/spool/o5b.events")))" 16
+		mx_stop o5a
+		mx_stop o5b
+	fi
+	case_end
+
+	case_begin out-no-mx-implicit
+	if mx_start o6 MX_NOMX normal; then
+		out_deliver out-no-mx-implicit NOMX
+		expect_out out-no-mx-implicit mx_implicit=1 n_mx=0 mx_dnssec=secure "mx_host=$TESTBED_MAIL_DOMAIN_NOMX" \
+			mx_preference=0 tls=dane depth=0 "tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MAIL_DOMAIN_NOMX"
+		delivered out-no-mx-implicit o6
+		mx_stop o6
+	fi
+	case_end
+
+	case_begin out-cname-mx-host
+	if mx_start o7 MX1 normal; then
+		out_deliver out-cname-mx-host CNAME_MX
+		expect_out out-cname-mx-host "mx_host=$TESTBED_MXHOST_MX_ALIAS" tls=dane depth=0 "record=3 1 1 $SPKI" \
+			"tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MXHOST_MX1"
+		delivered out-cname-mx-host o7
+	fi
+	case_end
+
+	case_begin out-cname-domain
+	if [ -n "${MXPID[o7]:-}" ]; then
+		out_deliver out-cname-domain ALIAS
+		expect_out out-cname-domain "domain_cname=$TESTBED_MAIL_DOMAIN_SECURE" mx_dnssec=secure tls=dane
+		delivered out-cname-domain o7
+	fi
+	case_end
+
+	# --- no DANE: the MX RRset is unsigned (directly, or through a signed CNAME)
+	case_begin out-insecure-mx-opportunistic
+	if [ -n "${MXPID[o7]:-}" ]; then
+		out_deliver out-insecure-mx-opportunistic INSECURE
+		# mx1 has secure TLSA, but reached through an unsigned MX RRset DANE does not apply: no TLSA lookup
+		expect_out out-insecure-mx-opportunistic mx_dnssec=insecure tlsa_looked_up=0 tlsa_name= tls=encrypt \
+			"verdict~opportunistic" depth=-1 record=
+		delivered out-insecure-mx-opportunistic o7
+	fi
+	case_end
+
+	case_begin out-cname-to-insecure-mx
+	if [ -n "${MXPID[o7]:-}" ]; then
+		out_deliver out-cname-to-insecure-mx ALIAS_INSECURE
+		expect_out out-cname-to-insecure-mx "domain_cname=$TESTBED_MAIL_DOMAIN_INSECURE" mx_dnssec=insecure \
+			tlsa_looked_up=0 tls=encrypt
+		delivered out-cname-to-insecure-mx o7
+	fi
+	case_end
+
+	case_begin out-insecure-mx-dane-only-defers
+	if [ -n "${MXPID[o7]:-}" ]; then
+		: >"$W/spool/o7.events"
+		out_refused out-insecure-mx-dane-only-defers INSECURE 451 4.7.5 \
+			"policy dane-only: the MX records are not DNSSEC-signed" --policy dane-only
+		nothing_reached -c o7
+	fi
+	case_end
+
+	case_begin out-encrypt-ignores-tlsa
+	if [ -n "${MXPID[o7]:-}" ]; then
+		out_deliver out-encrypt-ignores-tlsa SECURE --policy encrypt
+		expect_out out-encrypt-ignores-tlsa tls=encrypt tlsa_looked_up=0 "verdict~policy encrypt" depth=-1
+		delivered out-encrypt-ignores-tlsa o7
+	fi
+	mx_stop o7
+	case_end
+
+	# --- DNS that defers or bounces, never delivered
+	case_begin out-null-mx
+	out_refused out-null-mx NULLMX 556 5.1.10 "the domain accepts no mail (null MX)"
+	case_end
+
+	case_begin out-no-such-domain
+	out_refused out-no-such-domain NX 550 5.1.2 "the domain does not exist"
+	case_end
+
+	case_begin out-bogus-mx-defers
+	if mx_start o8 MX1 normal; then
+		out_refused out-bogus-mx-defers BOGUS 451 4.4.3 "the MX records failed DNSSEC validation"
+		expect_out out-bogus-mx-defers mx_dnssec=bogus
+		nothing_reached -c o8
+		mx_stop o8
+	fi
+	case_end
+
+	case_begin out-bad-domain
+	out_run out-bad-domain --domain 'bad..domain' --open-only
+	expect_out out-bad-domain "error=not a valid mail domain" code=501 enhanced=5.1.3
+	case_end
+
+	case_begin out-bogus-address-skips-host
+	if mx_start o9 MX2 normal; then
+		out_deliver out-bogus-address-skips-host BOGUS_ADDR
+		expect_out out-bogus-address-skips-host "mx_host=$TESTBED_MXHOST_MX2" tls=dane n_failed=1 \
+			"failed.0.host=$TESTBED_MXHOST_MX_BOGUS_ADDR" "failed.0.reason=the host's DNS lookup failed" \
+			"failed.0.detail~^bogus" failed.0.addr=
+		delivered out-bogus-address-skips-host o9
+	fi
+	case_end
+
+	case_begin out-bogus-tlsa-skips-host
+	if [ -n "${MXPID[o9]:-}" ] && mx_start o10 MX_BOGUS_TLSA normal; then
+		# a bogus TLSA RRset is never "no TLSA": that host is not even connected to
+		out_deliver out-bogus-tlsa-skips-host BOGUS_TLSA
+		expect_out out-bogus-tlsa-skips-host "mx_host=$TESTBED_MXHOST_MX2" tls=dane \
+			"failed.0.host=$TESTBED_MXHOST_MX_BOGUS_TLSA" "failed.0.reason=the host's DNS lookup failed" \
+			"failed.0.detail~TLSA"
+		delivered out-bogus-tlsa-skips-host o9
+		nothing_reached -c o10
+		mx_stop o10
+	fi
+	mx_stop o9
+	case_end
+
+	# --- DANE failures: never delivered over that host, the next one tried, else deferred 4.7.5
+	case_begin out-tlsa-mismatch-defers
+	if mx_start o11 MX_MISMATCH normal; then
+		out_refused out-tlsa-mismatch-defers MISMATCH 451 4.7.5 "no MX host could take the mail"
+		expect_out out-tlsa-mismatch-defers "failed.0.reason=DANE authentication failed" \
+			"failed.0.detail~: TLSA mismatch: " "failed.0.addr=$TESTBED_MXHOST_ADDR_MX_MISMATCH:$SMTP_PORT"
+		nothing_reached o11
+	fi
+	case_end
+
+	case_begin out-tlsa-mismatch-next-mx
+	if [ -n "${MXPID[o11]:-}" ] && mx_start o12 MX2 normal; then
+		out_deliver out-tlsa-mismatch-next-mx MISMATCH_NEXT
+		expect_out out-tlsa-mismatch-next-mx "mx_host=$TESTBED_MXHOST_MX2" tls=dane "failed.0.host=$TESTBED_MXHOST_MX_MISMATCH" \
+			"failed.0.reason=DANE authentication failed"
+		delivered out-tlsa-mismatch-next-mx o12
+		nothing_reached o11
+		mx_stop o12
+	fi
+	mx_stop o11
+	case_end
+
+	case_begin out-certificate-not-in-tlsa
+	if mx_start o13 MX1 normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		out_refused out-certificate-not-in-tlsa SECURE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-certificate-not-in-tlsa "failed.0.reason=DANE authentication failed"
+		nothing_reached o13
+		mx_stop o13
+	fi
+	case_end
+
+	case_begin out-nostarttls-with-tlsa-defers
+	if mx_start o14 MX1 nostarttls; then
+		out_refused out-nostarttls-with-tlsa-defers SECURE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-nostarttls-with-tlsa-defers "failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
+		nothing_reached o14
+		mx_stop o14
+	fi
+	case_end
+
+	case_begin out-starttls-454-defers
+	if mx_start o15 MX1 refuse454; then
+		out_refused out-starttls-454-defers SECURE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-starttls-454-defers "failed.0.reason=STARTTLS refused" "failed.0.detail~\\(454\\)"
+		nothing_reached o15
+		mx_stop o15
+	fi
+	case_end
+
+	case_begin out-injection-after-220-defers
+	if mx_start o16 MX1 inject; then
+		out_refused out-injection-after-220-defers SECURE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-injection-after-220-defers "failed.0.reason=data after the 220 to STARTTLS (command injection)"
+		check_true "no TLS with the injecting MX" mx_never o16 tls
+		nothing_reached o16
+		mx_stop o16
+	fi
+	case_end
+
+	# --- the other TLSA outcomes
+	case_begin out-dane-ta-destination-domain-name
+	if mx_start o17 MX_TA normal; then
+		# DANE-TA: the leaf names *.dane.test, which covers the destination domain, not this two-label MX host
+		out_deliver out-dane-ta-destination-domain-name TA
+		expect_out out-dane-ta-destination-domain-name tls=dane depth=1 "record=2 0 1 $CA" \
+			"verdict~DANE-TA"
+		delivered out-dane-ta-destination-domain-name o17
+		mx_stop o17
+	fi
+	case_end
+
+	case_begin out-dane-ee-no-name-check
+	if mx_start o18 MX_SELFSIGNED normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		out_deliver out-dane-ee-no-name-check SELFSIGNED
+		expect_out out-dane-ee-no-name-check tls=dane depth=0 "record=3 1 1 $TESTBED_SELFSIGNED_SPKI_SHA256"
+		delivered out-dane-ee-no-name-check o18
+		mx_stop o18
+	fi
+	case_end
+
+	case_begin out-unusable-tls-mandatory
+	if mx_start o19 MX_UNUSABLE normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		# usages 0 and 1 and a short digest: none usable for SMTP; TLS stays mandatory, any certificate
+		out_deliver out-unusable-tls-mandatory UNUSABLE
+		expect_out out-unusable-tls-mandatory tls=encrypt "tlsa_dnssec=secure, no usable records" usable_records=0 \
+			"verdict~every TLSA record unusable" depth=-1
+		delivered out-unusable-tls-mandatory o19
+		mx_stop o19
+	fi
+	case_end
+
+	case_begin out-unusable-nostarttls-defers
+	if mx_start o20 MX_UNUSABLE nostarttls; then
+		out_refused out-unusable-nostarttls-defers UNUSABLE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-unusable-nostarttls-defers "failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
+		nothing_reached o20
+		mx_stop o20
+	fi
+	case_end
+
+	case_begin out-unusable-dane-only-defers
+	if mx_start o21 MX_UNUSABLE normal; then
+		out_refused out-unusable-dane-only-defers UNUSABLE 451 4.7.5 "no MX host could take the mail" --policy dane-only
+		expect_out out-unusable-dane-only-defers "failed.0.reason=policy dane-only: the host has no secure usable TLSA record"
+		nothing_reached -c o21
+		mx_stop o21
+	fi
+	case_end
+
+	case_begin out-no-tlsa-opportunistic
+	if mx_start o22 MX_NOTLSA normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		out_deliver out-no-tlsa-opportunistic NOTLSA
+		expect_out out-no-tlsa-opportunistic tls=encrypt "tlsa_dnssec=secure absence" tlsa_looked_up=1 \
+			"verdict~opportunistic"
+		delivered out-no-tlsa-opportunistic o22
+		mx_stop o22
+	fi
+	case_end
+
+	case_begin out-no-tlsa-no-starttls-plaintext
+	if mx_start o23 MX_NOTLSA nostarttls; then
+		# the only case that ends in plaintext: no secure TLSA, policy dane, and no STARTTLS offered
+		out_deliver out-no-tlsa-no-starttls-plaintext NOTLSA
+		expect_out out-no-tlsa-no-starttls-plaintext tls=none verdict=null tls_version=
+		delivered out-no-tlsa-no-starttls-plaintext o23 False
+	fi
+	case_end
+
+	case_begin out-encrypt-no-starttls-defers
+	if [ -n "${MXPID[o23]:-}" ]; then
+		: >"$W/spool/o23.events"
+		out_refused out-encrypt-no-starttls-defers NOTLSA 451 4.7.5 "no MX host could take the mail" --policy encrypt
+		expect_out out-encrypt-no-starttls-defers "failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
+		nothing_reached o23
+	fi
+	mx_stop o23
+	case_end
+
+	case_begin out-no-tlsa-454-never-plaintext
+	if mx_start o24 MX_NOTLSA refuse454; then
+		out_refused out-no-tlsa-454-never-plaintext NOTLSA 451 4.7.5 "no MX host could take the mail"
+		expect_out out-no-tlsa-454-never-plaintext "failed.0.reason=STARTTLS refused"
+		nothing_reached o24
+		mx_stop o24
+	fi
+	case_end
+
+	case_begin out-no-tlsa-dane-only-defers
+	if mx_start o25 MX_NOTLSA normal; then
+		out_refused out-no-tlsa-dane-only-defers NOTLSA 451 4.7.5 "no MX host could take the mail" --policy dane-only
+		nothing_reached -c o25
+		mx_stop o25
+	fi
+	case_end
+
+	case_begin out-insecure-host-opportunistic
+	if mx_start o26 MX_INSECURE normal; then
+		out_deliver out-insecure-host-opportunistic INSECURE_HOST
+		expect_out out-insecure-host-opportunistic mx_dnssec=secure addr_secure=0 tlsa_dnssec=insecure tls=encrypt
+		delivered out-insecure-host-opportunistic o26
+		mx_stop o26
+	fi
+	case_end
+
+	# --- the session: replies passed through, content the MX could misread refused
+	case_begin out-recipient-refused
+	if mx_start o27 MX1 reject; then
+		out_deliver out-recipient-refused SECURE
+		expect_out out-recipient-refused tls=dane reply.mail.code=250 reply.rcpt.code=550 reply.rcpt.enhanced=5.1.1 \
+			"reply.rcpt.text~no such user" reply.data.code=503
+		check_true "no message at the MX" mx_never o27 data
+		mx_stop o27
+	fi
+	case_end
+
+	case_begin out-content-smuggling-refused
+	if mx_start o28 MX1 normal; then
+		printf 'Subject: a\r\n\r\nfirst\r\n.\r\nMAIL FROM:<evil@x.test>\r\n' >"$W/smuggle1"
+		printf 'Subject: b\r\n\r\nfirst\n.\nRCPT TO:<evil@x.test>\r\n' >"$W/smuggle2"
+		printf 'Subject: c\r\n\r\nfirst\r\n.\rMAIL FROM:<evil@x.test>\r\n' >"$W/smuggle3"
+		out_run out-content-smuggling-refused-1 --domain "$TESTBED_MAIL_DOMAIN_SECURE" --content "$W/smuggle1"
+		out_run out-content-smuggling-refused-2 --domain "$TESTBED_MAIL_DOMAIN_SECURE" --content "$W/smuggle2"
+		out_run out-content-smuggling-refused-3 --domain "$TESTBED_MAIL_DOMAIN_SECURE" --content "$W/smuggle3" --chunk 1
+		for n in 1 2 3; do
+			expect_out "out-content-smuggling-refused-$n" reply.data.code=354 "event.content-refused~^message content refused" \
+				reply.end.code='<absent>'
+		done
+		check_true "no message reached the MX" mx_never o28 data
+		check "the smuggled commands never reached the MX" "$(grep -c 'evil@' "$W/spool/o28.events")" 0
+		mx_stop o28
+	fi
 	case_end
 }
 

@@ -2,6 +2,7 @@
 # `starttls = smtp` route, against real mail software on loopback. Included from tests/CMakeLists.txt.
 #
 #   smtp_reply        cmocka unit tests of the pure reply parser (no network)
+#   smtp_client       cmocka unit tests of the conversation engine (no network)
 #   smtp_route        the `starttls = smtp` route with real MX servers (aiosmtpd) and a real client (swaks)
 #   smtp_out          the outbound module (smtp_out.c) through test_smtp_out.c against the same MX servers
 
@@ -24,3 +25,9 @@ add_test(NAME smtp_out
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/smtp.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_SMTP_ENV} out
                  $<TARGET_FILE:test_smtp_out>)
 set_tests_properties(smtp_out PROPERTIES FIXTURES_REQUIRED dnsbed RESOURCE_LOCK dnsbed_smtp_port TIMEOUT 180)
+
+# test_smtp_client: the conversation engine (pipelining groups, reply order, content checks), no network.
+add_executable(test_smtp_client ${CMAKE_CURRENT_LIST_DIR}/test_smtp_client.c)
+target_link_libraries(test_smtp_client PRIVATE daneproxy_origin PkgConfig::CMOCKA)
+add_test(NAME smtp_client COMMAND test_smtp_client)
+set_tests_properties(smtp_client PROPERTIES TIMEOUT 60)

@@ -1330,7 +1330,8 @@ static void evaluate_mx(struct entry *e)
 		if (t->mx[i].host[0] != '\0')
 			t->mx[k++] = t->mx[i];
 	t->n_mx = k;
-	qsort(t->mx, t->n_mx, sizeof(t->mx[0]), mx_order);
+	if (k > 1)
+		qsort(t->mx, k, sizeof(t->mx[0]), mx_order);
 	if (roots > 0 && k == 0) {
 		res->mx_null = 1;
 		snprintf(res->detail, sizeof(res->detail), "%s publishes a null MX (RFC 7505): it accepts no mail%s",

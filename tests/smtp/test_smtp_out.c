@@ -34,6 +34,7 @@
 struct run {
 	uv_loop_t loop;
 	uv_timer_t watchdog;
+	uv_timer_t finish;        /* ends the run from the loop: never free the resolver inside its own callback */
 	struct resolver *resolver;
 	struct tls_ctx *tls;
 	struct smtp_out_env env;
@@ -310,13 +311,21 @@ static void on_open(struct smtp_out *s, const struct smtp_out_report *rep, void 
 	}
 }
 
+static void on_finish(uv_timer_t *t)
+{
+	struct run *r = t->data;
+
+	uv_close((uv_handle_t *)&r->watchdog, NULL);
+	uv_close((uv_handle_t *)&r->finish, NULL);
+	resolver_free(r->resolver);
+	r->resolver = NULL;
+}
+
 static void next_open(struct run *r)
 {
 	if (r->opens_left == 0) {
 		uv_timer_stop(&r->watchdog);
-		uv_close((uv_handle_t *)&r->watchdog, NULL);
-		resolver_free(r->resolver);
-		r->resolver = NULL;
+		uv_timer_start(&r->finish, on_finish, 0, 0);
 		return;
 	}
 	r->opens_left--;
@@ -460,7 +469,8 @@ int main(int argc, char **argv)
 	r.env.reply_timeout_ms = 5000;
 	r.env.data_timeout_ms = 10000;
 	uv_timer_init(&r.loop, &r.watchdog);
-	r.watchdog.data = &r;
+	uv_timer_init(&r.loop, &r.finish);
+	r.watchdog.data = r.finish.data = &r;
 	uv_timer_start(&r.watchdog, on_watchdog, 60000, 0);
 	next_open(&r);
 	uv_run(&r.loop, UV_RUN_DEFAULT);

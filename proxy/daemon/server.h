@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "policy.h"
 #include "runtime.h"
+#include "smtp_out.h"
 #include "text.h"
 #include "metrics.h"
 
@@ -21,7 +22,7 @@ struct server;
 
 /* What the supervisor hands a worker it forks. */
 struct worker_setup {
-	const int *listen_fds;          /* bound, listening sockets: cfg->listen[] first, then cfg->routes[] */
+	const int *listen_fds;          /* bound, listening sockets: in config_listeners() order */
 	struct metrics_shm *shm;
 	int slot;                       /* this worker's metrics slot */
 	int slot_index;                 /* 0 for the first worker of a generation (says the shared warnings) */
@@ -36,6 +37,8 @@ struct listener {
 	struct server *srv;
 	const struct config_addr *addr;
 	struct conn_listener conn_listener;   /* what its connections are accepted on */
+	struct smtp_out_env smtp_env;         /* SMTP smarthosts: how MX sessions are opened */
+	char smtp_helo[256];                  /* SMTP smarthosts: the name it greets and says EHLO with */
 	int closing;
 };
 

@@ -57,12 +57,17 @@ static int set_digests(struct config *c, const struct key_def *k, const char *va
 static int set_rule(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 static int set_terminate(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 static int set_user(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_workers(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_address(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 
 /* The table: every key of the file, with its type and range. Defaults live in config_defaults(). */
 static const struct key_def keys[] = {
 	{"proxy", "listen", set_listen, OFF(listen), 0, 0, "ADDR:PORT of the HTTP proxy listener (repeatable)"},
 	{"proxy", "allow_from", set_allow_from, OFF(allow_from), 0, 0, "client network allowed in (repeatable)"},
-	{"proxy", "max_connections", set_uint, OFF(max_connections), 1, 1000000, "concurrent client connections"},
+	{"proxy", "max_connections", set_uint, OFF(max_connections), 1, 1000000,
+	 "concurrent client connections, over all workers"},
+	{"proxy", "workers", set_workers, OFF(workers), 1, 64,
+	 "worker processes: auto (the CPUs the process may use) or 1 to 64"},
 	{"proxy", "idle_timeout", set_duration, OFF(idle_timeout_ms), 100, 86400000, "idle connection timeout"},
 	{"proxy", "header_timeout", set_duration, OFF(header_timeout_ms), 100, 3600000, "time to send a request head"},
 	{"proxy", "connect_timeout", set_duration, OFF(connect_timeout_ms), 100, 3600000, "TCP connect timeout"},
@@ -72,6 +77,8 @@ static const struct key_def keys[] = {
 	 "how long an origin connection is kept for the client's next request (0: closed after each response)"},
 	{"proxy", "log", set_path, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
 	{"proxy", "user", set_user, OFF(user), 0, 0, "account to switch to after binding, when started as root"},
+	{"metrics", "listen", set_address, OFF(metrics_listen), 0, 0,
+	 "ADDR:PORT serving GET /metrics (Prometheus text format); none when unset"},
 	{"connect", "state_dir", set_path, OFF(state_dir), 0, 0, "where the local CA lives"},
 	{"proxy", "ports", set_ports, OFF(ports), 0, 0,
 	 "destination ports clients may reach, absolute-form and CONNECT alike (\"443, 8443, 10000-10100\")"},
@@ -124,6 +131,7 @@ static const struct {
 	{set_transport, "transport"}, {set_validation, "validation mode"}, {set_upstream, "resolver list"},
 	{set_ports, "port list"}, {set_domains, "domain list"}, {set_pattern, "name pattern list"},
 	{set_digests, "digest list"}, {set_rule, "rule list"}, {set_user, "user name"}, {set_terminate, "terminate mode"},
+	{set_workers, "worker count"}, {set_address, "address"},
 };
 
 size_t config_key_count(void)
@@ -355,6 +363,18 @@ int config_port_allowed(const struct config *c, uint16_t port)
 
 	for (i = 0; i < c->n_ports; i++)
 		if (port >= c->ports[i].lo && port <= c->ports[i].hi)
+			return 1;
+	return 0;
+}
+
+int config_client_allowed(const struct config *c, int family, const uint8_t *addr)
+{
+	size_t i;
+
+	if (addr_is_loopback(family, addr))
+		return 1;
+	for (i = 0; i < c->n_allow_from; i++)
+		if (config_cidr_contains(&c->allow_from[i], family, addr))
 			return 1;
 	return 0;
 }
@@ -743,6 +763,36 @@ static int set_digests(struct config *c, const struct key_def *k, const char *va
 	return 0;
 }
 
+/* set_workers - auto, or a count within the key's range. */
+static int set_workers(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	unsigned long v;
+
+	if (strcmp(value, "auto") == 0) {
+		c->workers = 0;
+		return 0;
+	}
+	if (parse_ulong(value, &v) < 0 || v < k->min || v > k->max) {
+		add_error(c, file, line, k->name, "\"%s\" is not auto or a whole number from %lu to %lu", value, k->min,
+			  k->max);
+		return -1;
+	}
+	c->workers = (unsigned)v;
+	return 0;
+}
+
+/* set_address - one ADDR:PORT. */
+static int set_address(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	struct config_addr *a = (struct config_addr *)(void *)((char *)c + k->offset);
+
+	if (parse_addr(value, a) < 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not IPv4:PORT or [IPv6]:PORT", value);
+		return -1;
+	}
+	return 0;
+}
+
 /* set_terminate - always or dane. */
 static int set_terminate(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
 {
@@ -936,7 +986,7 @@ static int apply(struct config *c, const char *section, const char *key, const c
 		if (strcmp(keys[i].section, section) == 0)
 			break;
 	if (i == N_KEYS)
-		add_error(c, file, line, key, "unknown section [%s] (proxy, connect, resolver, policy, route NAME)",
+		add_error(c, file, line, key, "unknown section [%s] (proxy, connect, resolver, policy, metrics, route NAME)",
 			  section);
 	else
 		add_error(c, file, line, key, "unknown key in section [%s]", section);
@@ -1202,6 +1252,18 @@ size_t config_validate(struct config *c)
 		for (j = 0; j < i; j++)
 			if (same_addr(&c->listen[i], &c->listen[j]))
 				add_error(c, "configuration", 0, "listen", "%s is given twice", c->listen[i].text);
+	}
+	if (c->metrics_listen.port != 0) {
+		if (!c->metrics_listen.loopback)
+			public_listener = 1;   /* the metrics are served under the same allow_from rule */
+		for (j = 0; j < c->n_listen; j++)
+			if (same_addr(&c->metrics_listen, &c->listen[j]))
+				add_error(c, "configuration", 0, "metrics", "listen %s is also the HTTP proxy listener",
+					  c->metrics_listen.text);
+		for (j = 0; j < c->n_routes; j++)
+			if (same_addr(&c->metrics_listen, &c->routes[j].listen))
+				add_error(c, "configuration", 0, "metrics", "listen %s is also route \"%s\"'s listener",
+					  c->metrics_listen.text, c->routes[j].name);
 	}
 	if (c->n_listen == 0 && c->n_routes == 0)
 		add_error(c, "configuration", 0, "listen", "no listener and no route: nothing to do");

@@ -70,6 +70,8 @@ struct config {
 	struct config_cidr allow_from[CONFIG_MAX_ALLOW];
 	size_t n_allow_from;
 	unsigned max_connections;
+	unsigned workers;                    /* worker processes; 0 = auto (the CPUs the process may use) */
+	struct config_addr metrics_listen;   /* [metrics] listen: GET /metrics; port 0 = none */
 	unsigned idle_timeout_ms;
 	unsigned header_timeout_ms;
 	unsigned connect_timeout_ms;
@@ -170,6 +172,9 @@ int config_is_loopback(const struct config_addr *a);
 int config_listens_on(const struct config *c, int family, const uint8_t *addr, uint16_t port, int local);
 /* config_port_allowed - 1 when port is in the ports allow-list (every destination a client chooses). */
 int config_port_allowed(const struct config *c, uint16_t port);
+/* config_client_allowed - a client at (family, 4 or 16 bytes, unmapped) may use the listeners: loopback always,
+ * other addresses only from allow_from networks (never an open proxy). */
+int config_client_allowed(const struct config *c, int family, const uint8_t *addr);
 /* config_cidr_contains - 1 when the address (family, 4 or 16 bytes) is inside the network. */
 int config_cidr_contains(const struct config_cidr *net, int family, const uint8_t *addr);
 

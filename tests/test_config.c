@@ -413,7 +413,7 @@ static void test_every_error_with_line(void **state)
 		"bad.ini:7: listen: \"localhost:8080\" is not IPv4:PORT or [IPv6]:PORT",
 		"bad.ini:8: line: longer than 198 bytes",
 		"bad.ini:9: line: contains a NUL byte",
-		"bad.ini:11: key: unknown section [nowhere] (proxy, connect, resolver, policy, route NAME)",
+		"bad.ini:11: key: unknown section [nowhere] (proxy, connect, resolver, policy, metrics, route NAME)",
 		"bad.ini:13: default: \"strict\" is not dane, dane-only or pkix",
 		"bad.ini:14: rule: \"example.com\": expected \"PATTERN[:PORT] MODE\", e.g. \"*.example.com dane-only\"",
 		"bad.ini:16: upstream: \"192.0.2.1@99999\" is not IP, IP@PORT or [IPv6]@PORT",
@@ -954,10 +954,10 @@ static void test_error_overflow(void **state)
 static void test_keys_in_wrong_place(void **state)
 {
 	static const char *const want[] = {
-		"t.ini:1: listen: unknown section [] (proxy, connect, resolver, policy, route NAME)",
+		"t.ini:1: listen: unknown section [] (proxy, connect, resolver, policy, metrics, route NAME)",
 		"t.ini:3: upstream: unknown key in section [proxy]",
 		"t.ini:5: LISTEN: unknown key in section [proxy]",
-		"t.ini:7: listen: unknown section [route] (proxy, connect, resolver, policy, route NAME)",
+		"t.ini:7: listen: unknown section [route] (proxy, connect, resolver, policy, metrics, route NAME)",
 	};
 	struct config *c = new_config();
 

@@ -22,6 +22,7 @@
 #include "upstream.h"
 
 struct ca;
+struct metrics_slot;
 struct mint_cache;
 struct stream;
 struct tls_ctx;
@@ -39,6 +40,7 @@ struct conn_env {
 	struct mint_cache *mint;                  /* the minted leaves, */
 	struct tls_ctx *tls_server;               /* and the server side of clients' TLS (NULL: no HTTP listener) */
 	FILE *log;                                /* one JSON line per connection; NULL: none */
+	struct metrics_slot *metrics;             /* this worker's counters (metrics.h); NULL: none */
 	void (*gone)(struct conn *c, void *arg);  /* the connection is finished and about to be freed */
 	void *gone_arg;
 	/* maintained by conn.c */
@@ -46,6 +48,7 @@ struct conn_env {
 	unsigned n_conns;
 	uint64_t next_id;
 	uint64_t released;                        /* connections and kept origins freed so far (memory to return) */
+	int stopping;                             /* shutting down: no keep-alive, responses say Connection: close */
 };
 
 /* What a connection is accepted on. */

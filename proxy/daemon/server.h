@@ -15,8 +15,21 @@
 #include "policy.h"
 #include "runtime.h"
 #include "text.h"
+#include "metrics.h"
 
 struct server;
+
+/* What the supervisor hands a worker it forks. */
+struct worker_setup {
+	const int *listen_fds;          /* bound, listening sockets: cfg->listen[] first, then cfg->routes[] */
+	struct metrics_shm *shm;
+	int slot;                       /* this worker's metrics slot */
+	int slot_index;                 /* 0 for the first worker of a generation (says the shared warnings) */
+	int ready_fd;                   /* one byte written once listening; -1: none */
+};
+
+/* worker_run - run one worker until a signal ends it; its exit status. */
+int worker_run(const struct config *cfg, const struct worker_setup *ws);
 
 struct listener {
 	uv_tcp_t tcp;
@@ -34,7 +47,6 @@ struct server {
 	struct policy_rule *rules;
 	struct listener *listeners;
 	size_t n_listeners;
-	uint64_t refused_limit;
 	uint64_t last_accept_warning_ms;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
@@ -46,6 +58,11 @@ struct server {
 	uv_timer_t grace;
 	uv_timer_t trim;                /* gives freed memory back to the system after connections end */
 	uint64_t released_at_trim;
+	uv_timer_t stats;               /* copies cache figures to the shared metrics */
+	struct metrics_shm *shm;        /* shared with the supervisor and the other workers */
+	struct metrics_slot *metrics;   /* this worker's counters */
+	uint64_t refused_unlogged;
+	uint64_t last_refusal_log_ms;
 	int stopping;
 	FILE *log;
 };

@@ -11,6 +11,7 @@
  */
 #include "smtp_out.h"
 #include "dane.h"
+#include "json.h"
 #include "smtp_client.h"
 #include "stream.h"
 #include "tls.h"
@@ -173,6 +174,68 @@ const char *smtp_tls_level_name(enum smtp_tls_level l)
 const char *smtp_out_error(const struct smtp_out *s)
 {
 	return s->error;
+}
+
+/* ---------- the report for the log line ---------- */
+
+/* put_str - ", \"key\": \"value\"", null for NULL or (when empty_null) "". */
+static void put_str(FILE *out, const char *key, const char *v, int empty_null)
+{
+	fprintf(out, ", \"%s\": ", key);
+	json_put_string(out, v == NULL || (empty_null && v[0] == '\0') ? NULL : v);
+}
+
+void smtp_out_report_json(FILE *out, const struct smtp_out_report *rep)
+{
+	size_t i, n = rep->n_failed < SMTP_OUT_MAX_FAILURES ? rep->n_failed : SMTP_OUT_MAX_FAILURES;
+	int session = rep->error == NULL, host = session || rep->n_failed > 0;
+
+	put_str(out, "smtp_error", rep->error, 0);
+	if (session)
+		fprintf(out, ", \"smtp_code\": null");
+	else
+		fprintf(out, ", \"smtp_code\": %d", rep->code);
+	put_str(out, "smtp_enhanced", session ? NULL : rep->enhanced, 1);
+	put_str(out, "smtp_details", session ? NULL : rep->details, 1);
+	put_str(out, "domain", rep->domain, 0);
+	put_str(out, "domain_cname", rep->domain_cname, 1);
+	put_str(out, "mx_dnssec", resolver_outcome_name(rep->mx_dnssec), 0);
+	fprintf(out, ", \"mx_implicit\": %s, \"mx_count\": %zu", rep->mx_implicit ? "true" : "false", rep->n_mx);
+	put_str(out, "mx_host", session ? rep->mx_host : NULL, 1);
+	if (session)
+		fprintf(out, ", \"mx_preference\": %u", rep->mx_preference);
+	else
+		fprintf(out, ", \"mx_preference\": null");
+	put_str(out, "addr_dnssec", !host ? NULL : rep->addr_secure ? "secure" : "insecure", 0);
+	fprintf(out, ", \"tlsa_lookup\": %s", rep->tlsa_looked_up ? "true" : "false");
+	put_str(out, "tlsa_dnssec", rep->tlsa_looked_up ? resolver_outcome_name(rep->tlsa_dnssec) : NULL, 0);
+	put_str(out, "tlsa_name", rep->tlsa_looked_up ? rep->tlsa_name : NULL, 1);
+	fprintf(out, ", \"tlsa_usable\": %d", rep->usable_records);
+	put_str(out, "tls", session ? smtp_tls_level_name(rep->tls) : NULL, 0);
+	put_str(out, "verdict", rep->verdict, 0);
+	put_str(out, "tlsa", rep->record, 1);
+	if (rep->depth >= 0)
+		fprintf(out, ", \"depth\": %d", rep->depth);
+	else
+		fprintf(out, ", \"depth\": null");
+	put_str(out, "peer", rep->peer, 1);
+	put_str(out, "tls_version", rep->tls_version, 1);
+	put_str(out, "tls_cipher", rep->tls_cipher, 1);
+	put_str(out, "ehlo", session ? rep->ehlo.keywords : NULL, 0);
+	fprintf(out, ", \"mx_failed\": [");
+	for (i = 0; i < n; i++) {
+		const struct smtp_out_failure *f = &rep->failed[i];
+		fprintf(out, "%s{\"host\": ", i ? ", " : "");
+		json_put_string(out, f->host);
+		fprintf(out, ", \"preference\": %u", f->preference);
+		put_str(out, "addr", f->addr, 1);
+		put_str(out, "reason", f->reason, 0);
+		put_str(out, "detail", f->detail, 0);
+		fputc('}', out);
+	}
+	fprintf(out, "], \"mx_failed_count\": %zu, \"mx_ms\": %.3f, \"dns_ms\": %.3f, \"connect_ms\": %.3f, "
+		     "\"handshake_ms\": %.3f, \"open_ms\": %.3f",
+		rep->n_failed, rep->mx_ms, rep->dns_ms, rep->connect_ms, rep->handshake_ms, rep->total_ms);
 }
 
 /* ---------- the one way out ---------- */
@@ -967,6 +1030,8 @@ static void on_host_dns(const struct resolver_result *res, void *arg)
 	} else {
 		o->rep.tlsa_dnssec = res->outcome;
 		o->n_records = 0;
+		if (!res->addrs_secure)
+			o->rep.tlsa_looked_up = 0;   /* unsigned addresses: the resolver asked no TLSA (DANE.md 5) */
 		if (o->policy == SMTP_POLICY_ENCRYPT) {
 			o->host_tls = HOST_TLS_MANDATORY;
 		} else if (o->policy == SMTP_POLICY_DANE_ONLY) {

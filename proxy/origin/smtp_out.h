@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <uv.h>
@@ -180,6 +181,8 @@ typedef void (*smtp_out_reply_cb)(struct smtp_out *s, const struct smtp_out_repl
  *   smtp_out_rset - RSET: ends a transaction.
  *   smtp_out_data - DATA: cb gets 354 (then the content may flow) or the refusal.
  */
+/* A session that breaks while no reply is pending (the MX closes, or sends an unasked-for 421) is noticed by the
+ * next command: -1 with smtp_out_error(s). */
 int smtp_out_mail(struct smtp_out *s, const char *args, smtp_out_reply_cb cb, void *arg);
 int smtp_out_rcpt(struct smtp_out *s, const char *args, smtp_out_reply_cb cb, void *arg);
 int smtp_out_rset(struct smtp_out *s, smtp_out_reply_cb cb, void *arg);
@@ -210,6 +213,18 @@ const char *smtp_out_error(const struct smtp_out *s);
  * returns. Safe inside any callback of s. Never after an open callback with s == NULL.
  */
 void smtp_out_close(struct smtp_out *s);
+
+/*
+ * smtp_out_report_json - the report as fields of a JSON object, for the one log line of a transaction: each one
+ * written as ", \"key\": value" (so that they follow the caller's own first field). Keys: smtp_error,
+ * smtp_code, smtp_enhanced, smtp_details (null on success), domain, domain_cname, mx_dnssec, mx_implicit, mx_count,
+ * mx_host, mx_preference (null without a session), addr_dnssec ("secure", "insecure"), tlsa_lookup (false when
+ * the rules asked none), tlsa_dnssec, tlsa_name, tlsa_usable, tls ("none", "encrypt", "dane"), verdict, tlsa (the
+ * record matched), depth, peer, tls_version, tls_cipher, ehlo (the MX's keywords), mx_failed ([{host, preference,
+ * addr, reason, detail}], the first SMTP_OUT_MAX_FAILURES), mx_failed_count, and the times mx_ms, dns_ms,
+ * connect_ms, handshake_ms, open_ms. After a failed open, verdict ... tls_cipher describe the last attempt.
+ */
+void smtp_out_report_json(FILE *out, const struct smtp_out_report *rep);
 
 /* smtp_policy_name / smtp_policy_parse - "dane", "dane-only", "encrypt". smtp_tls_level_name - "none",
  * "encrypt", "dane". */

@@ -16,8 +16,9 @@ Modes (what the server does differently from a well-behaved Postfix-like MX):
   plain        STARTTLS offered, but neither PIPELINING nor ENHANCEDSTATUSCODES (a client must not pipeline)
 
 Every event is one JSON line in DIR/NAME.events (connect, ehlo, starttls, tls, mail, rcpt, data, quit, close),
-so that a test can tell what reached this MX and what never did; "mail" and "rcpt" say whether more commands
-were already waiting when the command was read ("pipelined": the client did not wait for the reply); each message is stored as DIR/NAME.msgN.eml,
+so that a test can tell what reached this MX and what never did; "mail" says whether the client sent more before
+the reply to MAIL FROM ("pipelined": the server holds that reply up to 1 s to see whether more comes, as a slow
+MX would; a client that waits for it sends nothing meanwhile), "rcpt" whether more was already waiting; each message is stored as DIR/NAME.msgN.eml,
 exactly the bytes of the DATA (dot-stuffing removed, as received). The ready file is written once the socket
 listens. SIGTERM stops it.
 """
@@ -76,8 +77,14 @@ class Handler:
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        pipelined = waiting(server)
+        for _ in range(100):
+            if pipelined:
+                break
+            await asyncio.sleep(0.01)
+            pipelined = waiting(server)
         self.rec.event("mail", peer=session.peer[1], sender=address, options=mail_options,
-                       tls=session.ssl is not None, pipelined=waiting(server))
+                       tls=session.ssl is not None, pipelined=pipelined)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Ok"

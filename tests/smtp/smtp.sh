@@ -364,7 +364,7 @@ out_run() {
 	[ "$O_RC" -eq 0 ] || err "test_smtp_out exit status $O_RC: $(tail -n 3 "$W/$cname.err" | tr '\n' ' ')"
 }
 
-# ofield CASE KEY - a value from CASE's JSON lines: "K" of the (first) open report, "failed.N.K", "reply.WHAT.K"
+# ofield CASE KEY - a value from CASE's JSON lines: "K" of the (first) open report, "mx_failed.N.K", "reply.WHAT.K"
 # (the last reply to mail, rcpt, data or end), "event.WHAT" (its detail), "opens.K" (K of every report, space-separated)
 ofield() {
 	"$PY" - "$W/$1.json" "$2" <<'PYEOF'
@@ -375,8 +375,8 @@ reports = [l for l in lines if "reply" not in l and "event" not in l]
 def show(v):
     return "null" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else str(v)
 try:
-    if key[0] == "failed":
-        v = reports[0]["failed"][int(key[1])][key[2]]
+    if key[0] == "mx_failed":
+        v = reports[0]["mx_failed"][int(key[1])][key[2]]
     elif key[0] == "reply":
         v = [l for l in lines if l.get("reply") == key[1]][-1][key[2]]
     elif key[0] == "event":
@@ -438,7 +438,7 @@ out_refused() {
 	shift 5
 	d="TESTBED_MAIL_DOMAIN_$id"
 	out_run "$cname" --domain "${!d}" --open-only "$@"
-	expect_out "$cname" "error=$error" "code=$code" "enhanced=$enh" mx_host=null tls=null
+	expect_out "$cname" "smtp_error=$error" "smtp_code=$code" "smtp_enhanced=$enh" mx_host=null tls=null
 }
 
 # nothing_reached MX... - none of these MX servers saw a transaction (or, with -c, even a connection)
@@ -460,10 +460,10 @@ group_out() {
 	case_begin out-dane-secure-mx
 	if mx_start o1 MX1 normal; then
 		out_deliver out-dane-secure-mx SECURE
-		expect_out out-dane-secure-mx error=null "mx_host=$TESTBED_MXHOST_MX1" mx_preference=10 mx_dnssec=secure \
-			addr_secure=1 tlsa_looked_up=1 tlsa_dnssec=secure usable_records=2 tls=dane depth=0 \
-			"record=3 1 1 $SPKI" "tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MXHOST_MX1" tls_version~^TLSv1\.[23]$ \
-			"ehlo~PIPELINING" "ehlo~SIZE=10240000" ehlo_pipelining=1 n_failed=0 reply.mail.code=250 \
+		expect_out out-dane-secure-mx smtp_error=null "mx_host=$TESTBED_MXHOST_MX1" mx_preference=10 mx_dnssec=secure \
+			addr_dnssec=secure tlsa_lookup=True tlsa_dnssec=secure tlsa_usable=2 tls=dane depth=0 \
+			"tlsa=3 1 1 $SPKI" "tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MXHOST_MX1" tls_version~^TLSv1\.[23]$ \
+			"ehlo~PIPELINING" "ehlo~SIZE=10240000" ehlo_pipelining=1 mx_failed_count=0 reply.mail.code=250 \
 			reply.rcpt.code=250 reply.data.code=354 reply.end.enhanced=2.0.0
 		delivered out-dane-secure-mx o1
 		check "the first EHLO was plaintext, then STARTTLS, then EHLO on TLS" \
@@ -487,7 +487,8 @@ group_out() {
 		out_deliver out-pipelining-off-when-not-offered SECURE --rcpt a@x.test --rcpt b@x.test --rcpt c@x.test
 		expect_out out-pipelining-off-when-not-offered tls=dane ehlo_pipelining=0 count.rcpt=3 reply.rcpt.code=250
 		delivered out-pipelining-off-when-not-offered o2
-		check "no command came before the previous reply" "$(grep -c '"pipelined": true' "$W/spool/o2.events")" 0
+		check "no command came before the previous reply (the MX held its reply to MAIL 1 s)" \
+			"$(grep -c '"pipelined": true' "$W/spool/o2.events")" 0
 		check "three recipients" "$(grep -c '"event": "rcpt"' "$W/spool/o2.events")" 3
 		mx_stop o2
 	fi
@@ -505,9 +506,9 @@ group_out() {
 	case_begin out-first-mx-unreachable-next
 	if mx_start o4 MX2 normal; then
 		out_deliver out-first-mx-unreachable-next MULTI
-		expect_out out-first-mx-unreachable-next "mx_host=$TESTBED_MXHOST_MX2" mx_preference=20 tls=dane n_failed=1 \
-			"failed.0.host=$TESTBED_MXHOST_MX_DEAD" failed.0.preference=10 "failed.0.reason=cannot connect" \
-			"failed.0.addr=$TESTBED_MXHOST_ADDR_MX_DEAD:$SMTP_PORT"
+		expect_out out-first-mx-unreachable-next "mx_host=$TESTBED_MXHOST_MX2" mx_preference=20 tls=dane mx_failed_count=1 \
+			"mx_failed.0.host=$TESTBED_MXHOST_MX_DEAD" mx_failed.0.preference=10 "mx_failed.0.reason=cannot connect" \
+			"mx_failed.0.addr=$TESTBED_MXHOST_ADDR_MX_DEAD:$SMTP_PORT"
 		delivered out-first-mx-unreachable-next o4
 		mx_stop o4
 	fi
@@ -515,8 +516,8 @@ group_out() {
 
 	case_begin out-all-mx-unreachable-defers
 	out_refused out-all-mx-unreachable-defers MULTI 451 4.4.1 "no MX host could take the mail"
-	expect_out out-all-mx-unreachable-defers n_failed=2 "failed.0.host=$TESTBED_MXHOST_MX_DEAD" \
-		"failed.1.host=$TESTBED_MXHOST_MX2" "failed.1.reason=cannot connect"
+	expect_out out-all-mx-unreachable-defers mx_failed_count=2 "mx_failed.0.host=$TESTBED_MXHOST_MX_DEAD" \
+		"mx_failed.1.host=$TESTBED_MXHOST_MX2" "mx_failed.1.reason=cannot connect"
 	case_end
 
 	case_begin out-equal-preference-random
@@ -536,7 +537,7 @@ group_out() {
 	case_begin out-no-mx-implicit
 	if mx_start o6 MX_NOMX normal; then
 		out_deliver out-no-mx-implicit NOMX
-		expect_out out-no-mx-implicit mx_implicit=1 n_mx=0 mx_dnssec=secure "mx_host=$TESTBED_MAIL_DOMAIN_NOMX" \
+		expect_out out-no-mx-implicit mx_implicit=True mx_count=0 mx_dnssec=secure "mx_host=$TESTBED_MAIL_DOMAIN_NOMX" \
 			mx_preference=0 tls=dane depth=0 "tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MAIL_DOMAIN_NOMX"
 		delivered out-no-mx-implicit o6
 		mx_stop o6
@@ -546,7 +547,7 @@ group_out() {
 	case_begin out-cname-mx-host
 	if mx_start o7 MX1 normal; then
 		out_deliver out-cname-mx-host CNAME_MX
-		expect_out out-cname-mx-host "mx_host=$TESTBED_MXHOST_MX_ALIAS" tls=dane depth=0 "record=3 1 1 $SPKI" \
+		expect_out out-cname-mx-host "mx_host=$TESTBED_MXHOST_MX_ALIAS" tls=dane depth=0 "tlsa=3 1 1 $SPKI" \
 			"tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MXHOST_MX1"
 		delivered out-cname-mx-host o7
 	fi
@@ -565,8 +566,8 @@ group_out() {
 	if [ -n "${MXPID[o7]:-}" ]; then
 		out_deliver out-insecure-mx-opportunistic INSECURE
 		# mx1 has secure TLSA, but reached through an unsigned MX RRset DANE does not apply: no TLSA lookup
-		expect_out out-insecure-mx-opportunistic mx_dnssec=insecure tlsa_looked_up=0 tlsa_name= tls=encrypt \
-			"verdict~opportunistic" depth=-1 record=
+		expect_out out-insecure-mx-opportunistic mx_dnssec=insecure tlsa_lookup=False tlsa_name=null tls=encrypt \
+			"verdict~opportunistic" depth=null tlsa=null
 		delivered out-insecure-mx-opportunistic o7
 	fi
 	case_end
@@ -575,7 +576,7 @@ group_out() {
 	if [ -n "${MXPID[o7]:-}" ]; then
 		out_deliver out-cname-to-insecure-mx ALIAS_INSECURE
 		expect_out out-cname-to-insecure-mx "domain_cname=$TESTBED_MAIL_DOMAIN_INSECURE" mx_dnssec=insecure \
-			tlsa_looked_up=0 tls=encrypt
+			tlsa_lookup=False tls=encrypt
 		delivered out-cname-to-insecure-mx o7
 	fi
 	case_end
@@ -592,7 +593,7 @@ group_out() {
 	case_begin out-encrypt-ignores-tlsa
 	if [ -n "${MXPID[o7]:-}" ]; then
 		out_deliver out-encrypt-ignores-tlsa SECURE --policy encrypt
-		expect_out out-encrypt-ignores-tlsa tls=encrypt tlsa_looked_up=0 "verdict~policy encrypt" depth=-1
+		expect_out out-encrypt-ignores-tlsa tls=encrypt tlsa_lookup=False "verdict~policy encrypt" depth=null
 		delivered out-encrypt-ignores-tlsa o7
 	fi
 	mx_stop o7
@@ -618,15 +619,15 @@ group_out() {
 
 	case_begin out-bad-domain
 	out_run out-bad-domain --domain 'bad..domain' --open-only
-	expect_out out-bad-domain "error=not a valid mail domain" code=501 enhanced=5.1.3
+	expect_out out-bad-domain "smtp_error=not a valid mail domain" smtp_code=501 smtp_enhanced=5.1.3
 	case_end
 
 	case_begin out-bogus-address-skips-host
 	if mx_start o9 MX2 normal; then
 		out_deliver out-bogus-address-skips-host BOGUS_ADDR
-		expect_out out-bogus-address-skips-host "mx_host=$TESTBED_MXHOST_MX2" tls=dane n_failed=1 \
-			"failed.0.host=$TESTBED_MXHOST_MX_BOGUS_ADDR" "failed.0.reason=the host's DNS lookup failed" \
-			"failed.0.detail~^bogus" failed.0.addr=
+		expect_out out-bogus-address-skips-host "mx_host=$TESTBED_MXHOST_MX2" tls=dane mx_failed_count=1 \
+			"mx_failed.0.host=$TESTBED_MXHOST_MX_BOGUS_ADDR" "mx_failed.0.reason=the host's DNS lookup failed" \
+			"mx_failed.0.detail~^bogus" mx_failed.0.addr=null
 		delivered out-bogus-address-skips-host o9
 	fi
 	case_end
@@ -636,8 +637,8 @@ group_out() {
 		# a bogus TLSA RRset is never "no TLSA": that host is not even connected to
 		out_deliver out-bogus-tlsa-skips-host BOGUS_TLSA
 		expect_out out-bogus-tlsa-skips-host "mx_host=$TESTBED_MXHOST_MX2" tls=dane \
-			"failed.0.host=$TESTBED_MXHOST_MX_BOGUS_TLSA" "failed.0.reason=the host's DNS lookup failed" \
-			"failed.0.detail~TLSA"
+			"mx_failed.0.host=$TESTBED_MXHOST_MX_BOGUS_TLSA" "mx_failed.0.reason=the host's DNS lookup failed" \
+			"mx_failed.0.detail~TLSA"
 		delivered out-bogus-tlsa-skips-host o9
 		nothing_reached -c o10
 		mx_stop o10
@@ -649,8 +650,8 @@ group_out() {
 	case_begin out-tlsa-mismatch-defers
 	if mx_start o11 MX_MISMATCH normal; then
 		out_refused out-tlsa-mismatch-defers MISMATCH 451 4.7.5 "no MX host could take the mail"
-		expect_out out-tlsa-mismatch-defers "failed.0.reason=DANE authentication failed" \
-			"failed.0.detail~: TLSA mismatch: " "failed.0.addr=$TESTBED_MXHOST_ADDR_MX_MISMATCH:$SMTP_PORT"
+		expect_out out-tlsa-mismatch-defers "mx_failed.0.reason=DANE authentication failed" \
+			"mx_failed.0.detail~: TLSA mismatch: " "mx_failed.0.addr=$TESTBED_MXHOST_ADDR_MX_MISMATCH:$SMTP_PORT"
 		nothing_reached o11
 	fi
 	case_end
@@ -658,8 +659,8 @@ group_out() {
 	case_begin out-tlsa-mismatch-next-mx
 	if [ -n "${MXPID[o11]:-}" ] && mx_start o12 MX2 normal; then
 		out_deliver out-tlsa-mismatch-next-mx MISMATCH_NEXT
-		expect_out out-tlsa-mismatch-next-mx "mx_host=$TESTBED_MXHOST_MX2" tls=dane "failed.0.host=$TESTBED_MXHOST_MX_MISMATCH" \
-			"failed.0.reason=DANE authentication failed"
+		expect_out out-tlsa-mismatch-next-mx "mx_host=$TESTBED_MXHOST_MX2" tls=dane "mx_failed.0.host=$TESTBED_MXHOST_MX_MISMATCH" \
+			"mx_failed.0.reason=DANE authentication failed"
 		delivered out-tlsa-mismatch-next-mx o12
 		nothing_reached o11
 		mx_stop o12
@@ -670,7 +671,7 @@ group_out() {
 	case_begin out-certificate-not-in-tlsa
 	if mx_start o13 MX1 normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
 		out_refused out-certificate-not-in-tlsa SECURE 451 4.7.5 "no MX host could take the mail"
-		expect_out out-certificate-not-in-tlsa "failed.0.reason=DANE authentication failed"
+		expect_out out-certificate-not-in-tlsa "mx_failed.0.reason=DANE authentication failed"
 		nothing_reached o13
 		mx_stop o13
 	fi
@@ -679,7 +680,7 @@ group_out() {
 	case_begin out-nostarttls-with-tlsa-defers
 	if mx_start o14 MX1 nostarttls; then
 		out_refused out-nostarttls-with-tlsa-defers SECURE 451 4.7.5 "no MX host could take the mail"
-		expect_out out-nostarttls-with-tlsa-defers "failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
+		expect_out out-nostarttls-with-tlsa-defers "mx_failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
 		nothing_reached o14
 		mx_stop o14
 	fi
@@ -688,7 +689,7 @@ group_out() {
 	case_begin out-starttls-454-defers
 	if mx_start o15 MX1 refuse454; then
 		out_refused out-starttls-454-defers SECURE 451 4.7.5 "no MX host could take the mail"
-		expect_out out-starttls-454-defers "failed.0.reason=STARTTLS refused" "failed.0.detail~\\(454\\)"
+		expect_out out-starttls-454-defers "mx_failed.0.reason=STARTTLS refused" "mx_failed.0.detail~\\(454\\)"
 		nothing_reached o15
 		mx_stop o15
 	fi
@@ -697,7 +698,7 @@ group_out() {
 	case_begin out-injection-after-220-defers
 	if mx_start o16 MX1 inject; then
 		out_refused out-injection-after-220-defers SECURE 451 4.7.5 "no MX host could take the mail"
-		expect_out out-injection-after-220-defers "failed.0.reason=data after the 220 to STARTTLS (command injection)"
+		expect_out out-injection-after-220-defers "mx_failed.0.reason=data after the 220 to STARTTLS (command injection)"
 		check_true "no TLS with the injecting MX" mx_never o16 tls
 		nothing_reached o16
 		mx_stop o16
@@ -709,7 +710,7 @@ group_out() {
 	if mx_start o17 MX_TA normal; then
 		# DANE-TA: the leaf names *.dane.test, which covers the destination domain, not this two-label MX host
 		out_deliver out-dane-ta-destination-domain-name TA
-		expect_out out-dane-ta-destination-domain-name tls=dane depth=1 "record=2 0 1 $CA" \
+		expect_out out-dane-ta-destination-domain-name tls=dane depth=1 "tlsa=2 0 1 $CA" \
 			"verdict~DANE-TA"
 		delivered out-dane-ta-destination-domain-name o17
 		mx_stop o17
@@ -719,7 +720,7 @@ group_out() {
 	case_begin out-dane-ee-no-name-check
 	if mx_start o18 MX_SELFSIGNED normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
 		out_deliver out-dane-ee-no-name-check SELFSIGNED
-		expect_out out-dane-ee-no-name-check tls=dane depth=0 "record=3 1 1 $TESTBED_SELFSIGNED_SPKI_SHA256"
+		expect_out out-dane-ee-no-name-check tls=dane depth=0 "tlsa=3 1 1 $TESTBED_SELFSIGNED_SPKI_SHA256"
 		delivered out-dane-ee-no-name-check o18
 		mx_stop o18
 	fi
@@ -729,8 +730,8 @@ group_out() {
 	if mx_start o19 MX_UNUSABLE normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
 		# usages 0 and 1 and a short digest: none usable for SMTP; TLS stays mandatory, any certificate
 		out_deliver out-unusable-tls-mandatory UNUSABLE
-		expect_out out-unusable-tls-mandatory tls=encrypt "tlsa_dnssec=secure, no usable records" usable_records=0 \
-			"verdict~every TLSA record unusable" depth=-1
+		expect_out out-unusable-tls-mandatory tls=encrypt "tlsa_dnssec=secure, no usable records" tlsa_usable=0 \
+			"verdict~every TLSA record unusable" depth=null
 		delivered out-unusable-tls-mandatory o19
 		mx_stop o19
 	fi
@@ -739,7 +740,7 @@ group_out() {
 	case_begin out-unusable-nostarttls-defers
 	if mx_start o20 MX_UNUSABLE nostarttls; then
 		out_refused out-unusable-nostarttls-defers UNUSABLE 451 4.7.5 "no MX host could take the mail"
-		expect_out out-unusable-nostarttls-defers "failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
+		expect_out out-unusable-nostarttls-defers "mx_failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
 		nothing_reached o20
 		mx_stop o20
 	fi
@@ -748,7 +749,7 @@ group_out() {
 	case_begin out-unusable-dane-only-defers
 	if mx_start o21 MX_UNUSABLE normal; then
 		out_refused out-unusable-dane-only-defers UNUSABLE 451 4.7.5 "no MX host could take the mail" --policy dane-only
-		expect_out out-unusable-dane-only-defers "failed.0.reason=policy dane-only: the host has no secure usable TLSA record"
+		expect_out out-unusable-dane-only-defers "mx_failed.0.reason=policy dane-only: the host has no secure usable TLSA record"
 		nothing_reached -c o21
 		mx_stop o21
 	fi
@@ -757,7 +758,7 @@ group_out() {
 	case_begin out-no-tlsa-opportunistic
 	if mx_start o22 MX_NOTLSA normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
 		out_deliver out-no-tlsa-opportunistic NOTLSA
-		expect_out out-no-tlsa-opportunistic tls=encrypt "tlsa_dnssec=secure absence" tlsa_looked_up=1 \
+		expect_out out-no-tlsa-opportunistic tls=encrypt "tlsa_dnssec=secure absence" tlsa_lookup=True \
 			"verdict~opportunistic"
 		delivered out-no-tlsa-opportunistic o22
 		mx_stop o22
@@ -768,7 +769,7 @@ group_out() {
 	if mx_start o23 MX_NOTLSA nostarttls; then
 		# the only case that ends in plaintext: no secure TLSA, policy dane, and no STARTTLS offered
 		out_deliver out-no-tlsa-no-starttls-plaintext NOTLSA
-		expect_out out-no-tlsa-no-starttls-plaintext tls=none verdict=null tls_version=
+		expect_out out-no-tlsa-no-starttls-plaintext tls=none verdict=null tls_version=null
 		delivered out-no-tlsa-no-starttls-plaintext o23 False
 	fi
 	case_end
@@ -777,7 +778,7 @@ group_out() {
 	if [ -n "${MXPID[o23]:-}" ]; then
 		: >"$W/spool/o23.events"
 		out_refused out-encrypt-no-starttls-defers NOTLSA 451 4.7.5 "no MX host could take the mail" --policy encrypt
-		expect_out out-encrypt-no-starttls-defers "failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
+		expect_out out-encrypt-no-starttls-defers "mx_failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
 		nothing_reached o23
 	fi
 	mx_stop o23
@@ -786,7 +787,7 @@ group_out() {
 	case_begin out-no-tlsa-454-never-plaintext
 	if mx_start o24 MX_NOTLSA refuse454; then
 		out_refused out-no-tlsa-454-never-plaintext NOTLSA 451 4.7.5 "no MX host could take the mail"
-		expect_out out-no-tlsa-454-never-plaintext "failed.0.reason=STARTTLS refused"
+		expect_out out-no-tlsa-454-never-plaintext "mx_failed.0.reason=STARTTLS refused"
 		nothing_reached o24
 		mx_stop o24
 	fi
@@ -803,7 +804,8 @@ group_out() {
 	case_begin out-insecure-host-opportunistic
 	if mx_start o26 MX_INSECURE normal; then
 		out_deliver out-insecure-host-opportunistic INSECURE_HOST
-		expect_out out-insecure-host-opportunistic mx_dnssec=secure addr_secure=0 tlsa_dnssec=insecure tls=encrypt
+		expect_out out-insecure-host-opportunistic mx_dnssec=secure addr_dnssec=insecure tlsa_dnssec=null tlsa_lookup=False \
+			tls=encrypt
 		delivered out-insecure-host-opportunistic o26
 		mx_stop o26
 	fi

@@ -62,6 +62,7 @@ struct smtp_session {
 };
 
 static void process(struct conn *c);
+static void refuse_rcpt(struct conn *c);
 
 static struct smtp_session *S(struct conn *c)
 {
@@ -295,6 +296,12 @@ static void on_rcpt_reply(struct smtp_out *mx, const struct smtp_out_reply *r, v
 		continue_commands(c);
 		return;
 	}
+	if (s->refuse_code) {
+		/* The MX refused the sender (pipelined before this RCPT): its answer, not the 503 that follows it. */
+		refuse_rcpt(c);
+		continue_commands(c);
+		return;
+	}
 	if (r->code / 100 == 2)
 		s->rcpt_ok++;
 	else {
@@ -314,7 +321,8 @@ static void on_mail_reply(struct smtp_out *mx, const struct smtp_out_reply *r, v
 	(void)mx;
 	if (r->error == NULL && r->code / 100 != 2) {
 		s->refuse_code = r->code;
-		snprintf(s->refuse_text, sizeof(s->refuse_text), "%.*s", (int)r->last_len, r->last ? r->last : "");
+		snprintf(s->refuse_text, sizeof(s->refuse_text), "%s%.*s", r->enhanced[0] ? "" : r->code / 100 == 4 ?
+			 "4.0.0 " : "5.0.0 ", (int)(r->last_len < 400 ? r->last_len : 400), r->last ? r->last : "");
 	}
 }
 

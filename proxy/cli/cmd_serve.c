@@ -31,6 +31,8 @@ static void serve_usage(FILE *out)
 		"  --workers N|auto        worker processes (default auto: one per CPU the process may use)\n"
 		"  --metrics ADDR:PORT     serve GET /metrics (Prometheus text format) there\n"
 		"  --user NAME             started as root: switch to this account after binding\n"
+		"  --smtp ADDR:PORT        an SMTP smarthost there: mail relayed to each domain's MX under RFC 7672 DANE\n"
+		"  --smtp-mx-port PORT     the MX port of the last --smtp (default 25)\n"
 		"  --terminate MODE        CONNECT: always (default) terminates every tunnel; dane only where secure\n"
 		"                          TLSA records make DANE apply, other names are tunnelled untouched\n"
 		"  --state-dir DIR         where the local CA for CONNECT lives (default: /var/lib/daneproxy for root,\n"
@@ -50,7 +52,7 @@ static size_t report(const struct config *cfg)
 }
 
 enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG, OPT_STATE_DIR, OPT_PORTS, OPT_TERMINATE, OPT_WORKERS,
-       OPT_METRICS, OPT_USER };
+       OPT_METRICS, OPT_USER, OPT_SMTP, OPT_SMTP_MX_PORT };
 static const struct option longopts[] = {
 	RUNTIME_LONG_OPTIONS,
 	{"listen", required_argument, NULL, OPT_LISTEN},
@@ -64,6 +66,8 @@ static const struct option longopts[] = {
 	{"workers", required_argument, NULL, OPT_WORKERS},
 	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"user", required_argument, NULL, OPT_USER},
+	{"smtp", required_argument, NULL, OPT_SMTP},
+	{"smtp-mx-port", required_argument, NULL, OPT_SMTP_MX_PORT},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -96,6 +100,8 @@ static void apply_option(struct config *cfg, int opt, const char *arg, int *cli_
 	case OPT_WORKERS: config_set(cfg, "proxy", "workers", arg, "--workers"); break;
 	case OPT_METRICS: config_set(cfg, "metrics", "listen", arg, "--metrics"); break;
 	case OPT_USER: config_set(cfg, "proxy", "user", arg, "--user"); break;
+	case OPT_SMTP: config_set(cfg, "", "smtp", arg, "--smtp"); break;
+	case OPT_SMTP_MX_PORT: config_set(cfg, "smtp", "mx_port", arg, "--smtp-mx-port"); break;
 	case RUNTIME_OPT_RESOLVER: config_set(cfg, "resolver", "upstream", arg, "--resolver"); break;
 	case RUNTIME_OPT_TRUST_ANCHOR: config_set(cfg, "resolver", "trust_anchor", arg, "--trust-anchor"); break;
 	case RUNTIME_OPT_CA_FILE: config_set(cfg, "policy", "ca_file", arg, "--ca-file"); break;

@@ -279,8 +279,12 @@ static void on_timer(uv_timer_t *t)
 		c->env->released++;
 	}
 	if (now - c->last_activity_ms >= c->env->cfg->idle_timeout_ms) {
-		conn_close(c, "idle_timeout", NULL);
-		return;
+		if (c->driver != NULL && c->driver->awaiting_origin != NULL && c->driver->awaiting_origin(c))
+			c->last_activity_ms = now;
+		else {
+			conn_close(c, "idle_timeout", NULL);
+			return;
+		}
 	}
 	conn_arm(c);
 }

@@ -59,7 +59,7 @@ static void http_release(struct conn *c)
 	}
 }
 
-static const struct conn_driver http_driver = {"http", http_idle, http_release};
+static const struct conn_driver http_driver = {"http", http_idle, http_release, NULL};
 
 /* client_room - tell the client stream how much the buffer can take next (reads never overflow it). */
 static void client_room(struct conn *c)

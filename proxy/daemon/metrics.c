@@ -184,6 +184,7 @@ size_t metrics_render(const struct metrics_shm *m, const char *version, const ch
 	head(&o, "daneproxy_connections_total", "counter", "Client connections accepted, by listener kind.");
 	put(&o, "daneproxy_connections_total{listener=\"http\"} %llu\n", (unsigned long long)sum.connections[0]);
 	put(&o, "daneproxy_connections_total{listener=\"route\"} %llu\n", (unsigned long long)sum.connections[1]);
+	put(&o, "daneproxy_connections_total{listener=\"smtp\"} %llu\n", (unsigned long long)sum.connections[2]);
 	head(&o, "daneproxy_connections_open", "gauge", "Client connections open now, over all workers.");
 	put(&o, "daneproxy_connections_open %lld\n", (long long)open);
 	head(&o, "daneproxy_refusals_total", "counter",

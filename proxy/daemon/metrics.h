@@ -32,8 +32,11 @@ struct metrics_histogram {
 };
 
 /* One worker's counters. */
+/* The kinds of listener, as the connections counter's label says. */
+enum metrics_listener { METRICS_LISTENER_HTTP, METRICS_LISTENER_ROUTE, METRICS_LISTENER_SMTP };
+
 struct metrics_slot {
-	uint64_t connections[2];               /* accepted: http, route */
+	uint64_t connections[3];               /* accepted, by enum metrics_listener */
 	int64_t open;                          /* open now */
 	uint64_t refusals[METRICS_MAX_TOKENS];
 	uint64_t dnssec[METRICS_N_OUTCOMES];

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,7 +169,8 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 		return;
 	}
 	if (stream_peer_addr(s, &ss) < 0 || net_addr_from_sockaddr((struct sockaddr *)&ss, &peer) < 0 ||
-	    !config_client_allowed(srv->cfg, peer.family, peer.addr)) {
+	    !(l->conn_listener.smtp != NULL ? config_smtp_client_allowed(l->conn_listener.smtp, peer.family, peer.addr)
+					     : config_client_allowed(srv->cfg, peer.family, peer.addr))) {
 		metrics_add(&srv->shm->refused_at_accept[1], 1);
 		refused_log(srv, l, s, "client address not in allow_from");
 		stream_close(s);
@@ -180,7 +182,11 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 			metrics_add(&srv->shm->refused_at_accept[0], 1);
 			refused_log(srv, l, s, "max_connections reached");
 		}
-		if (full && l->conn_listener.route == NULL) {
+		if (full && l->conn_listener.smtp != NULL) {
+			static const char busy[] = "421 4.3.2 daneproxy: too many connections, try again later\r\n";
+			stream_write(s, (const uint8_t *)busy, sizeof(busy) - 1);
+			stream_shutdown(s);
+		} else if (full && l->conn_listener.route == NULL) {
 			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nProxy-Status: daneproxy; "
 						   "error=connection_limit_reached\r\nContent-Length: 0\r\n"
 						   "Connection: close\r\n\r\n";
@@ -195,11 +201,16 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 		metrics_open_release(srv->shm, srv->metrics);
 		return;
 	}
-	metrics_add(&srv->metrics->connections[l->conn_listener.route != NULL], 1);
-	if (l->conn_listener.route != NULL)
+	if (l->conn_listener.smtp != NULL) {
+		metrics_add(&srv->metrics->connections[METRICS_LISTENER_SMTP], 1);
+		smtp_start(c);
+	} else if (l->conn_listener.route != NULL) {
+		metrics_add(&srv->metrics->connections[METRICS_LISTENER_ROUTE], 1);
 		route_start(c);
-	else
+	} else {
+		metrics_add(&srv->metrics->connections[METRICS_LISTENER_HTTP], 1);
 		http_start(c);
+	}
 }
 
 /*
@@ -333,6 +344,74 @@ static void runtime_from_config(const struct config *cfg, struct runtime_options
 	memcpy(ro->digests, cfg->digests, sizeof(ro->digests));
 }
 
+void server_ca_dir(const struct config *cfg, char *dir, size_t size)
+{
+	if (cfg->state_dir[0])
+		snprintf(dir, size, "%s", cfg->state_dir);
+	else
+		ca_default_dir(dir, size);
+}
+
+int server_ca_open(const struct config *cfg, struct ca **out, char *err, size_t errlen)
+{
+	const char *permitted[CONFIG_MAX_CONSTRAINTS];
+	char dir[CONFIG_PATH_MAX];
+	size_t i;
+
+	server_ca_dir(cfg, dir, sizeof(dir));
+	for (i = 0; i < cfg->n_ca_name_constraints; i++)
+		permitted[i] = cfg->ca_name_constraints[i];
+	return ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, out, err, errlen);
+}
+
+/* system_fqdn - this host's fully qualified name (the canonical name of gethostname's), as MTAs greet with. */
+static void system_fqdn(char *out, size_t size)
+{
+	struct addrinfo hints, *ai = NULL;
+	char host[256];
+
+	if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	hints.ai_socktype = SOCK_STREAM;
+	if (strchr(host, '.') == NULL && getaddrinfo(host, NULL, &hints, &ai) == 0 && ai->ai_canonname != NULL &&
+	    strlen(ai->ai_canonname) < size)
+		snprintf(out, size, "%s", ai->ai_canonname);
+	else
+		snprintf(out, size, "%s", host);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+}
+
+/* smtp_listener_setup - an SMTP smarthost listener: its MX sessions go through this worker's resolver and TLS. */
+static void smtp_listener_setup(struct server *srv, struct listener *l, const struct config_smtp *m)
+{
+	const struct config *cfg = srv->cfg;
+	struct smtp_out_env *e = &l->smtp_env;
+
+	if (m->helo[0])
+		snprintf(l->smtp_helo, sizeof(l->smtp_helo), "%s", m->helo);
+	else
+		system_fqdn(l->smtp_helo, sizeof(l->smtp_helo));
+	e->loop = srv->loop;
+	e->resolver = srv->rt.resolver;
+	e->tls = srv->rt.tls;
+	memcpy(e->digests, cfg->digests, sizeof(e->digests));
+	e->port = m->mx_port;
+	e->helo = l->smtp_helo;
+	e->connect_timeout_ms = cfg->connect_timeout_ms;
+	e->handshake_timeout_ms = cfg->handshake_timeout_ms;
+	e->is_self = server_is_self;
+	e->is_self_arg = srv;
+	l->conn_listener.kind = "smtp";
+	l->conn_listener.smtp = m;
+	l->conn_listener.smtp_env = e;
+	l->conn_listener.smtp_helo = l->smtp_helo;
+	l->addr = &m->listen;
+}
+
 int worker_run(const struct config *cfg, const struct worker_setup *ws)
 {
 	struct server srv;
@@ -353,7 +432,7 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws)
 	}
 	runtime_from_config(cfg, &ro);
 	srv.rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(*srv.rules));
-	srv.listeners = calloc(cfg->n_listen + cfg->n_routes, sizeof(*srv.listeners));
+	srv.listeners = calloc(cfg->n_listen + cfg->n_routes + cfg->n_smtp, sizeof(*srv.listeners));
 	if (srv.rules == NULL || srv.listeners == NULL) {
 		fprintf(stderr, "daneproxy: out of memory\n");
 		goto out;
@@ -390,15 +469,7 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws)
 	if (cfg->n_listen > 0) {
 		/* CONNECT termination: the local CA (the supervisor created or renewed it), a server context, the leaf
 		 * cache. */
-		char dir[CONFIG_PATH_MAX];
-		const char *permitted[CONFIG_MAX_CONSTRAINTS];
-		if (cfg->state_dir[0])
-			snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
-		else
-			ca_default_dir(dir, sizeof(dir));
-		for (i = 0; i < cfg->n_ca_name_constraints; i++)
-			permitted[i] = cfg->ca_name_constraints[i];
-		if (ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, &srv.env.ca, err, sizeof(err)) < 0 ||
+		if (server_ca_open(cfg, &srv.env.ca, err, sizeof(err)) < 0 ||
 		    (srv.env.tls_server = tls_server_ctx_new(err, sizeof(err))) == NULL ||
 		    (srv.env.mint = mint_cache_new(srv.env.ca, cfg->mint_cache_size)) == NULL) {
 			fprintf(stderr, "daneproxy: CONNECT termination: %s\n", err);
@@ -408,10 +479,7 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws)
 	/* Keys and anchors read: the rest runs without root (privdrop.h). */
 	if (cfg->user[0] && srv.env.ca != NULL && geteuid() == 0) {
 		char dir[CONFIG_PATH_MAX];
-		if (cfg->state_dir[0])
-			snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
-		else
-			ca_default_dir(dir, sizeof(dir));
+		server_ca_dir(cfg, dir, sizeof(dir));
 		if (privdrop_check_dir(&pd, dir, msg, sizeof(msg)) < 0 && ws->slot_index == 0)
 			fprintf(stderr, "daneproxy: warning: %s\n", msg);
 	}
@@ -449,6 +517,15 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws)
 							 ro.policy);
 		srv.listeners[n].addr = &cfg->routes[i].listen;
 		if (listener_open(&srv, &srv.listeners[n], ws->listen_fds[n]) < 0) {
+			n++;
+			goto fail_listen;
+		}
+		n++;
+	}
+	for (i = 0; i < cfg->n_smtp; i++) {
+		struct listener *l = &srv.listeners[n];
+		smtp_listener_setup(&srv, l, &cfg->smtp[i]);
+		if (listener_open(&srv, l, ws->listen_fds[n]) < 0) {
 			n++;
 			goto fail_listen;
 		}

@@ -44,7 +44,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/version.h>
 
-#define MAX_SOCKS (CONFIG_MAX_LISTEN + CONFIG_MAX_ROUTES)
+#define MAX_SOCKS CONFIG_MAX_LISTENERS
 #define MAX_METRICS_CLIENTS 8
 #define METRICS_CLIENT_TIMEOUT_MS 5000
 #define READY_TIMEOUT_MS 15000          /* a new generation must listen within this, or the reload fails */
@@ -150,18 +150,14 @@ static int same_addr(const struct config_addr *a, const struct config_addr *b)
 }
 
 /*
- * socks_for - the sockets of every listener of cfg, in worker order (listen[], then routes[]): kept ones reused,
+ * socks_for - the sockets of every listener of cfg, in worker order (config_listeners): kept ones reused,
  * new ones bound. fds[] receives them; -1 when one cannot be bound (those bound here are closed again).
  */
 static int socks_for(struct supervisor *sv, const struct config *cfg, int *fds)
 {
 	const struct config_addr *want[MAX_SOCKS];
-	size_t n = 0, i, j, before = sv->n_socks;
+	size_t n = config_listeners(cfg, want), i, j, before = sv->n_socks;
 
-	for (i = 0; i < cfg->n_listen; i++)
-		want[n++] = &cfg->listen[i];
-	for (i = 0; i < cfg->n_routes; i++)
-		want[n++] = &cfg->routes[i].listen;
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < sv->n_socks && !same_addr(&sv->socks[j].addr, want[i]); j++)
 			;
@@ -187,14 +183,13 @@ static int socks_for(struct supervisor *sv, const struct config *cfg, int *fds)
  * generation keep their own descriptors until they exit). */
 static void socks_settle(struct supervisor *sv)
 {
-	size_t i, j, k = 0;
+	const struct config_addr *want[MAX_SOCKS];
+	size_t i, j, k = 0, n = config_listeners(sv->cfg, want);
 
 	for (i = 0; i < sv->n_socks; i++) {
 		int used = 0;
-		for (j = 0; j < sv->cfg->n_listen && !used; j++)
-			used = same_addr(&sv->socks[i].addr, &sv->cfg->listen[j]);
-		for (j = 0; j < sv->cfg->n_routes && !used; j++)
-			used = same_addr(&sv->socks[i].addr, &sv->cfg->routes[j].listen);
+		for (j = 0; j < n && !used; j++)
+			used = same_addr(&sv->socks[i].addr, want[j]);
 		if (!used) {
 			close(sv->socks[i].fd);
 			continue;
@@ -225,7 +220,8 @@ static void child_main(struct supervisor *sv, const struct config *cfg, const in
 {
 	struct worker_setup ws;
 	sigset_t all;
-	size_t i, j, n = cfg->n_listen + cfg->n_routes;
+	const struct config_addr *want[MAX_SOCKS];
+	size_t i, j, n = config_listeners(cfg, want);
 	int rc;
 
 	/* The worker ends with the supervisor, whatever kills it. */
@@ -372,11 +368,14 @@ static void announce(struct supervisor *sv)
 	for (i = 0; i < cfg->n_routes; i++)
 		printf("daneproxy: ready, route %s -> %s:%u\n", cfg->routes[i].listen.text, cfg->routes[i].host,
 		       cfg->routes[i].port);
+	for (i = 0; i < cfg->n_smtp; i++)
+		printf("daneproxy: ready, SMTP smarthost on %s (policy %s, MX port %u)\n", cfg->smtp[i].listen.text,
+		       cfg->smtp[i].policy, cfg->smtp[i].mx_port);
 	if (cfg->metrics_listen.port != 0)
 		printf("daneproxy: ready, metrics on http://%s/metrics\n", cfg->metrics_listen.text);
 	printf("daneproxy: %u workers\n", worker_count(cfg));
 	fflush(stdout);
-	notify_status("%zu listeners, %u workers, policy %s", cfg->n_listen + cfg->n_routes, worker_count(cfg),
+	notify_status("%zu listeners, %u workers, policy %s", cfg->n_listen + cfg->n_routes + cfg->n_smtp, worker_count(cfg),
 		      cfg->policy);
 	notify_ready();
 }
@@ -386,20 +385,12 @@ static void announce(struct supervisor *sv)
 /* ca_preflight - create or renew the local CA once, here, so that workers only load it; -1 with a message. */
 static int ca_preflight(const struct config *cfg, int quiet)
 {
-	const char *permitted[CONFIG_MAX_CONSTRAINTS];
-	char dir[CONFIG_PATH_MAX], err[400];
+	char err[400];
 	struct ca *ca;
-	size_t i;
 
 	if (cfg->n_listen == 0)
 		return 0;   /* routes only: no CONNECT termination */
-	if (cfg->state_dir[0])
-		snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
-	else
-		ca_default_dir(dir, sizeof(dir));
-	for (i = 0; i < cfg->n_ca_name_constraints; i++)
-		permitted[i] = cfg->ca_name_constraints[i];
-	if (ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, &ca, err, sizeof(err)) < 0) {
+	if (server_ca_open(cfg, &ca, err, sizeof(err)) < 0) {
 		fprintf(stderr, "daneproxy: CONNECT termination: %s\n", err);
 		return -1;
 	}
@@ -482,7 +473,7 @@ static void reload_finish(struct supervisor *sv)
 	metrics_add(&sv->shm->reloads[0], 1);
 	fprintf(stderr, "daneproxy: configuration reloaded (generation %d, %u workers)\n", sv->generation,
 		worker_count(sv->cfg));
-	notify_status("reloaded: %zu listeners, %u workers", sv->cfg->n_listen + sv->cfg->n_routes,
+	notify_status("reloaded: %zu listeners, %u workers", sv->cfg->n_listen + sv->cfg->n_routes + sv->cfg->n_smtp,
 		      worker_count(sv->cfg));
 	notify_ready();
 }

@@ -22,6 +22,8 @@
 #define CONFIG_MAX_CONSTRAINTS 32
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_HOST_MAX 254
+#define CONFIG_MAX_SMTP 16
+#define CONFIG_USER_MAX 33                  /* a user name of up to 32 bytes (useradd's limit) */
 
 /* An address to listen on: IPv4 or IPv6 and a port. */
 struct config_addr {
@@ -61,6 +63,20 @@ struct config_cidr {
 	unsigned prefix;
 };
 
+/* An SMTP smarthost listener: [smtp NAME] or --smtp. */
+struct config_smtp {
+	char name[64];
+	struct config_addr listen;
+	struct config_cidr allow_from[CONFIG_MAX_ALLOW];   /* the mail clients it relays for (loopback always) */
+	size_t n_allow_from;
+	char helo[CONFIG_HOST_MAX];         /* the EHLO name towards MX hosts; "" = this host's name */
+	char policy[16];                    /* dane (default), dane-only or encrypt */
+	uint16_t mx_port;                   /* the MX port, 25 */
+	uint64_t max_message_size;          /* octets, announced as SIZE */
+	char origin[CONFIG_PATH_MAX + 16];  /* "file:line" where it was defined */
+	int broken;
+};
+
 struct config {
 	/* [proxy] */
 	struct config_addr listen[CONFIG_MAX_LISTEN];
@@ -69,6 +85,8 @@ struct config {
 	struct config_cidr allow_from[CONFIG_MAX_ALLOW];
 	size_t n_allow_from;
 	unsigned max_connections;
+	unsigned workers;                    /* worker processes; 0 = auto (the CPUs the process may use) */
+	struct config_addr metrics_listen;   /* [metrics] listen: GET /metrics; port 0 = none */
 	unsigned idle_timeout_ms;
 	unsigned header_timeout_ms;
 	unsigned connect_timeout_ms;
@@ -76,6 +94,7 @@ struct config {
 	unsigned shutdown_grace_ms;
 	unsigned origin_keepalive_ms;        /* a verified origin connection kept between a client's requests */
 	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
+	char user[CONFIG_USER_MAX];          /* account to switch to when started as root; "" = none */
 	/* CONNECT termination */
 	char state_dir[CONFIG_PATH_MAX];     /* local CA; "" = the per-user or system default */
 	struct config_port_range ports[CONFIG_MAX_PORTS];   /* destination ports clients may choose */
@@ -84,6 +103,7 @@ struct config {
 	char passthrough[CONFIG_MAX_PASSTHROUGH][CONFIG_HOST_MAX];   /* names tunnelled without termination */
 	size_t n_passthrough;
 	unsigned mint_cache_size;
+	int terminate_dane;                  /* [connect] terminate = dane: tunnel untouched where DANE does not apply */
 	char ca_name_constraints[CONFIG_MAX_CONSTRAINTS][CONFIG_HOST_MAX];   /* permitted DNS subtrees of the CA */
 	size_t n_ca_name_constraints;
 	/* [resolver] */
@@ -109,6 +129,9 @@ struct config {
 	/* [route NAME] sections and --route */
 	struct config_route routes[CONFIG_MAX_ROUTES];
 	size_t n_routes;
+	/* [smtp NAME] sections and --smtp */
+	struct config_smtp smtp[CONFIG_MAX_SMTP];
+	size_t n_smtp;
 
 	/* every problem found, "file:line: key: problem" */
 	char errors[CONFIG_MAX_ERRORS][300];
@@ -140,8 +163,29 @@ size_t config_validate(struct config *c);
  */
 int config_digests_parse(const char *s, uint8_t out[4], char *why, size_t whylen);
 
+/*
+ * One key of the configuration file as the loader knows it, for the manual and its tests (config_key_at).
+ * section is "proxy", "connect", "resolver", "policy", or "route" for the keys of every [route NAME] section.
+ */
+struct config_key_info {
+	const char *section;
+	const char *name;
+	const char *type;       /* what the value is: "duration", "number", "path", "address list", ... */
+	const char *help;       /* one line */
+};
+
+/* config_key_count - how many keys the loader knows (the table plus the [route NAME] keys). */
+size_t config_key_count(void);
+/* config_key_at - key i (0 .. config_key_count() - 1) into out, in table order; -1 when i is past the end. */
+int config_key_at(size_t i, struct config_key_info *out);
+
 /* config_is_loopback - 1 when addr is in 127.0.0.0/8 or ::1. */
 int config_is_loopback(const struct config_addr *a);
+#define CONFIG_MAX_LISTENERS (CONFIG_MAX_LISTEN + CONFIG_MAX_ROUTES + CONFIG_MAX_SMTP)
+/* config_listeners - every listening address in worker order: listen[], then routes[], then smtp[]; the count
+ * (at most CONFIG_MAX_LISTENERS). */
+size_t config_listeners(const struct config *c, const struct config_addr **out);
+
 /*
  * config_listens_on - 1 when a connection to (family, addr, port) would arrive on one of the configured listeners
  * (HTTP or route): the same address, or a wildcard listener and an address of this host (loopback, 0.0.0.0/::, or
@@ -151,6 +195,11 @@ int config_is_loopback(const struct config_addr *a);
 int config_listens_on(const struct config *c, int family, const uint8_t *addr, uint16_t port, int local);
 /* config_port_allowed - 1 when port is in the ports allow-list (every destination a client chooses). */
 int config_port_allowed(const struct config *c, uint16_t port);
+/* config_client_allowed - a client at (family, 4 or 16 bytes, unmapped) may use the listeners: loopback always,
+ * other addresses only from allow_from networks (never an open proxy). */
+int config_client_allowed(const struct config *c, int family, const uint8_t *addr);
+/* config_smtp_client_allowed - a mail client may relay through smarthost m: loopback always, else its allow_from. */
+int config_smtp_client_allowed(const struct config_smtp *m, int family, const uint8_t *addr);
 /* config_cidr_contains - 1 when the address (family, 4 or 16 bytes) is inside the network. */
 int config_cidr_contains(const struct config_cidr *net, int family, const uint8_t *addr);
 

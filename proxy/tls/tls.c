@@ -107,6 +107,7 @@ struct tls_conn {
 	size_t out_cap;
 	int in_lost;          /* unread ciphertext could not be kept: the stream is broken */
 	char err[200];
+	char alpn[32];           /* the negotiated protocol, copied out for tls_alpn() */
 };
 
 /* io_recv - wolfSSL wants ciphertext: give what the loop has put in. */
@@ -730,6 +731,19 @@ int tls_alert_received(const struct tls_conn *t)
 int tls_verify_refused(const struct tls_conn *t)
 {
 	return t->verify_refused;
+}
+
+const char *tls_alpn(struct tls_conn *t)
+{
+	char *name = NULL;
+	unsigned short len = 0;
+
+	if (wolfSSL_ALPN_GetProtocol(t->ssl, &name, &len) != WOLFSSL_SUCCESS || name == NULL ||
+	    len >= sizeof(t->alpn))
+		return "";
+	memcpy(t->alpn, name, len);
+	t->alpn[len] = '\0';
+	return t->alpn;
 }
 
 const char *tls_version(const struct tls_conn *t)

@@ -23,7 +23,7 @@ enum stream_state { STREAM_IDLE, STREAM_AWAIT_CONNECT, STREAM_AWAIT_HANDSHAKE, S
 
 struct stream {
 	uv_tcp_t tcp;
-	uv_idle_t notice;     /* STREAM_DRAINED for writes the kernel took at once */
+	uv_timer_t timer;     /* STREAM_DRAINED for writes the kernel took at once; slimming an idle session */
 	int open_handles;
 	uv_connect_t connect_req;
 	uv_shutdown_t shutdown_req;
@@ -41,6 +41,7 @@ struct stream {
 	int closing;
 	int failed;
 	int drain_notice;     /* a write completed at once: STREAM_DRAINED is due */
+	uint64_t slim_at;     /* uv_now() when the TLS session is slimmed (tls_idle), 0: not due */
 	size_t queued;
 	size_t read_limit;    /* plaintext mode: the owner's room for the next read */
 	char err[200];
@@ -51,6 +52,12 @@ struct stream {
  * (RSS per idle connection is one of the benchmark's figures). */
 #define STREAM_READ_MAX 65536
 #define STREAM_DECRYPT_BATCH 262144   /* plaintext handed to the owner per call (on the stack): 16 records */
+/*
+ * A TLS session still open this long after its handshake gives back what it only needed then (tls_idle: pages of
+ * zeros of wolfSSL's session objects). Not at once: a page returned is faulted in again when the memory is reused,
+ * which short connections would pay for with nothing saved.
+ */
+#define STREAM_SLIM_DELAY_MS 500
 
 struct write_req {
 	uv_write_t req;
@@ -91,10 +98,10 @@ struct stream *stream_new(uv_loop_t *loop, stream_data_cb on_data, stream_event_
 		free(s);
 		return NULL;
 	}
-	uv_idle_init(loop, &s->notice);
+	uv_timer_init(loop, &s->timer);
 	s->open_handles = 2;
 	s->tcp.data = s;
-	s->notice.data = s;
+	s->timer.data = s;
 	s->on_data = on_data;
 	s->on_event = on_event;
 	s->arg = arg;
@@ -131,7 +138,7 @@ void stream_close(struct stream *s)
 	if (s == NULL || s->closing)
 		return;
 	s->closing = 1;
-	uv_close((uv_handle_t *)&s->notice, on_closed);
+	uv_close((uv_handle_t *)&s->timer, on_closed);
 	uv_close((uv_handle_t *)&s->tcp, on_closed);
 }
 
@@ -160,17 +167,43 @@ static void on_written(uv_write_t *req, int status)
 	}
 }
 
-/* on_notice - writes the kernel took at once are out: the same STREAM_DRAINED a queued write gets. */
-static void on_notice(uv_idle_t *h)
+static void on_timer(uv_timer_t *h);
+
+/* arm - the timer for whatever is due first: a STREAM_DRAINED notice (now) or slimming the session. */
+static void arm(struct stream *s)
+{
+	uint64_t now = uv_now(s->timer.loop);
+
+	if (s->closing)
+		return;
+	if (s->drain_notice)
+		uv_timer_start(&s->timer, on_timer, 0, 0);
+	else if (s->slim_at != 0)
+		uv_timer_start(&s->timer, on_timer, s->slim_at > now ? s->slim_at - now : 0, 0);
+}
+
+/*
+ * on_timer - writes the kernel took at once are out: the same STREAM_DRAINED a queued write gets; and a session
+ * that has stayed open since its handshake is slimmed.
+ */
+static void on_timer(uv_timer_t *h)
 {
 	struct stream *s = h->data;
 
-	uv_idle_stop(h);
-	if (s->closing || !s->drain_notice || s->queued > 0)
-		return;   /* a queued write came after: its completion says it */
+	if (s->closing)
+		return;
+	if (s->slim_at != 0 && uv_now(h->loop) >= s->slim_at) {
+		s->slim_at = 0;
+		if (s->tls != NULL)
+			tls_idle(s->tls);
+	}
+	if (s->drain_notice && s->queued == 0) {   /* a queued write came after: its completion says it */
+		s->drain_notice = 0;
+		maybe_send_fin(s);
+		emit(s, STREAM_DRAINED);
+	}
 	s->drain_notice = 0;
-	maybe_send_fin(s);
-	emit(s, STREAM_DRAINED);
+	arm(s);
 }
 
 /* queue_copy - len bytes behind what is queued, copied (the caller's buffer does not outlive the call). */
@@ -213,8 +246,10 @@ static int send_bytes(struct stream *s, const uint8_t *data, size_t len)
 		b = uv_buf_init((char *)(uintptr_t)data, (unsigned)len);
 		r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
 		if (r == (int)len) {
-			s->drain_notice = 1;
-			uv_idle_start(&s->notice, on_notice);
+			if (!s->drain_notice) {
+				s->drain_notice = 1;
+				arm(s);
+			}
 			return 0;
 		}
 		if (r > 0) {
@@ -383,6 +418,8 @@ static void advance_handshake(struct stream *s)
 	flush_tls(s);
 	if (st == TLS_OK) {
 		s->state = STREAM_OPEN;
+		s->slim_at = uv_now(s->timer.loop) + STREAM_SLIM_DELAY_MS;
+		arm(s);
 		if (!s->want_read)
 			uv_read_off(s);
 		emit(s, STREAM_HANDSHAKE_DONE);

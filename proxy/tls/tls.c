@@ -91,6 +91,7 @@ struct tls_conn {
 	int offered;          /* a session was set for resumption */
 	int resumed;          /* the handshake resumed it */
 	int authenticated;    /* the handshake finished: verified, or resumed what we offered */
+	int server_done;      /* a server session finished its handshake */
 	tls_session_fn session_fn;
 	void *session_arg;
 	void (*session_free)(void *);
@@ -261,15 +262,22 @@ static void trim_zero_pages(void *p)
 }
 
 /*
- * slim - the handshake is over: keep only what the session needs. wolfSSL frees most handshake state itself,
- * but Debian's build (WOLFSSL_POST_HANDSHAKE_AUTH with session tickets) keeps the handshake arrays of a TLS 1.3
- * session (5.5 KB: Arrays and the pre-master secret buffer) for a client certificate requested after the
- * handshake, which daneproxy never sends; builds without that option free them here too, and later
- * NewSessionTicket and KeyUpdate messages do not use them. Then the pages of zeros go.
+ * free_arrays - the handshake is over: wolfSSL frees most handshake state itself, but Debian's build
+ * (WOLFSSL_POST_HANDSHAKE_AUTH with session tickets) keeps the handshake arrays of a TLS 1.3 session (5.5 KB:
+ * Arrays and the pre-master secret buffer) for a client certificate requested after the handshake, which
+ * daneproxy never sends; builds without that option free them here too, and later NewSessionTicket and KeyUpdate
+ * messages do not use them.
  */
-static void slim(struct tls_conn *t)
+static void free_arrays(struct tls_conn *t)
 {
 	wolfSSL_FreeArrays(t->ssl);
+}
+
+/* slim - a session that stays open keeps only what it needs: its wolfSSL objects' pages of zeros go. */
+static void slim(struct tls_conn *t)
+{
+	if (!t->authenticated && !t->server_done)
+		return;   /* the handshake is not over: it still writes into them */
 #if defined(NO_SESSION_CACHE_REF)
 	/* With NO_SESSION_CACHE_REF wolfSSL_get_session returns the session's own WOLFSSL_SESSION. */
 	trim_zero_pages(wolfSSL_get_session(t->ssl));
@@ -516,6 +524,7 @@ void tls_sha256(const void *p, size_t len, uint8_t out[32])
 
 void tls_idle(struct tls_conn *t)
 {
+	slim(t);
 	tls_in_settle(t);
 	if (t->out_len == 0)
 		tls_out_release(t);
@@ -657,7 +666,8 @@ enum tls_status tls_handshake(struct tls_conn *t)
 	int ret = t->server ? wolfSSL_accept(t->ssl) : wolfSSL_connect(t->ssl);
 
 	if (ret == WOLFSSL_SUCCESS && t->server) {
-		slim(t);
+		t->server_done = 1;
+		free_arrays(t);
 		return TLS_OK;
 	}
 	if (ret == WOLFSSL_SUCCESS) {
@@ -673,7 +683,7 @@ enum tls_status tls_handshake(struct tls_conn *t)
 		if (t->verify_called)
 			t->resumed = 0;   /* a certificate was presented and verified: a full handshake */
 		t->authenticated = 1;
-		slim(t);
+		free_arrays(t);
 		if (t->pending != NULL) {
 			if (t->session_fn != NULL)
 				t->session_fn(t->pending, t->pending_len, t->pending_lifetime, t->session_arg);

@@ -53,7 +53,11 @@ struct tls_conn *tls_server_new(struct tls_ctx *ctx, const uint8_t *cert_der, si
 				size_t key_len, const char *alpn);
 /* tls_free - free a session. */
 void tls_free(struct tls_conn *t);
-/* tls_idle - the session has nothing to do for now: give back what it only needs while bytes move. */
+/*
+ * tls_idle - the session has nothing to do for now: give back what it only needs while bytes move, and, after
+ * the handshake, the pages of zeros in wolfSSL's objects (they come back, zeroed, when written; stream.c calls
+ * this once a session has stayed open a while, since short connections would only pay for it).
+ */
 void tls_idle(struct tls_conn *t);
 
 /*

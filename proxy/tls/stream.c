@@ -5,7 +5,7 @@
  * flow-controlled by the owner (stream_read_start/stop); in TLS mode ciphertext that arrived while reading was
  * stopped stays in the session and is decrypted when reading resumes.
  *
- * Copies: a TLS read lands in the session's (lent) input scratch, up to sixteen records at a time, and is decrypted
+ * Copies: a TLS read lands in the session's (lent) input scratch, up to eight records at a time, and is decrypted
  * in batches of up to STREAM_DECRYPT_BATCH bytes of plaintext on the stack, handed to the owner in one call.
  * Writes go to the kernel at once when nothing is queued (uv_try_write), from the caller's buffer or from the
  * session's output scratch; only what the kernel does not take is copied into the write queue. The owner still
@@ -51,7 +51,7 @@ struct stream {
 /* Plaintext reads use a buffer for the duration of one read only: an idle connection holds no read buffer
  * (RSS per idle connection is one of the benchmark's figures). */
 #define STREAM_READ_MAX 65536
-#define STREAM_DECRYPT_BATCH 262144   /* plaintext handed to the owner per call (on the stack): 16 records */
+#define STREAM_DECRYPT_BATCH 131072   /* plaintext handed to the owner per call (on the stack): 8 records */
 /*
  * A TLS session still open this long after its handshake gives back what it only needed then (tls_idle: pages of
  * zeros of wolfSSL's session objects). Not at once: a page returned is faulted in again when the memory is reused,

@@ -154,7 +154,7 @@ static void on_data(struct stream *s, const uint8_t *data, size_t len, void *arg
 				}
 				c->phase = PH_TLS;
 				t = tls_client_new(c->lg->tls, c->lg->host, "http/1.1", verify, c);
-				if (t == NULL || stream_start_tls(c->s, t) < 0)
+				if (t == NULL || stream_start_tls(c->s, t, NULL, 0) < 0)
 					finish(c, &c->lg->err_tls);
 				return;
 			}
@@ -181,7 +181,7 @@ static void on_event(struct stream *s, enum stream_event ev, void *arg)
 		if (c->lg->mode == MODE_DIRECT) {
 			struct tls_conn *t = tls_client_new(c->lg->tls, c->lg->host, "http/1.1", verify, c);
 			c->phase = PH_TLS;
-			if (t == NULL || stream_start_tls(s, t) < 0)
+			if (t == NULL || stream_start_tls(s, t, NULL, 0) < 0)
 				finish(c, &c->lg->err_tls);
 			return;
 		}

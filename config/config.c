@@ -61,7 +61,9 @@ static const struct key_def keys[] = {
 	{"proxy", "shutdown_grace", KEY_DURATION, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
 	{"proxy", "log", KEY_LOG, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
 	{"connect", "state_dir", KEY_PATH, OFF(state_dir), 0, 0, "where the local CA lives"},
-	{"connect", "ports", KEY_PORT_LIST, OFF(connect_ports), 0, 0, "ports CONNECT may reach"},
+	{"proxy", "ports", KEY_PORT_LIST, OFF(ports), 0, 0,
+	 "destination ports clients may reach, absolute-form and CONNECT alike (\"443, 8443, 10000-10100\")"},
+	{"connect", "ports", KEY_PORT_LIST, OFF(ports), 0, 0, "the older name of [proxy] ports"},
 	{"connect", "passthrough", KEY_PATTERN_LIST, OFF(passthrough), 0, 0, "names tunnelled without termination"},
 	{"connect", "mint_cache_size", KEY_UINT, OFF(mint_cache_size), 1, 1000000, "minted certificates kept"},
 	{"connect", "ca_name_constraints", KEY_DOMAIN_LIST, OFF(ca_name_constraints), 0, 0,
@@ -168,6 +170,22 @@ static int parse_port(const char *s, uint16_t *port)
 	return port_parse(s, strlen(s), port);
 }
 
+/* parse_port_range - "443" or "8000-8999" (n bytes at s). */
+static int parse_port_range(const char *s, size_t n, struct config_port_range *pr)
+{
+	const char *dash = memchr(s, '-', n);
+
+	if (dash == NULL) {
+		if (port_parse(s, n, &pr->lo) < 0)
+			return -1;
+		pr->hi = pr->lo;
+		return 0;
+	}
+	if (port_parse(s, (size_t)(dash - s), &pr->lo) < 0 || port_parse(dash + 1, (size_t)(s + n - dash - 1), &pr->hi) < 0)
+		return -1;
+	return pr->hi >= pr->lo ? 0 : -1;
+}
+
 /* split_host_port - "host:port" / "[v6]:port" into host (brackets removed) and port. */
 static int split_host_port(const char *s, char *host, size_t hostlen, uint16_t *port)
 {
@@ -188,13 +206,24 @@ static int split_host_port(const char *s, char *host, size_t hostlen, uint16_t *
 	return 0;
 }
 
-int config_is_loopback(const struct config_addr *a)
+/* addr_is_wildcard / addr_is_loopback - 0.0.0.0 or ::; 127.0.0.0/8 or ::1. */
+static int addr_is_wildcard(int family, const uint8_t *addr)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(addr, zero, family == AF_INET ? 4 : 16) == 0;
+}
+
+static int addr_is_loopback(int family, const uint8_t *addr)
 {
 	static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 
-	if (a->family == AF_INET)
-		return a->addr[0] == 127;
-	return memcmp(a->addr, v6_loopback, 16) == 0;
+	return family == AF_INET ? addr[0] == 127 : memcmp(addr, v6_loopback, 16) == 0;
+}
+
+int config_is_loopback(const struct config_addr *a)
+{
+	return addr_is_loopback(a->family, a->addr);
 }
 
 /* parse_addr - "ADDR:PORT" / "[V6]:PORT" into a listen address. */
@@ -244,6 +273,16 @@ static int parse_cidr(const char *s, struct config_cidr *n)
 			return -1;
 		n->prefix = (unsigned)prefix;
 	}
+	return 0;
+}
+
+int config_port_allowed(const struct config *c, uint16_t port)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_ports; i++)
+		if (port >= c->ports[i].lo && port <= c->ports[i].hi)
+			return 1;
 	return 0;
 }
 
@@ -433,31 +472,29 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 		return 0;
 	case KEY_PORT_LIST: {
 		const char *p = value;
-		char num[8];
 		size_t n, before;
-		if (!c->connect_ports_set) {
-			c->connect_ports_set = 1;
-			c->n_connect_ports = 0;
+		if (!c->ports_set) {
+			c->ports_set = 1;   /* a list given replaces the default one */
+			c->n_ports = 0;
 		}
-		before = c->n_connect_ports;
+		before = c->n_ports;
 		while (*p) {
+			struct config_port_range pr;
 			while (*p == ' ' || *p == ',')
 				p++;
 			if (*p == '\0')
 				break;
-			for (n = 0; p[n] >= '0' && p[n] <= '9' && n < sizeof(num) - 1; n++)
-				num[n] = p[n];
-			num[n] = '\0';
-			if (n == 0 || (p[n] != '\0' && p[n] != ' ' && p[n] != ',') || c->n_connect_ports >= CONFIG_MAX_PORTS ||
-			    parse_port(num, &c->connect_ports[c->n_connect_ports]) < 0) {
-				add_error(c, file, line, k->name, "\"%s\" is not a list of up to %d ports (1-65535)", value,
-					  CONFIG_MAX_PORTS);
+			n = strcspn(p, " ,");
+			if (c->n_ports >= CONFIG_MAX_PORTS || parse_port_range(p, n, &pr) < 0) {
+				add_error(c, file, line, k->name,
+					  "\"%s\" is not a list of up to %d ports or ranges (1-65535, e.g. 443, 8000-8999)",
+					  value, CONFIG_MAX_PORTS);
 				return -1;
 			}
-			c->n_connect_ports++;
+			c->ports[c->n_ports++] = pr;
 			p += n;
 		}
-		if (c->n_connect_ports == before) {
+		if (c->n_ports == before) {
 			add_error(c, file, line, k->name, "needs at least one port");
 			return -1;
 		}
@@ -762,12 +799,12 @@ void config_defaults(struct config *c)
 	c->shutdown_grace_ms = 10000;
 	snprintf(c->log, sizeof(c->log), "stderr");
 	/* The TLS ports of the seed articles: HTTPS, SMTPS, IMAPS, POP3S, and 8443. */
-	c->connect_ports[0] = 443;
-	c->connect_ports[1] = 465;
-	c->connect_ports[2] = 993;
-	c->connect_ports[3] = 995;
-	c->connect_ports[4] = 8443;
-	c->n_connect_ports = 5;
+	{
+		static const uint16_t default_ports[] = {443, 465, 993, 995, 8443};
+		for (size_t i = 0; i < sizeof(default_ports) / sizeof(default_ports[0]); i++)
+			c->ports[i].lo = c->ports[i].hi = default_ports[i];
+		c->n_ports = sizeof(default_ports) / sizeof(default_ports[0]);
+	}
 	c->mint_cache_size = 1000;
 	c->dns_timeout_ms = 5000;
 	c->cache_size = 10000;
@@ -809,6 +846,35 @@ static int same_addr(const struct config_addr *a, const struct config_addr *b)
 	return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
 }
 
+/* listener_catches - a connection to (family, addr, port) would arrive on listener l. */
+static int listener_catches(const struct config_addr *l, int family, const uint8_t *addr, uint16_t port, int local)
+{
+	if (l->port != port)
+		return 0;
+	if (addr_is_wildcard(l->family, l->addr))   /* [::] is dual-stack: it takes IPv4 too */
+		return (l->family == AF_INET6 || family == AF_INET) &&
+		       (local || addr_is_loopback(family, addr) || addr_is_wildcard(family, addr));
+	return l->family == family && memcmp(l->addr, addr, family == AF_INET ? 4 : 16) == 0;
+}
+
+int config_listens_on(const struct config *c, int family, const uint8_t *addr_in, uint16_t port, int local)
+{
+	uint8_t addr[16];
+	size_t i;
+
+	memcpy(addr, addr_in, family == AF_INET ? 4 : 16);
+	net_addr_unmap(&family, addr);
+	/* Connecting to 0.0.0.0 or :: reaches this host. */
+	local |= addr_is_wildcard(family, addr);
+	for (i = 0; i < c->n_listen; i++)
+		if (listener_catches(&c->listen[i], family, addr, port, local))
+			return 1;
+	for (i = 0; i < c->n_routes; i++)
+		if (c->routes[i].listen.port != 0 && listener_catches(&c->routes[i].listen, family, addr, port, local))
+			return 1;
+	return 0;
+}
+
 size_t config_validate(struct config *c)
 {
 	size_t before = c->n_errors + c->n_errors_dropped, i, j;
@@ -834,6 +900,15 @@ size_t config_validate(struct config *c)
 			if (r->listen.port != 0 && same_addr(&r->listen, &c->routes[j].listen))
 				add_error(c, r->origin, 0, "route", "listen %s is used by route \"%s\" too", r->listen.text,
 					  c->routes[j].name);
+		/* A route to one of our own listeners would feed itself (one client, max_connections connections). */
+		{
+			uint8_t addr[16];
+			int family;
+			if (ip_literal_parse(r->host, strlen(r->host), &family, addr) == 0 &&
+			    config_listens_on(c, family, addr, r->port, 0))
+				add_error(c, r->origin, 0, "route", "route \"%s\" targets %s:%u, one of the proxy's own listeners",
+					  r->name, r->host, r->port);
+		}
 	}
 	for (i = 0; i < c->n_listen; i++) {
 		if (!c->listen[i].loopback)

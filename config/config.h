@@ -49,6 +49,12 @@ struct config_rule {
 	char policy[16];
 };
 
+/* A port or a range of ports, lo..hi inclusive. */
+struct config_port_range {
+	uint16_t lo;
+	uint16_t hi;
+};
+
 struct config_cidr {
 	int family;
 	uint8_t addr[16];
@@ -71,9 +77,9 @@ struct config {
 	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
 	/* CONNECT termination */
 	char state_dir[CONFIG_PATH_MAX];     /* local CA; "" = the per-user or system default */
-	uint16_t connect_ports[CONFIG_MAX_PORTS];
-	size_t n_connect_ports;
-	int connect_ports_set;
+	struct config_port_range ports[CONFIG_MAX_PORTS];   /* destination ports clients may choose */
+	size_t n_ports;
+	int ports_set;
 	char passthrough[CONFIG_MAX_PASSTHROUGH][CONFIG_HOST_MAX];   /* names tunnelled without termination */
 	size_t n_passthrough;
 	unsigned mint_cache_size;
@@ -124,6 +130,15 @@ size_t config_validate(struct config *c);
 
 /* config_is_loopback - 1 when addr is in 127.0.0.0/8 or ::1. */
 int config_is_loopback(const struct config_addr *a);
+/*
+ * config_listens_on - 1 when a connection to (family, addr, port) would arrive on one of the configured listeners
+ * (HTTP or route): the same address, or a wildcard listener and an address of this host (loopback, 0.0.0.0/::, or
+ * local = 1 when the caller knows addr is one of the host's interface addresses). IPv4-mapped addresses count as
+ * IPv4. Used against self-loops, in validation and for every destination at run time.
+ */
+int config_listens_on(const struct config *c, int family, const uint8_t *addr, uint16_t port, int local);
+/* config_port_allowed - 1 when port is in the ports allow-list (every destination a client chooses). */
+int config_port_allowed(const struct config *c, uint16_t port);
 /* config_cidr_contains - 1 when the address (family, 4 or 16 bytes) is inside the network. */
 int config_cidr_contains(const struct config_cidr *net, int family, const uint8_t *addr);
 

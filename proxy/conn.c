@@ -66,7 +66,7 @@ static void conn_log(const struct conn *c)
 	fprintf(out, ", \"verdict\": ");
 	json_put_string(out, c->have_rep ? r->verdict : NULL);
 	fprintf(out, ", \"error\": ");
-	json_put_string(out, c->have_rep ? r->error : NULL);
+	json_put_string(out, c->have_rep && r->error ? r->error : c->refusal);
 	fprintf(out, ", \"details\": ");
 	json_put_string(out, c->have_rep && r->error ? r->details : NULL);
 	fprintf(out, ", \"peer\": ");

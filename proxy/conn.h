@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "http_req.h"
+#include "http_resp.h"
 #include "policy.h"
 #include "upstream.h"
 
@@ -56,6 +57,7 @@ struct conn {
 	struct upstream_report rep;
 	int have_rep;
 	const char *close_reason;
+	const char *refusal;       /* RFC 9209 token of a refusal the proxy answered itself (400, 403, ...) */
 	char close_detail[200];
 	int client_eof;
 	int origin_eof;
@@ -71,6 +73,7 @@ struct conn {
 	uint64_t head_started_ms;  /* loop time of the head's first byte, for header_timeout */
 	uint64_t last_activity_ms;
 	int resp_started;          /* some of the response reached the client */
+	int client_write_failed;   /* a write of the response to the client failed: close */
 	int resp_done;             /* the final response is complete */
 	int response_final;        /* a final (>= 200, or 101) response head was seen */
 	int upgraded;              /* 101 Switching Protocols: raw relay from now on */
@@ -84,7 +87,7 @@ struct conn {
 struct http_io {
 	struct http_req req;
 	struct http_target target;
-	http_parser resp_parser;
+	struct http_resp resp;
 	uint8_t buf[CONN_CLIENT_BUF];
 };
 

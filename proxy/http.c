@@ -9,7 +9,10 @@
  * the origin is verified, no byte of the request leaves the proxy.
  */
 #include "ca.h"
+#include "clienthello.h"
 #include "conn.h"
+#include "http_resp.h"
+#include "proxy_status.h"
 #include "mint.h"
 #include "tls.h"
 #include "server.h"
@@ -35,50 +38,23 @@ static const char *status_text(int status)
 	case 408: return "Request Timeout";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
 	}
 	return "Error";
 }
 
-/* sf_string - RFC 8941 sf-string content: printable ASCII, with " and \ escaped. */
-static void sf_string(const char *in, char *out, size_t len)
+/*
+ * http_fail - answer the current request with an error page and close the client afterwards. token: the RFC 9209
+ * error (proxy_status.h), which also gives the status unless status is non-zero (414, 431, 505 refine 400).
+ */
+static void http_fail(struct conn *c, const char *token, int status, const char *details)
 {
-	size_t j = 0;
-
-	for (; *in && j + 3 < len; in++) {
-		unsigned char ch = (unsigned char)*in;
-		if (ch < 0x20 || ch > 0x7e)
-			ch = '?';
-		if (ch == '"' || ch == '\\')
-			out[j++] = '\\';
-		out[j++] = (char)ch;
-	}
-	out[j] = '\0';
-}
-
-static const char *what_to_check(const char *error)
-{
-	if (error == NULL)
-		return "";
-	if (strcmp(error, "tls_certificate_error") == 0)
-		return "The origin's certificate does not satisfy its TLSA records (or PKIX where the policy allows it).\n"
-		       "Run `daneproxy check HOST:PORT` to see the records, the presented chain and what differs.\n";
-	if (strcmp(error, "dns_error") == 0)
-		return "DNS or DNSSEC failed for this name; daneproxy never falls back when validation fails.\n"
-		       "Run `daneproxy lookup HOST:PORT` to see the DNSSEC outcome.\n";
-	if (strcmp(error, "dns_timeout") == 0)
-		return "The resolver did not answer in time; check the configured resolvers.\n";
-	if (strcmp(error, "connection_refused") == 0 || strcmp(error, "connection_timeout") == 0)
-		return "No address of the origin accepted a TCP connection.\n";
-	return "Run `daneproxy check HOST:PORT` for a full diagnosis.\n";
-}
-
-/* http_fail - answer the current request with an error page and close the client afterwards. */
-static void http_fail(struct conn *c, int status, const char *error, const char *details)
-{
+	const struct proxy_status *ps = proxy_status_lookup(token);
 	char head[1024], body[1400], sf[400];
 	int hl, bl;
 
@@ -86,24 +62,20 @@ static void http_fail(struct conn *c, int status, const char *error, const char 
 		conn_close(c, "aborted", details);
 		return;
 	}
+	if (status == 0)
+		status = ps->status;
 	c->status = status;
-	sf_string(details ? details : "", sf, sizeof(sf));
-	bl = snprintf(body, sizeof(body), "daneproxy: %d %s\n\n%s%s%s%s%s%s%s\n\n%s", status, status_text(status),
-		      c->host[0] ? "target: " : "", c->host[0] ? c->host : "", c->host[0] ? "\n" : "",
-		      error ? "error: " : "", error ? error : "", error ? "\n" : "", details ? details : "",
-		      what_to_check(error));
+	c->refusal = ps->token;
+	proxy_status_sf_string(details ? details : "", sf, sizeof(sf));
+	bl = snprintf(body, sizeof(body), "daneproxy: %d %s\n\n%s%s%serror: %s\n%s\n\n%s\n", status,
+		      status_text(status), c->host[0] ? "target: " : "", c->host[0] ? c->host : "", c->host[0] ? "\n" : "",
+		      ps->token, details ? details : "", ps->hint);
 	if (bl < 0 || (size_t)bl >= sizeof(body))
 		bl = (int)strlen(body);
-	if (error != NULL)
-		hl = snprintf(head, sizeof(head),
-			      "HTTP/1.1 %d %s\r\nProxy-Status: daneproxy; error=%s; details=\"%s\"\r\n"
-			      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
-			      status, status_text(status), error, sf, bl);
-	else
-		hl = snprintf(head, sizeof(head),
-			      "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
-			      "Connection: close\r\n\r\n",
-			      status, status_text(status), bl);
+	hl = snprintf(head, sizeof(head),
+		      "HTTP/1.1 %d %s\r\nProxy-Status: daneproxy; error=%s; details=\"%s\"\r\n"
+		      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		      status, status_text(status), ps->token, sf, bl);
 	if (hl < 0 || (size_t)hl >= sizeof(head))
 		hl = (int)strlen(head);
 	c->resp_started = 1;
@@ -126,37 +98,23 @@ static void http_fail(struct conn *c, int status, const char *error, const char 
 
 /* ---------- responses ---------- */
 
-static int on_resp_headers_complete(http_parser *p)
+/* resp_emit - the re-framed response (http_resp.h) goes to the client. */
+static void resp_emit(void *arg, const char *data, size_t len)
 {
-	struct conn *c = p->data;
+	struct conn *c = arg;
 
-	c->status = p->status_code;
-	if (p->status_code >= 200 || p->status_code == 101)
-		c->response_final = 1;
-	/* 1: the response to HEAD has no body whatever its headers say. */
-	return c->io->req.is_head && p->status_code >= 200 ? 1 : 0;
+	if (c->client == NULL || c->client_write_failed)
+		return;
+	c->resp_started = 1;
+	c->bytes_down += len;
+	if (stream_write(c->client, (const uint8_t *)data, len) < 0)
+		c->client_write_failed = 1;
 }
-
-static int on_resp_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-
-	if (c->response_final) {
-		c->resp_done = 1;
-		http_parser_pause(p, 1);
-	}
-	return 0;
-}
-
-static const http_parser_settings resp_settings = {
-	.on_headers_complete = on_resp_headers_complete,
-	.on_message_complete = on_resp_complete,
-};
 
 /* request_finished - request and response are both complete: keep the connections or close them. */
 static void request_finished(struct conn *c)
 {
-	int origin_keep = http_should_keep_alive(&c->io->resp_parser);
+	int origin_keep = http_should_keep_alive(&c->io->resp.parser);
 
 	c->requests++;
 	if (c->upgraded) {
@@ -167,7 +125,7 @@ static void request_finished(struct conn *c)
 		stream_close(c->origin);
 		c->origin = NULL;
 	}
-	if (!c->io->req.keep_alive || !origin_keep || c->client_eof) {
+	if (c->io->resp.close_after || c->client_eof) {
 		c->close_after = 1;
 		stream_shutdown(c->client);
 		if (stream_write_queued(c->client) == 0)
@@ -182,11 +140,22 @@ static void request_finished(struct conn *c)
 		stream_read_start(c->client);
 }
 
+/* response_complete - the final response is in: stop reading the origin, finish once the request is too. */
+static void response_complete(struct conn *c)
+{
+	c->resp_done = 1;
+	c->status = c->io->resp.status;
+	stream_read_stop(c->origin);
+	if (c->io->req.body_done)
+		request_finished(c);
+}
+
 static void http_origin_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
 {
 	struct conn *c = arg;
+	enum http_resp_status st;
+	const char *error = NULL, *why = NULL;
 	size_t n;
-	enum http_errno err;
 
 	(void)s;
 	conn_touch(c);
@@ -194,41 +163,37 @@ static void http_origin_data(struct stream *s, const uint8_t *data, size_t len, 
 		conn_close(c, "origin_protocol_error", "data after the response");
 		return;
 	}
-	n = http_parser_execute(&c->io->resp_parser, &resp_settings, (const char *)data, len);
-	err = HTTP_PARSER_ERRNO(&c->io->resp_parser);
-	if (err != HPE_OK && err != HPE_PAUSED) {
-		if (!c->resp_started) {
-			http_fail(c, 502, "http_response_error", http_errno_description(err));
-		} else {
-			conn_close(c, "origin_protocol_error", http_errno_description(err));
-		}
+	st = http_resp_feed(&c->io->resp, (const char *)data, len, &n, &error, &why);
+	if (c->client_write_failed) {
+		conn_close(c, "client_write_error", NULL);
 		return;
 	}
-	if (n > 0) {
-		c->resp_started = 1;
-		c->bytes_down += n;
-		if (stream_write(c->client, data, n) < 0) {
+	switch (st) {
+	case HTTP_RESP_ERROR:
+		if (!c->resp_started)
+			http_fail(c, error, 0, why);
+		else
+			conn_close(c, "origin_protocol_error", why);
+		return;
+	case HTTP_RESP_UPGRADED:
+		c->upgraded = 1;
+		/* Bytes after the 101 head belong to the new protocol. */
+		c->bytes_down += len - n;
+		if (n < len && stream_write(c->client, data + n, len - n) < 0) {
 			conn_close(c, "client_write_error", NULL);
 			return;
 		}
-	}
-	if (err == HPE_PAUSED) {
-		http_parser_pause(&c->io->resp_parser, 0);
-		if (c->status == 101) {
-			c->upgraded = 1;
-			/* Bytes after the 101 head belong to the new protocol. */
-			if (n < len && stream_write(c->client, data + n, len - n) < 0) {
-				conn_close(c, "client_write_error", NULL);
-				return;
-			}
-		} else if (n < len) {
+		response_complete(c);
+		return;
+	case HTTP_RESP_DONE:
+		if (n < len) {
 			conn_close(c, "origin_protocol_error", "data after the response");
 			return;
 		}
-		stream_read_stop(c->origin);
-		if (c->io->req.body_done)
-			request_finished(c);
+		response_complete(c);
 		return;
+	case HTTP_RESP_MORE:
+		break;
 	}
 	if (stream_write_queued(c->client) > CONN_HIGH_WATER)
 		stream_read_stop(c->origin);
@@ -240,7 +205,8 @@ static void http_origin_event(struct stream *s, enum stream_event ev, void *arg)
 
 	(void)s;
 	switch (ev) {
-	case STREAM_EOF:
+	case STREAM_EOF: {
+		const char *error = NULL, *why = NULL;
 		c->origin_eof = 1;
 		if (c->state != CONN_FORWARDING || c->resp_done) {
 			/* A kept-alive origin went away between requests: open a new one next time. */
@@ -249,22 +215,24 @@ static void http_origin_event(struct stream *s, enum stream_event ev, void *arg)
 			return;
 		}
 		/* EOF may be how the response ends (no length given). */
-		http_parser_execute(&c->io->resp_parser, &resp_settings, NULL, 0);
-		if (c->resp_done) {
-			http_parser_pause(&c->io->resp_parser, 0);
-			c->io->req.keep_alive = 0;
+		if (http_resp_eof(&c->io->resp, &error, &why) == HTTP_RESP_DONE) {
 			stream_close(c->origin);
 			c->origin = NULL;
-			if (c->io->req.body_done)
+			c->resp_done = 1;
+			c->status = c->io->resp.status;
+			if (c->client_write_failed)
+				conn_close(c, "client_write_error", NULL);
+			else if (c->io->req.body_done)
 				request_finished(c);
 			else
 				conn_close(c, "done", "origin closed before the request was complete");
 		} else if (!c->resp_started) {
-			http_fail(c, 502, "connection_terminated", "the origin closed the connection without a response");
+			http_fail(c, error, 0, why);
 		} else {
-			conn_close(c, "origin_closed", "the origin closed the connection mid-response");
+			conn_close(c, "origin_closed", why);
 		}
 		break;
+	}
 	case STREAM_DRAINED:
 		/* Request body backpressure released. */
 		if (c->state == CONN_FORWARDING && !c->io->req.body_done && c->client != NULL)
@@ -272,7 +240,7 @@ static void http_origin_event(struct stream *s, enum stream_event ev, void *arg)
 		break;
 	case STREAM_ERROR:
 		if (!c->resp_started)
-			http_fail(c, 502, "connection_terminated", stream_error(s));
+			http_fail(c, "connection_terminated", 0, stream_error(s));
 		else
 			conn_close(c, "origin_error", stream_error(s));
 		break;
@@ -295,7 +263,7 @@ static void forward_body(struct conn *c)
 	st = http_req_feed_body(&c->io->req, (const char *)c->io->buf, c->buf_len, &consumed, &off, &len, &why);
 	if (st == HTTP_REQ_ERROR) {
 		if (!c->resp_started)
-			http_fail(c, 400, NULL, why);
+			http_fail(c, "http_request_error", 0, why);
 		else
 			conn_close(c, "client_protocol_error", why);
 		return;
@@ -325,12 +293,11 @@ static void forward_body(struct conn *c)
 static void send_head(struct conn *c)
 {
 	c->state = CONN_FORWARDING;
-	http_parser_init(&c->io->resp_parser, HTTP_RESPONSE);
-	c->io->resp_parser.data = c;
+	http_resp_init(&c->io->resp, c->io->req.is_head, c->io->req.http_minor, c->io->req.keep_alive, resp_emit, c);
 	c->resp_done = c->resp_started = 0;
 	c->bytes_up += c->io->target.head_len;
 	if (stream_write(c->origin, (const uint8_t *)c->io->target.head, c->io->target.head_len) < 0) {
-		http_fail(c, 502, "connection_terminated", stream_error(c->origin));
+		http_fail(c, "connection_terminated", 0, stream_error(c->origin));
 		return;
 	}
 	stream_set_callbacks(c->origin, http_origin_data, http_origin_event, c);
@@ -344,14 +311,11 @@ static void send_head(struct conn *c)
 /* upstream_refused - record the upstream's report; when it refused, answer 502 (504 for timeouts) and say so. */
 static int upstream_refused(struct conn *c, struct stream *origin, const struct upstream_report *rep)
 {
-	int timeout;
-
 	c->up = NULL;
 	conn_take_report(c, rep);
 	if (origin != NULL)
 		return 0;
-	timeout = rep->error && (strcmp(rep->error, "dns_timeout") == 0 || strcmp(rep->error, "connection_timeout") == 0);
-	http_fail(c, timeout ? 504 : 502, rep->error, rep->details);
+	http_fail(c, rep->error, 0, rep->details);
 	return 1;
 }
 
@@ -387,30 +351,46 @@ static void connect_origin_event(struct stream *s, enum stream_event ev, void *a
 								: stream_error(s));
 }
 
-/* connect_check_hello - once the ClientHello is in, mint a leaf for the CONNECT host and start the handshake. */
+/* connect_check_hello - once the whole ClientHello is in, check its SNI against the verified CONNECT host, mint a
+ * leaf for that host and start the handshake with the bytes read so far. */
 static void connect_check_hello(struct conn *c)
 {
 	struct server *srv = c->srv;
+	struct clienthello ch;
 	const uint8_t *der, *key;
-	size_t der_len, key_len, avail;
+	size_t der_len, key_len, n;
 	struct tls_conn *t;
-	char sni[256], err[256];
-	uint8_t *space;
-	int r, minted;
+	char err[400], sni[256 * 4 + 1];
+	const char *why;
+	int minted;
 
-	r = tls_peek_sni(c->io->buf, c->buf_len, sni, sizeof(sni));
-	if (r == -1) {
+	switch (clienthello_parse(c->io->buf, c->buf_len, CLIENTHELLO_MAX, &ch, &why)) {
+	case CLIENTHELLO_NEED_MORE:
 		if (c->buf_len == sizeof(c->io->buf))
-			conn_close(c, "client_tls_error", "ClientHello larger than the buffer");
+			conn_close(c, "client_tls_error", "ClientHello larger than the client buffer (32 KiB)");
 		return;
-	}
-	if (r == -2) {
+	case CLIENTHELLO_NOT_TLS:
 		conn_close(c, "client_not_tls", "the client did not start TLS after CONNECT");
 		return;
+	case CLIENTHELLO_TOO_LARGE:
+		conn_close(c, "client_tls_error", "ClientHello larger than 32 KiB");
+		return;
+	case CLIENTHELLO_MALFORMED:
+		snprintf(err, sizeof(err), "malformed ClientHello: %s", why);
+		conn_close(c, "client_tls_error", err);
+		return;
+	case CLIENTHELLO_COMPLETE:
+		break;
 	}
 	/* Only the name that was verified may be vouched for: the CONNECT host. */
-	if (r == 1 && strcasecmp(sni, c->host) != 0) {
-		snprintf(err, sizeof(err), "SNI %s differs from the CONNECT host", sni);
+	if (ch.has_sni && !ch.sni_valid) {
+		clienthello_sni_printable(&ch, sni, sizeof(sni));
+		snprintf(err, sizeof(err), "SNI \"%s\" is not a valid host name", sni);
+		conn_close(c, "sni_invalid", err);
+		return;
+	}
+	if (ch.has_sni && strcmp(ch.sni_name, c->host) != 0) {
+		snprintf(err, sizeof(err), "SNI %s differs from the CONNECT host", ch.sni_name);
 		conn_close(c, "sni_mismatch", err);
 		return;
 	}
@@ -425,18 +405,11 @@ static void connect_check_hello(struct conn *c)
 		conn_close(c, "internal_error", "cannot create the client TLS session");
 		return;
 	}
-	space = tls_in_space(t, &avail);
-	if (avail < c->buf_len) {
-		tls_free(t);
-		conn_close(c, "internal_error", "ClientHello does not fit");
-		return;
-	}
-	memcpy(space, c->io->buf, c->buf_len);
-	tls_in_commit(t, c->buf_len);
-	c->buf_len = 0;
 	stream_read_stop(c->client);
 	stream_set_callbacks(c->client, NULL, connect_client_tls_event, c);
-	if (stream_start_tls(c->client, t) < 0 && c->state != CONN_CLOSING)
+	n = c->buf_len;
+	c->buf_len = 0;   /* handed to the TLS session, whatever its size */
+	if (stream_start_tls(c->client, t, c->io->buf, n) < 0 && c->state != CONN_CLOSING)
 		conn_close(c, "client_tls_error", stream_error(c->client));
 }
 
@@ -489,27 +462,33 @@ static void connect_upstream_done(struct stream *origin, const struct upstream_r
 		stream_read_start(c->client);
 }
 
+/* port_refused - the destination port is outside the allow-list: 403 before any connection is tried. */
+static int port_refused(struct conn *c, uint16_t port)
+{
+	char why[120];
+
+	if (server_port_allowed(c->srv, port))
+		return 0;
+	snprintf(why, sizeof(why), "port %u is not in the ports the configuration allows ([proxy] ports)", port);
+	http_fail(c, "http_request_denied", 0, why);
+	return 1;
+}
+
 /* start_connect - CONNECT host:port: allowed port, then verify the origin before answering anything. */
 static void start_connect(struct conn *c)
 {
-	struct http_parser_url u;
-	size_t hl;
+	const char *why = NULL;
+	uint16_t port = 0;
+	char host[sizeof(c->host)];
 
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(c->io->req.url, c->io->req.url_len, 1, &u) != 0 || !(u.field_set & (1 << UF_HOST)) ||
-	    !(u.field_set & (1 << UF_PORT)) || (hl = u.field_data[UF_HOST].len) == 0 || hl >= sizeof(c->host)) {
-		http_fail(c, 400, NULL, "CONNECT needs host:port");
+	if (http_req_connect_target(&c->io->req, host, sizeof(host), &port, &why) != 0) {
+		http_fail(c, "http_request_error", 0, why);
 		return;
 	}
-	memcpy(c->host, c->io->req.url + u.field_data[UF_HOST].off, hl);
-	c->host[hl] = '\0';
-	c->port = u.port;
-	if (!server_connect_port_allowed(c->srv, c->port)) {
-		char why[80];
-		snprintf(why, sizeof(why), "CONNECT to port %u is not allowed by the configuration", c->port);
-		http_fail(c, 403, NULL, why);
+	snprintf(c->host, sizeof(c->host), "%s", host);
+	c->port = port;
+	if (port_refused(c, c->port))
 		return;
-	}
 	/* The head's final LF is still in the buffer (http_req.h); after it come tunnel bytes, never HTTP. */
 	if (c->io->req.lf_pending && c->buf_len > 0) {
 		memmove(c->io->buf, c->io->buf + 1, c->buf_len - 1);
@@ -518,8 +497,14 @@ static void start_connect(struct conn *c)
 	}
 	c->tunnel = server_passthrough(c->srv, c->host) ? CONN_TUNNEL_PASSTHROUGH : CONN_TUNNEL_TERMINATED;
 	if (c->tunnel == CONN_TUNNEL_TERMINATED && !ca_permits(c->srv->ca, c->host)) {
-		http_fail(c, 403, NULL, "the target is outside the local CA's name constraints ([connect] ca_name_constraints)");
+		http_fail(c, "http_request_denied", 0,
+			  "the target is outside the local CA's name constraints ([connect] ca_name_constraints)");
 		return;
+	}
+	/* An origin kept from an earlier request on this connection is of no use to a tunnel. */
+	if (c->origin != NULL) {
+		stream_close(c->origin);
+		c->origin = NULL;
 	}
 	c->policy = server_policy(c->srv, c->host, c->port);
 	c->state = CONN_AWAIT_UPSTREAM;
@@ -529,7 +514,7 @@ static void start_connect(struct conn *c)
 			      c->tunnel == CONN_TUNNEL_PASSTHROUGH ? NULL : "http/1.1",
 			      c->tunnel == CONN_TUNNEL_PASSTHROUGH ? UPSTREAM_PLAIN : 0, connect_upstream_done, c);
 	if (c->up == NULL)
-		http_fail(c, 502, "proxy_internal_error", "out of memory");
+		http_fail(c, "proxy_internal_error", 0, "out of memory");
 }
 
 /* start_request - the head is complete: check the target, rewrite the head, and get a verified origin. */
@@ -544,7 +529,15 @@ static void start_request(struct conn *c)
 	}
 	status = http_req_target(&c->io->req, &c->io->target, &why);
 	if (status != 0) {
-		http_fail(c, status, NULL, why);
+		http_fail(c, status == 403 ? "http_request_denied" : "http_request_error", status, why);
+		return;
+	}
+	if (port_refused(c, c->io->target.port))
+		return;
+	/* Framing is checked on what is buffered before anything leaves for the origin (a malformed chunked body
+	 * would otherwise reach it after the head). */
+	if (c->io->req.lf_pending && http_req_body_check(&c->io->req, (const char *)c->io->buf, c->buf_len, &why) < 0) {
+		http_fail(c, "http_request_error", 0, why);
 		return;
 	}
 	c->resp_started = c->resp_done = c->response_final = 0;
@@ -566,7 +559,7 @@ static void start_request(struct conn *c)
 	c->have_rep = 0;
 	c->up = upstream_open(&c->srv->rt.env, c->host, c->port, c->policy, "http/1.1", 0, http_upstream_done, c);
 	if (c->up == NULL)
-		http_fail(c, 502, "proxy_internal_error", "out of memory");
+		http_fail(c, "proxy_internal_error", 0, "out of memory");
 }
 
 /* http_process - parse what the client sent, as far as the current state allows. */
@@ -588,8 +581,9 @@ static void http_process(struct conn *c)
 	st = http_req_feed_head(&c->io->req, (const char *)c->io->buf, c->buf_len, &consumed, &status, &why);
 	if (st == HTTP_REQ_ERROR) {
 		char msg[160];
-		snprintf(msg, sizeof(msg), "%s%s", status == 400 ? "malformed request: " : "", why);
-		http_fail(c, status, NULL, msg);
+		snprintf(msg, sizeof(msg), "%s%s", status == 400 && strncmp(why, "malformed", 9) != 0 ? "malformed request: " : "",
+			 why);
+		http_fail(c, "http_request_error", status, msg);
 		return;
 	}
 	memmove(c->io->buf, c->io->buf + consumed, c->buf_len - consumed);
@@ -643,7 +637,10 @@ static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
 		if (c->close_after || (c->state == CONN_EXPECT_REQUEST && c->buf_len == 0 && !c->io->req.head_bytes))
 			conn_close(c, "done", NULL);
 		else if (c->state == CONN_EXPECT_REQUEST)
-			http_fail(c, 400, NULL, "the client closed the connection in the middle of a request");
+			http_fail(c, "http_request_error", 0, "the client closed the connection in the middle of a request");
+		else if (c->state == CONN_FORWARDING && !c->io->req.body_done)
+			/* The body can never be complete: the origin would wait for it, holding both sides. */
+			conn_close(c, "client_closed", "the client closed the connection in the middle of the request body");
 		/* else: the request is out, the response will be sent and then the connection closed */
 		break;
 	case STREAM_DRAINED:

@@ -6,6 +6,7 @@
  * remembers that the first byte fed to http_req_feed_body is that LF and not body.
  */
 #include "http_req.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,17 @@ static int is_tchar(unsigned char ch)
 	       (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
+/* trailer_bytes - count the chunked trailer section; refuse it past HTTP_REQ_MAX_TRAILERS. */
+static int trailer_bytes(struct http_req *r, size_t n)
+{
+	r->trailer_bytes += n;
+	if (r->trailer_bytes > HTTP_REQ_MAX_TRAILERS) {
+		r->body_error = "request trailers larger than 16 KiB";
+		return 1;
+	}
+	return 0;
+}
+
 static int on_field(http_parser *p, const char *at, size_t n)
 {
 	struct http_req *r = p->data;
@@ -80,9 +92,12 @@ static int on_field(http_parser *p, const char *at, size_t n)
 	for (i = 0; i < n; i++) {
 		if (!is_tchar((unsigned char)at[i])) {
 			r->bad_field = 1;
+			r->body_error = "malformed trailer field name";
 			return 1;
 		}
 	}
+	if (r->head_done)
+		return trailer_bytes(r, n);
 
 	if (r->last_was_value)
 		end_header(r);
@@ -101,18 +116,49 @@ static int on_value(http_parser *p, const char *at, size_t n)
 {
 	struct http_req *r = p->data;
 
-	if (!r->last_was_value) {
+	int value_start = !r->last_was_value;
+
+	if (r->head_done)
+		return trailer_bytes(r, n);   /* trailers travel inside the forwarded body bytes; only counted here */
+	if (value_start) {
 		r->skip_header = hop_by_hop(r->field);
 		r->in_connection = strcasecmp(r->field, "connection") == 0;
+		r->in_transfer_encoding = strcasecmp(r->field, "transfer-encoding") == 0;
+		if (r->in_transfer_encoding)
+			r->n_transfer_encoding++;
 		if (!r->skip_header && (hdrs_append(r, r->field, r->field_len) < 0 || hdrs_append(r, ": ", 2) < 0))
 			return 1;
 	}
 	r->last_was_value = 1;
+	if (r->in_transfer_encoding) {
+		/* Kept lowercase without blanks, for framing_error(); longer than any coding list we accept. */
+		size_t i;
+		for (i = 0; i < n; i++) {
+			char ch = at[i];
+			if (ch == ' ' || ch == '\t')
+				continue;
+			if (r->transfer_encoding_len + 1 >= sizeof(r->transfer_encoding)) {
+				r->transfer_encoding[0] = '?';   /* too long: certainly not "chunked" */
+				r->transfer_encoding[1] = '\0';
+				r->transfer_encoding_len = 1;
+				break;
+			}
+			r->transfer_encoding[r->transfer_encoding_len++] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+			r->transfer_encoding[r->transfer_encoding_len] = '\0';
+		}
+	}
 	if (r->in_connection) {
 		/* Keep the listed names as ",name,name," (lowercase, blanks dropped) for drop_connection_listed(). */
 		size_t i;
-		if (r->conn_tokens_len == 0)
+		/* Several Connection fields make one list: each starts after a comma. */
+		if (value_start && (r->conn_tokens_len == 0 || r->conn_tokens[r->conn_tokens_len - 1] != ',')) {
+			if (r->conn_tokens_len + 2 >= sizeof(r->conn_tokens)) {
+				r->too_large = 1;
+				return 1;
+			}
 			r->conn_tokens[r->conn_tokens_len++] = ',';
+			r->conn_tokens[r->conn_tokens_len] = '\0';
+		}
 		for (i = 0; i < n; i++) {
 			char ch = at[i];
 			if (ch == ' ' || ch == '\t')
@@ -185,6 +231,7 @@ static int on_headers_complete(http_parser *p)
 	r->is_head = p->method == HTTP_HEAD;
 	r->is_connect = p->method == HTTP_CONNECT;
 	r->upgrade = p->upgrade;
+	r->http_minor = p->http_minor;
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -231,6 +278,60 @@ void http_req_next(struct http_req *r)
 	r->conn_tokens_len = 0;
 	r->conn_tokens[0] = '\0';
 	r->in_connection = 0;
+	r->http_minor = 1;
+	r->at_line_start = 0;
+	r->obs_fold = 0;
+	r->n_transfer_encoding = 0;
+	r->in_transfer_encoding = 0;
+	r->transfer_encoding[0] = '\0';
+	r->transfer_encoding_len = 0;
+	r->trailer_bytes = 0;
+	r->body_error = NULL;
+}
+
+/* scan_obs_fold - RFC 9112 5.2: a head line that starts with a blank continues the previous field (obs-fold).
+ * http_parser folds it silently ("Transfer-Encoding:\r\n chunked" reads as chunked), so we look ourselves. */
+static void scan_obs_fold(struct http_req *r, const char *data, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (r->at_line_start && (data[i] == ' ' || data[i] == '\t'))
+			r->obs_fold = 1;
+		r->at_line_start = data[i] == '\n';
+	}
+}
+
+/*
+ * framing_error - the head is complete: refuse what an origin could frame differently from us (request
+ * smuggling) or what we do not speak, before a byte of it goes anywhere. Returns the status, 0 when fine.
+ */
+static int framing_error(struct http_req *r, const char **why)
+{
+	if (r->parser.http_major != 1 || r->parser.http_minor > 1) {
+		*why = "only HTTP/1.0 and HTTP/1.1 requests are accepted";
+		return 505;
+	}
+	if (r->obs_fold) {
+		*why = "malformed request: obsolete line folding (obs-fold) in the head";
+		return 400;
+	}
+	/* RFC 9110 7.6.1 makes Connection-listed fields hop-by-hop, but dropping the fields that frame the message
+	 * or name the target would let the origin read the body as more requests. */
+	if (listed_in_connection(r, "content-length", 14) || listed_in_connection(r, "transfer-encoding", 17) ||
+	    listed_in_connection(r, "host", 4)) {
+		*why = "malformed request: Connection lists Content-Length, Transfer-Encoding or Host";
+		return 400;
+	}
+	if (r->n_transfer_encoding > 1) {
+		*why = "malformed request: more than one Transfer-Encoding field";
+		return 400;
+	}
+	if (r->n_transfer_encoding == 1 && strcmp(r->transfer_encoding, "chunked") != 0) {
+		*why = "malformed request: Transfer-Encoding must be exactly \"chunked\"";
+		return 400;
+	}
+	return 0;
 }
 
 enum http_req_status http_req_feed_head(struct http_req *r, const char *data, size_t len, size_t *consumed,
@@ -246,6 +347,7 @@ enum http_req_status http_req_feed_head(struct http_req *r, const char *data, si
 	err = HTTP_PARSER_ERRNO(&r->parser);
 	*consumed = n;
 	r->head_bytes += n;
+	scan_obs_fold(r, data, n);
 	if (r->url_too_long) {
 		*status = 414;
 		*why = "request URL longer than 8 KiB";
@@ -265,6 +367,8 @@ enum http_req_status http_req_feed_head(struct http_req *r, const char *data, si
 	if (err == HPE_PAUSED) {
 		http_parser_pause(&r->parser, 0);
 		r->lf_pending = 1;
+		if ((*status = framing_error(r, why)) != 0)
+			return HTTP_REQ_ERROR;
 		return HTTP_REQ_HEAD_DONE;
 	}
 	if (err != HPE_OK) {
@@ -273,6 +377,40 @@ enum http_req_status http_req_feed_head(struct http_req *r, const char *data, si
 		return HTTP_REQ_ERROR;
 	}
 	return HTTP_REQ_MORE;
+}
+
+/* body_error_text - what a body parse error means, in words that name the real problem (http_parser reports a
+ * chunk size overflow as an invalid Content-Length, and a refused trailer as a failed callback). */
+static const char *body_error_text(const struct http_req *r, const http_parser *p)
+{
+	enum http_errno err = HTTP_PARSER_ERRNO(p);
+
+	if (r->body_error != NULL)
+		return r->body_error;
+	if (p->flags & F_CHUNKED) {
+		if (err == HPE_INVALID_CONTENT_LENGTH)
+			return "malformed chunked body: chunk size too large";
+		if (err == HPE_INVALID_CHUNK_SIZE)
+			return "malformed chunked body: invalid chunk size";
+	}
+	return http_errno_description(err);
+}
+
+int http_req_body_check(const struct http_req *r, const char *data, size_t len, const char **why)
+{
+	static const http_parser_settings none = {0};
+	http_parser copy = r->parser;
+	enum http_errno err;
+
+	if (r->body_done || len == 0)
+		return 0;
+	copy.data = NULL;   /* no callbacks run on the copy */
+	http_parser_execute(&copy, &none, data, len);
+	err = HTTP_PARSER_ERRNO(&copy);
+	if (err == HPE_OK || err == HPE_PAUSED)
+		return 0;
+	*why = body_error_text(r, &copy);
+	return -1;
 }
 
 enum http_req_status http_req_feed_body(struct http_req *r, const char *data, size_t len, size_t *consumed,
@@ -287,7 +425,7 @@ enum http_req_status http_req_feed_body(struct http_req *r, const char *data, si
 	n = http_parser_execute(&r->parser, &settings, data, len);
 	err = HTTP_PARSER_ERRNO(&r->parser);
 	if (err != HPE_OK && err != HPE_PAUSED) {
-		*why = http_errno_description(err);
+		*why = body_error_text(r, &r->parser);
 		return HTTP_REQ_ERROR;
 	}
 	skip = r->lf_pending && n > 0 ? 1 : 0;
@@ -301,6 +439,45 @@ enum http_req_status http_req_feed_body(struct http_req *r, const char *data, si
 		return HTTP_REQ_BODY_DONE;
 	}
 	return HTTP_REQ_MORE;
+}
+
+/* host_normalize_url - a target host as written in a URL or CONNECT: an IP literal as it is (http_parser has
+ * removed the brackets of IPv6), a name in its one normal form (text.h). 0, or -1 with *why. */
+static int host_normalize_url(const char *host, size_t len, char *out, size_t outlen, const char **why)
+{
+	uint8_t addr[16];
+	int family;
+
+	if (len == 0 || len >= outlen) {
+		*why = "malformed request: bad host in the target";
+		return -1;
+	}
+	if (ip_literal_parse(host, len, &family, addr) == 0) {
+		memcpy(out, host, len);
+		out[len] = '\0';
+		return 0;
+	}
+	if (hostname_normalize(host, len, out, outlen) != NULL) {
+		*why = "malformed request: the target is not a valid host name (one trailing dot at most, no empty labels)";
+		return -1;
+	}
+	return 0;
+}
+
+int http_req_connect_target(const struct http_req *r, char *host, size_t hostlen, uint16_t *port, const char **why)
+{
+	struct http_parser_url u;
+
+	http_parser_url_init(&u);
+	if (!r->is_connect || http_parser_parse_url(r->url, r->url_len, 1, &u) != 0 || !(u.field_set & (1 << UF_HOST)) ||
+	    !(u.field_set & (1 << UF_PORT)) || u.port == 0) {
+		*why = "malformed request: CONNECT needs host:port";
+		return 400;
+	}
+	if (host_normalize_url(r->url + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len, host, hostlen, why) < 0)
+		return 400;
+	*port = u.port;
+	return 0;
 }
 
 int http_req_target(const struct http_req *r, struct http_target *t, const char **why)
@@ -331,8 +508,8 @@ int http_req_target(const struct http_req *r, struct http_target *t, const char 
 		*why = "bad host in the URL";
 		return 400;
 	}
-	memcpy(t->host, r->url + u.field_data[UF_HOST].off, host_len);
-	t->host[host_len] = '\0';
+	if (host_normalize_url(r->url + u.field_data[UF_HOST].off, host_len, t->host, sizeof(t->host), why) < 0)
+		return 400;
 	t->port = 443;
 	if (u.field_set & (1 << UF_PORT)) {
 		if (u.port == 0) {
@@ -349,7 +526,7 @@ int http_req_target(const struct http_req *r, struct http_target *t, const char 
 		query = r->url + u.field_data[UF_QUERY].off - 1;   /* with its '?' */
 		query_len = u.field_data[UF_QUERY].len + 1;
 	}
-	if (memchr(t->host, ':', host_len) != NULL)
+	if (strchr(t->host, ':') != NULL)
 		snprintf(authority, sizeof(authority), t->port == 443 ? "[%s]" : "[%s]:%u", t->host, t->port);
 	else
 		snprintf(authority, sizeof(authority), t->port == 443 ? "%s" : "%s:%u", t->host, t->port);

@@ -15,6 +15,7 @@
 #define HTTP_REQ_MAX_HEAD (16 * 1024)
 #define HTTP_REQ_MAX_URL 8192
 #define HTTP_REQ_MAX_HOST 256
+#define HTTP_REQ_MAX_TRAILERS (16 * 1024)
 
 enum http_req_status {
 	HTTP_REQ_MORE,       /* everything given was consumed; send more */
@@ -33,10 +34,19 @@ struct http_req {
 	int is_head;             /* HEAD: the response has no body */
 	int is_connect;
 	int upgrade;
+	int http_minor;          /* 0 for HTTP/1.0 clients, 1 for HTTP/1.1 */
 	int too_large;
 	int url_too_long;
 	int last_was_value;
 	int skip_header;
+	int at_line_start;       /* the last head byte seen was LF: a blank or tab now is obs-fold */
+	int obs_fold;
+	int n_transfer_encoding;        /* Transfer-Encoding fields seen */
+	int in_transfer_encoding;       /* the value being parsed belongs to Transfer-Encoding */
+	char transfer_encoding[64];     /* its value, lowercase, blanks dropped ("" when longer than this) */
+	size_t transfer_encoding_len;
+	size_t trailer_bytes;           /* chunked trailer section so far */
+	const char *body_error;         /* why the body (trailers) is refused, set by the callbacks */
 	char method[24];
 	char url[HTTP_REQ_MAX_URL];
 	size_t url_len;
@@ -78,9 +88,23 @@ enum http_req_status http_req_feed_body(struct http_req *r, const char *data, si
 					size_t *fwd_off, size_t *fwd_len, const char **why);
 
 /*
+ * http_req_body_check - would [data, data + len), the body bytes buffered so far, be accepted by
+ * http_req_feed_body? Runs a copy of the parser, so the request is unchanged. Used to refuse a malformed chunked
+ * body before the head is forwarded. 0, or -1 with *why.
+ */
+int http_req_body_check(const struct http_req *r, const char *data, size_t len, const char **why);
+
+/*
+ * http_req_connect_target - the host and port of a CONNECT request ("host:port", "[v6]:port"): the host
+ * normalised (hostname_normalize, IP literals as they are). Returns 0, or 400 with *why.
+ */
+int http_req_connect_target(const struct http_req *r, char *host, size_t hostlen, uint16_t *port, const char **why);
+
+/*
  * http_req_target - check the absolute-form target and write the origin-form head: request line, Host from
- * the URL (RFC 9112 section 3.2.2), the end-to-end headers, and Connection as needed. Returns 0, or the HTTP
- * status to answer (400, 403, 431, 501) with *why.
+ * the URL (RFC 9112 section 3.2.2), the end-to-end headers, and Connection as needed. The host is normalised
+ * (hostname_normalize: lower case, no trailing dot, no empty label). Returns 0, or the HTTP status to answer
+ * (400, 403, 431) with *why.
  */
 int http_req_target(const struct http_req *r, struct http_target *t, const char **why);
 

@@ -13,6 +13,7 @@
 #include "mint.h"
 #include "server.h"
 #include "stream.h"
+#include "text.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -38,19 +39,16 @@ static void serve_usage(FILE *out)
 		"  --route L=HOST:PORT     port-mapped route: a TLS connection to HOST:PORT for every client of L\n"
 		"  --allow-from CIDR       client network allowed (required for non-loopback listeners)\n"
 		"  --max-connections N     concurrent clients (default 1024)\n"
+		"  --ports LIST            destination ports clients may reach, e.g. 443,8443,9000-9100\n"
+		"                          (default 443,465,993,995,8443; absolute-form and CONNECT alike)\n"
 		"  --log FILE              per-connection JSON lines (default stderr)\n"
 		"  --state-dir DIR         where the local CA for CONNECT lives (default: /var/lib/daneproxy for root,\n"
 		"                          else ~/.local/state/daneproxy)\n" RUNTIME_OPTIONS_HELP);
 }
 
-int server_connect_port_allowed(const struct server *srv, uint16_t port)
+int server_port_allowed(const struct server *srv, uint16_t port)
 {
-	size_t i;
-
-	for (i = 0; i < srv->cfg->n_connect_ports; i++)
-		if (srv->cfg->connect_ports[i] == port)
-			return 1;
-	return 0;
+	return config_port_allowed(srv->cfg, port);
 }
 
 int server_passthrough(const struct server *srv, const char *host)
@@ -89,28 +87,78 @@ void server_conn_gone(struct server *srv, struct conn *c)
 	server_maybe_finish(srv);
 }
 
-/* client_allowed - loopback always; anything else only from allow_from networks. */
+/* client_allowed - loopback always; anything else only from allow_from networks. IPv4 clients of a dual-stack
+ * listener arrive as ::ffff:a.b.c.d: every rule sees them as a.b.c.d. */
 static int client_allowed(const struct server *srv, const struct sockaddr_storage *ss)
 {
-	const uint8_t *addr;
+	uint8_t addr[16];
 	int family = ss->ss_family;
 	size_t i;
 
-	if (family == AF_INET) {
-		addr = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-		if (addr[0] == 127)
-			return 1;
-	} else if (family == AF_INET6) {
-		addr = (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-		if (IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)(const void *)addr))
-			return 1;
-	} else {
+	if (family == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else if (family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	else
 		return 0;
-	}
+	net_addr_unmap(&family, addr);
+	if (family == AF_INET ? addr[0] == 127 : IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)(const void *)addr))
+		return 1;
 	for (i = 0; i < srv->cfg->n_allow_from; i++)
 		if (config_cidr_contains(&srv->cfg->allow_from[i], family, addr))
 			return 1;
 	return 0;
+}
+
+/* server_is_self - the destination is one of our own listeners (directly, or through a wildcard listener and one
+ * of this host's addresses): connecting would loop. */
+static int server_is_self(const struct sockaddr *sa, void *arg)
+{
+	const struct server *srv = arg;
+	uint8_t addr[16];
+	int family = sa->sa_family, local = 0;
+	uint16_t port;
+	size_t i;
+
+	if (family == AF_INET) {
+		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	} else if (family == AF_INET6) {
+		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+		port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+	} else {
+		return 0;
+	}
+	net_addr_unmap(&family, addr);
+	for (i = 0; i < srv->n_local_addrs && !local; i++)
+		local = srv->local_addrs[i].family == family &&
+			memcmp(srv->local_addrs[i].addr, addr, family == AF_INET ? 4 : 16) == 0;
+	return config_listens_on(srv->cfg, family, addr, port, local);
+}
+
+/* local_addrs_load - this host's interface addresses, for server_is_self (wildcard listeners). */
+static void local_addrs_load(struct server *srv)
+{
+	uv_interface_address_t *ifs;
+	int n, i;
+
+	if (uv_interface_addresses(&ifs, &n) != 0)
+		return;
+	srv->local_addrs = calloc((size_t)n + 1, sizeof(*srv->local_addrs));
+	for (i = 0; srv->local_addrs != NULL && i < n; i++) {
+		struct net_addr *a = &srv->local_addrs[srv->n_local_addrs];
+		if (ifs[i].address.address4.sin_family == AF_INET) {
+			a->family = AF_INET;
+			memcpy(a->addr, &ifs[i].address.address4.sin_addr, 4);
+		} else if (ifs[i].address.address6.sin6_family == AF_INET6) {
+			a->family = AF_INET6;
+			memcpy(a->addr, &ifs[i].address.address6.sin6_addr, 16);
+		} else {
+			continue;
+		}
+		srv->n_local_addrs++;
+	}
+	uv_free_interface_addresses(ifs, n);
 }
 
 static void on_accept(uv_stream_t *listener_handle, int status)
@@ -244,6 +292,15 @@ static void on_grace(uv_timer_t *t)
 	close_all(srv, 0);
 }
 
+/* on_other_signal - HUP, USR1, USR2: no meaning yet (reload and log rotation come with the service work);
+ * logged and ignored, never the default action that would kill every transfer. */
+static void on_other_signal(uv_signal_t *sig, int signum)
+{
+	(void)sig;
+	fprintf(stderr, "daneproxy: signal %d (%s) ignored: it has no meaning in this version\n", signum,
+		signum == SIGHUP ? "SIGHUP" : signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
@@ -257,10 +314,13 @@ static void on_signal(uv_signal_t *sig, int signum)
 	fprintf(stderr, "daneproxy: signal %d: no new connections, %u open get %u ms to finish\n", signum,
 		srv->n_conns, srv->cfg->shutdown_grace_ms);
 	stop_listening(srv);
-	uv_signal_stop(&srv->sigint);
-	uv_signal_stop(&srv->sigterm);
+	/* The handlers stay installed for the whole shutdown (a second signal means "close now"), but they no longer
+	 * keep the loop alive. */
 	uv_unref((uv_handle_t *)&srv->sigint);
 	uv_unref((uv_handle_t *)&srv->sigterm);
+	uv_unref((uv_handle_t *)&srv->sighup);
+	uv_unref((uv_handle_t *)&srv->sigusr1);
+	uv_unref((uv_handle_t *)&srv->sigusr2);
 	/* Kept-alive clients between requests have nothing to finish. */
 	close_all(srv, 1);
 	if (srv->n_conns > 0)
@@ -327,6 +387,9 @@ static int server_run(const struct config *cfg)
 		fprintf(stderr, "daneproxy: %s\n", err);
 		goto out;
 	}
+	local_addrs_load(&srv);
+	srv.rt.env.is_self = server_is_self;
+	srv.rt.env.is_self_arg = &srv;
 	if (cfg->n_listen > 0) {
 		/* CONNECT termination: the local CA (created on first start), a server context, the leaf cache. */
 		char dir[CONFIG_PATH_MAX];
@@ -373,9 +436,15 @@ static int server_run(const struct config *cfg)
 	uv_unref((uv_handle_t *)&srv.grace);
 	uv_signal_init(srv.loop, &srv.sigint);
 	uv_signal_init(srv.loop, &srv.sigterm);
-	srv.sigint.data = srv.sigterm.data = &srv;
+	uv_signal_init(srv.loop, &srv.sighup);
+	uv_signal_init(srv.loop, &srv.sigusr1);
+	uv_signal_init(srv.loop, &srv.sigusr2);
+	srv.sigint.data = srv.sigterm.data = srv.sighup.data = srv.sigusr1.data = srv.sigusr2.data = &srv;
 	uv_signal_start(&srv.sigint, on_signal, SIGINT);
 	uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&srv.sighup, on_other_signal, SIGHUP);
+	uv_signal_start(&srv.sigusr1, on_other_signal, SIGUSR1);
+	uv_signal_start(&srv.sigusr2, on_other_signal, SIGUSR2);
 	for (i = 0; i < cfg->n_listen; i++)
 		printf("daneproxy: ready, HTTP proxy listening on %s (policy %s)\n", cfg->listen[i].text, cfg->policy);
 	for (i = 0; i < cfg->n_routes; i++)
@@ -394,6 +463,9 @@ static int server_run(const struct config *cfg)
 			(unsigned long long)srv.refused_limit, cfg->max_connections);
 	uv_close((uv_handle_t *)&srv.sigint, NULL);
 	uv_close((uv_handle_t *)&srv.sigterm, NULL);
+	uv_close((uv_handle_t *)&srv.sighup, NULL);
+	uv_close((uv_handle_t *)&srv.sigusr1, NULL);
+	uv_close((uv_handle_t *)&srv.sigusr2, NULL);
 	uv_close((uv_handle_t *)&srv.grace, NULL);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	rc = 0;
@@ -414,6 +486,7 @@ out:
 		fclose(srv.log);
 	free(srv.rules);
 	free(srv.listeners);
+	free(srv.local_addrs);
 	return rc;
 }
 
@@ -431,7 +504,7 @@ static size_t report(const struct config *cfg)
 
 int cmd_serve(int argc, char **argv)
 {
-	enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG, OPT_STATE_DIR };
+	enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG, OPT_STATE_DIR, OPT_PORTS };
 	static const struct option longopts[] = {
 		RUNTIME_LONG_OPTIONS,
 		{"listen", required_argument, NULL, OPT_LISTEN},
@@ -440,6 +513,7 @@ int cmd_serve(int argc, char **argv)
 		{"max-connections", required_argument, NULL, OPT_MAXCONN},
 		{"log", required_argument, NULL, OPT_LOG},
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+		{"ports", required_argument, NULL, OPT_PORTS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -480,6 +554,7 @@ int cmd_serve(int argc, char **argv)
 		case OPT_MAXCONN: config_set(cfg, "proxy", "max_connections", optarg, "--max-connections"); break;
 		case OPT_LOG: config_set(cfg, "proxy", "log", optarg, "--log"); break;
 		case OPT_STATE_DIR: config_set(cfg, "connect", "state_dir", optarg, "--state-dir"); break;
+		case OPT_PORTS: config_set(cfg, "proxy", "ports", optarg, "--ports"); break;
 		case RUNTIME_OPT_RESOLVER: config_set(cfg, "resolver", "upstream", optarg, "--resolver"); break;
 		case RUNTIME_OPT_TRUST_ANCHOR: config_set(cfg, "resolver", "trust_anchor", optarg, "--trust-anchor"); break;
 		case RUNTIME_OPT_CA_FILE: config_set(cfg, "policy", "ca_file", optarg, "--ca-file"); break;

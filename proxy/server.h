@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "policy.h"
 #include "runtime.h"
+#include "text.h"
 
 struct listener {
 	uv_tcp_t tcp;
@@ -44,13 +45,18 @@ struct server {
 	uint64_t last_accept_warning_ms;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
+	uv_signal_t sighup;
+	uv_signal_t sigusr1;
+	uv_signal_t sigusr2;
+	struct net_addr *local_addrs;   /* this host's interface addresses (self-loop checks) */
+	size_t n_local_addrs;
 	uv_timer_t grace;
 	int stopping;
 	FILE *log;
 };
 
-/* server_connect_port_allowed - CONNECT may reach this port. */
-int server_connect_port_allowed(const struct server *srv, uint16_t port);
+/* server_port_allowed - a client may choose this destination port (absolute-form and CONNECT). */
+int server_port_allowed(const struct server *srv, uint16_t port);
 /* server_passthrough - CONNECT to host is tunnelled without termination. */
 int server_passthrough(const struct server *srv, const char *host);
 /* server_policy - the policy for a destination (rules, then the default). */

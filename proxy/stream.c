@@ -454,14 +454,36 @@ int stream_accept(struct stream *s, uv_stream_t *listener)
 	return 0;
 }
 
-int stream_start_tls(struct stream *s, struct tls_conn *t)
+int stream_start_tls(struct stream *s, struct tls_conn *t, const uint8_t *pre, size_t pre_len)
 {
+	uint8_t *space;
+	size_t avail, n;
+	int fed = pre_len > 0;
+
 	s->tls = t;
 	s->state = STREAM_AWAIT_HANDSHAKE;
-	uv_read_on(s);
+	/* Ciphertext read before the session existed (a ClientHello): in as many pieces as the input takes. */
+	while (pre_len > 0 && !s->failed && !s->closing && s->state == STREAM_AWAIT_HANDSHAKE) {
+		space = tls_in_space(t, &avail);
+		if (avail == 0) {
+			fail(s, 0, "TLS input buffer full during the handshake");
+			return -1;
+		}
+		n = pre_len < avail ? pre_len : avail;
+		memcpy(space, pre, n);
+		tls_in_commit(t, n);
+		pre += n;
+		pre_len -= n;
+		advance_handshake(s);
+	}
+	if (s->failed || s->closing)
+		return -1;
+	if (s->state == STREAM_AWAIT_HANDSHAKE)
+		uv_read_on(s);
 	if (s->failed)
 		return -1;
-	advance_handshake(s);
+	if (!fed)
+		advance_handshake(s);   /* a client session: send the ClientHello */
 	return s->failed ? -1 : 0;
 }
 
@@ -486,7 +508,12 @@ void stream_peer(const struct stream *s, char *buf, size_t len)
 	buf[0] = '\0';
 	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &sl) < 0)
 		return;
-	if (ss.ss_family == AF_INET6) {
+	if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)&ss)->sin6_addr)) {
+		/* An IPv4 client of a dual-stack listener: shown as the IPv4 address it is. */
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], addr, sizeof(addr));
+		snprintf(buf, len, "%s:%u", addr, ntohs(a->sin6_port));
+	} else if (ss.ss_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
 		inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof(addr));
 		snprintf(buf, len, "[%s]:%u", addr, ntohs(a->sin6_port));

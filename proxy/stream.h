@@ -38,8 +38,11 @@ void stream_set_callbacks(struct stream *s, stream_data_cb on_data, stream_event
 int stream_accept(struct stream *s, uv_stream_t *listener);
 /* stream_connect - start connecting; STREAM_CONNECTED or STREAM_ERROR follows. */
 int stream_connect(struct stream *s, const struct sockaddr *addr);
-/* stream_start_tls - wrap the connected socket in t (owned by the stream from now on) and start the handshake. */
-int stream_start_tls(struct stream *s, struct tls_conn *t);
+/*
+ * stream_start_tls - wrap the connected socket in t (owned by the stream from now on) and start the handshake;
+ * pre: ciphertext already read from the socket (a server's ClientHello, any size), or NULL.
+ */
+int stream_start_tls(struct stream *s, struct tls_conn *t, const uint8_t *pre, size_t pre_len);
 /* stream_read_start / stream_read_stop - flow control of incoming plaintext. */
 int stream_read_start(struct stream *s);
 void stream_read_stop(struct stream *s);

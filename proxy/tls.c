@@ -233,26 +233,6 @@ fail:
 	return NULL;
 }
 
-int tls_peek_sni(const uint8_t *data, size_t len, char *out, size_t outlen)
-{
-	size_t record;
-	word32 n = (word32)(outlen - 1);
-	int r;
-
-	if (len < 5)
-		return -1;
-	if (data[0] != 0x16 || data[1] != 0x03)
-		return -2;
-	record = 5 + ((size_t)data[3] << 8 | data[4]);
-	if (len < record)
-		return -1;
-	r = wolfSSL_SNI_GetFromBuffer(data, (word32)record, WOLFSSL_SNI_HOST_NAME, (byte *)out, &n);
-	if (r != WOLFSSL_SUCCESS || n == 0 || n >= outlen)
-		return 0;
-	out[n] = '\0';
-	return 1;
-}
-
 void tls_ctx_free(struct tls_ctx *ctx)
 {
 	if (ctx == NULL)

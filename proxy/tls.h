@@ -49,11 +49,6 @@ struct tls_conn *tls_client_new(struct tls_ctx *ctx, const char *sni, const char
  */
 struct tls_conn *tls_server_new(struct tls_ctx *ctx, const uint8_t *cert_der, size_t cert_len, const uint8_t *key_der,
 				size_t key_len, const char *alpn);
-/*
- * tls_peek_sni - the server name of a ClientHello in data: 1 found (in out), 0 a complete hello without one,
- * -1 need more bytes, -2 not a TLS handshake.
- */
-int tls_peek_sni(const uint8_t *data, size_t len, char *out, size_t outlen);
 /* tls_free - free a session. */
 void tls_free(struct tls_conn *t);
 

@@ -54,6 +54,7 @@ struct upstream {
 	struct sockaddr_storage addrs[RESOLVER_MAX_ADDRS];
 	size_t n_addrs;
 	size_t next_addr;
+	size_t self_addrs;          /* addresses skipped because they are our own listeners */
 	struct stream *attempts[UP_MAX_ATTEMPTS];
 	size_t n_attempts;
 	struct stream *winner;
@@ -225,7 +226,7 @@ static void start_tls(struct upstream *u, struct stream *s)
 		return;
 	}
 	stream_set_callbacks(s, NULL, on_origin_event, u);
-	if (stream_start_tls(s, t) < 0 && u->state != UP_FINISHED)
+	if (stream_start_tls(s, t, NULL, 0) < 0 && u->state != UP_FINISHED)
 		up_fail(u, "tls_protocol_error", "TLS handshake with %s failed: %s", u->rep.peer, stream_error(s));
 }
 
@@ -446,6 +447,12 @@ static void start_attempt(struct upstream *u)
 			((struct sockaddr_in6 *)ss)->sin6_port = htons(u->port);
 		else
 			((struct sockaddr_in *)ss)->sin_port = htons(u->port);
+		if (u->env->is_self != NULL && u->env->is_self((struct sockaddr *)ss, u->env->is_self_arg)) {
+			/* One client would fan out into max_connections connections to ourselves. */
+			u->self_addrs++;
+			snprintf(u->last_error, sizeof(u->last_error), "the address is one of this proxy's own listeners");
+			continue;
+		}
 		s = stream_new(u->env->loop, NULL, on_attempt_event, u);
 		if (s == NULL) {
 			up_fail(u, "proxy_internal_error", "out of memory");
@@ -461,7 +468,10 @@ static void start_attempt(struct upstream *u)
 			uv_timer_start(&u->attempt_timer, on_attempt_timer, u->env->attempt_delay_ms, 0);
 		return;
 	}
-	if (live_attempts(u) == 0)
+	if (live_attempts(u) == 0 && u->self_addrs == u->n_addrs)
+		up_fail(u, "proxy_loop_detected", "%s:%u is this proxy itself: every address is one of its listeners",
+			u->host, u->port);
+	else if (live_attempts(u) == 0)
 		up_fail(u, "connection_refused", "cannot connect to %s:%u (%s)", u->host, u->port, u->last_error);
 }
 

@@ -30,6 +30,9 @@ struct upstream_env {
 	unsigned attempt_delay_ms;             /* Happy Eyeballs connection attempt delay */
 	unsigned handshake_timeout_ms;
 	int ee_namecheck;
+	/* is_self - the address (with port) is one of the proxy's own listeners: never connect (a loop). Optional. */
+	int (*is_self)(const struct sockaddr *addr, void *arg);
+	void *is_self_arg;
 };
 
 /* Everything the log line, the error page and `daneproxy check` say about the outbound half. */

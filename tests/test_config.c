@@ -128,13 +128,13 @@ static void test_defaults(void **state)
 	assert_int_equal(c->shutdown_grace_ms, 10000);
 	assert_string_equal(c->log, "stderr");
 	assert_string_equal(c->state_dir, "");
-	assert_int_equal(c->n_connect_ports, 5);
-	assert_int_equal(c->connect_ports[0], 443);
-	assert_int_equal(c->connect_ports[1], 465);
-	assert_int_equal(c->connect_ports[2], 993);
-	assert_int_equal(c->connect_ports[3], 995);
-	assert_int_equal(c->connect_ports[4], 8443);
-	assert_int_equal(c->connect_ports_set, 0);
+	assert_int_equal(c->n_ports, 5);
+	assert_int_equal(c->ports[0].lo, 443);
+	assert_int_equal(c->ports[1].lo, 465);
+	assert_int_equal(c->ports[2].lo, 993);
+	assert_int_equal(c->ports[3].lo, 995);
+	assert_int_equal(c->ports[4].lo, 8443);
+	assert_int_equal(c->ports_set, 0);
 	assert_int_equal(c->n_passthrough, 0);
 	assert_int_equal(c->mint_cache_size, 1000);
 	assert_int_equal(c->n_upstreams, 0);
@@ -253,11 +253,11 @@ static void check_full(const struct config *c)
 
 	/* [connect] */
 	assert_string_equal(c->state_dir, "/var/lib/daneproxy");
-	assert_int_equal(c->connect_ports_set, 1);
-	assert_int_equal(c->n_connect_ports, 3);   /* the defaults replaced, then appended to */
-	assert_int_equal(c->connect_ports[0], 443);
-	assert_int_equal(c->connect_ports[1], 8443);
-	assert_int_equal(c->connect_ports[2], 993);
+	assert_int_equal(c->ports_set, 1);
+	assert_int_equal(c->n_ports, 3);   /* the defaults replaced, then appended to */
+	assert_int_equal(c->ports[0].lo, 443);
+	assert_int_equal(c->ports[1].lo, 8443);
+	assert_int_equal(c->ports[2].lo, 993);
 	assert_int_equal(c->n_passthrough, 2);
 	assert_string_equal(c->passthrough[0], "pinned.example.com");
 	assert_string_equal(c->passthrough[1], "*.bank.example");
@@ -791,12 +791,12 @@ static void test_connect_section(void **state)
 
 	(void)state;
 	assert_int_equal(config_set(c, "connect", "ports", " 8443 ,, 9443,", "--test"), 0);
-	assert_int_equal(c->n_connect_ports, 2);
-	assert_int_equal(c->connect_ports[0], 8443);
-	assert_int_equal(c->connect_ports[1], 9443);
+	assert_int_equal(c->n_ports, 2);
+	assert_int_equal(c->ports[0].lo, 8443);
+	assert_int_equal(c->ports[1].lo, 9443);
 	assert_int_equal(config_set(c, "connect", "ports", "1,65535", "--test"), 0);
-	assert_int_equal(c->n_connect_ports, 4);
-	assert_int_equal(c->connect_ports[3], 65535);
+	assert_int_equal(c->n_ports, 4);
+	assert_int_equal(c->ports[3].lo, 65535);
 	assert_int_equal(config_set(c, "connect", "passthrough", "*", "--test"), 0);
 	assert_int_equal(config_set(c, "connect", "passthrough", "Pinned.Example.COM.", "--test"), 0);
 	assert_int_equal(config_set(c, "connect", "passthrough", "192.0.2.1", "--test"), 0);
@@ -827,7 +827,7 @@ static void test_connect_section(void **state)
 	{
 		static const char *const want[] = {
 			"t.ini:2: ports: needs at least one port",
-			"t.ini:3: ports: \"443, x\" is not a list of up to 32 ports (1-65535)",
+			"t.ini:3: ports: \"443, x\" is not a list of up to 32 ports or ranges (1-65535, e.g. 443, 8000-8999)",
 			"t.ini:4: passthrough: \"bad name\" is not a host name, *.domain or *",
 			"t.ini:5: colour: unknown key in section [connect]",
 		};
@@ -845,7 +845,7 @@ static void test_connect_ports_empty_line(void **state)
 	(void)state;
 	load(c, "[connect]\nports = 443\nports = , \n");
 	expect_errors(c, want, 1);
-	assert_int_equal(c->n_connect_ports, 1);
+	assert_int_equal(c->n_ports, 1);
 	test_free(c);
 }
 
@@ -885,9 +885,9 @@ static void test_list_limits(void **state)
 		for (i = 0; i < CONFIG_MAX_PORTS; i++)
 			p += sprintf(p, "%u,", 1000 + i);
 		assert_int_equal(config_set(c, "connect", "ports", list, "--test"), 0);
-		assert_int_equal(c->n_connect_ports, CONFIG_MAX_PORTS);
+		assert_int_equal(c->n_ports, CONFIG_MAX_PORTS);
 		assert_int_equal(config_set(c, "connect", "ports", "2000", "--test"), -1);
-		assert_int_equal(c->n_connect_ports, CONFIG_MAX_PORTS);
+		assert_int_equal(c->n_ports, CONFIG_MAX_PORTS);
 		test_free(c);
 	}
 }

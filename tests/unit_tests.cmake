@@ -22,3 +22,15 @@ target_link_libraries(test_ca PRIVATE daneproxy_net PkgConfig::CMOCKA)
 add_test(NAME ca COMMAND test_ca)
 
 set_tests_properties(config policy http_req ca PROPERTIES TIMEOUT 60)
+
+# test_util: the bottom layer (config/util) and the JSON writer of the log lines.
+add_executable(test_util ${CMAKE_CURRENT_LIST_DIR}/test_util.c)
+target_link_libraries(test_util PRIVATE daneproxy_core PkgConfig::CMOCKA)
+add_test(NAME util COMMAND test_util)
+set_tests_properties(util PROPERTIES TIMEOUT 60)
+
+# test_http_resp: origin responses re-framed for the client (status line, hop-by-hop fields, HTTP/1.0 clients).
+add_executable(test_http_resp ${CMAKE_CURRENT_LIST_DIR}/test_http_resp.c)
+target_link_libraries(test_http_resp PRIVATE daneproxy_core PkgConfig::CMOCKA)
+add_test(NAME http_resp COMMAND test_http_resp)
+set_tests_properties(http_resp PROPERTIES TIMEOUT 60)

@@ -66,6 +66,8 @@ const char *hostname_normalize(const char *in, size_t len, char *out, size_t out
 			return "host name label longer than 63 bytes";
 		out[i] = (char)ch;
 	}
+	if (label == 0)
+		return "empty label in host name";   /* "name.." */
 	out[len] = '\0';
 	return NULL;
 }

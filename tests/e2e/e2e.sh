@@ -45,6 +45,8 @@ for k in TESTBED_RESOLVER TESTBED_TRUST_ANCHOR TESTBED_TLS_PORT TESTBED_TLS_PORT
 done
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/daneproxy-e2e.XXXXXX")
+# The destination ports the proxies under test allow: 443 and every port tests and the bed pick (10000-32767).
+TEST_PORTS=443,10000-32767
 RESULTS=$RUN/results
 : >"$RESULTS"
 HAVE_V6=0
@@ -111,7 +113,7 @@ declare -A PPORT=() PPIDOF=()
 start_proxy() {
 	local name=$1 nready=$2
 	shift 2
-	spawn "$name" "$DANEPROXY" --resolver "$TESTBED_RESOLVER" --trust-anchor "$TESTBED_TRUST_ANCHOR" \
+	spawn "$name" "$DANEPROXY" --resolver "$TESTBED_RESOLVER" --trust-anchor "$TESTBED_TRUST_ANCHOR" --ports "$TEST_PORTS" \
 		--log "$W/$name.log" "$@"
 	PPIDOF[$name]=$SPAWNED
 }
@@ -679,7 +681,7 @@ group_faults() {
 	local NT
 	free_port; NT=$FREE
 	PPORT[T]=$NT
-	spawn T "$DANEPROXY" --listen "127.0.0.1:$NT" --resolver "127.0.0.1@$BH" --trust-anchor "$TESTBED_TRUST_ANCHOR" \
+	spawn T "$DANEPROXY" --listen "127.0.0.1:$NT" --resolver "127.0.0.1@$BH" --trust-anchor "$TESTBED_TRUST_ANCHOR" --ports "$TEST_PORTS" \
 		--dns-timeout 500 --log "$W/T.log"
 	PPIDOF[T]=$SPAWNED
 	# C: from a configuration file, with a 1 s header timeout
@@ -690,6 +692,7 @@ group_faults() {
 ; misbehaving-client proxy
 [proxy]
 listen = 127.0.0.1:$CP
+ports = $TEST_PORTS
 header_timeout = 1s
 log = $W/C.log
 

@@ -1161,6 +1161,7 @@ def known_finding(case):
     return "not one of issue 9's findings as far as this tool can tell"
 
 
+REPORT_EACH = 3
 ORACLES = ("head-body", "bad-hello-accepted", "not-http", "smuggling", "refused-forwarded", "log-json", "unlogged")
 
 
@@ -1170,6 +1171,7 @@ class Fuzzer:
         self.args = args
         self.ignore = set(x for x in getattr(args, "ignore", "").split(",") if x)
         self.ignored = {}
+        self.by_oracle = {}
         self.proxy = Proxy(env)
         self.log = LogWatch(env["log"])
         self.failures = []
@@ -1188,11 +1190,14 @@ class Fuzzer:
         self.times = {}
 
     def fail(self, what, oracle=None):
+        """fail - report a failure; of each oracle's failures only the first REPORT_EACH are printed."""
         if oracle in self.ignore:
             self.ignored[oracle] = self.ignored.get(oracle, 0) + 1
             return
         self.failures.append(what)
-        print("FAIL " + what.replace("\n", "\n     "), flush=True)
+        n = self.by_oracle[oracle] = self.by_oracle.get(oracle, 0) + 1
+        if oracle is None or n <= REPORT_EACH:
+            print("FAIL " + what.replace("\n", "\n     "), flush=True)
 
     def settle(self, target, quick=False):
         e = self.env
@@ -1367,7 +1372,6 @@ class Fuzzer:
         kinds, statuses = {}, {}
         failed_rounds = 0
         for rnd in range(nrounds):
-            nfail_before = len(self.failures)
             n = min(a.per_round, a.cases - rnd * a.per_round)
             cases = [generate(self.env, a.seed, rnd, i) for i in range(n)]
             for cs in cases:
@@ -1376,10 +1380,11 @@ class Fuzzer:
             tr = time.monotonic()
             results = self.run_batch(cases, a.workers)
             for res in results:
-                t = self.times.setdefault(self.cases[res["id"]]["kind"], [0, 0.0, 0.0])
+                t = self.times.setdefault(self.cases[res["id"]]["kind"], [0, 0.0, 0.0, ""])
                 t[0] += 1
                 t[1] += res.get("elapsed", 0)
-                t[2] = max(t[2], res.get("elapsed", 0))
+                if res.get("elapsed", 0) > t[2]:
+                    t[2], t[3] = res["elapsed"], res["id"]
                 self.refused_headonly.update(res["refused_headonly"])
                 for st in res["statuses"]:
                     statuses[st] = statuses.get(st, 0) + 1
@@ -1412,11 +1417,11 @@ class Fuzzer:
                 self.fail("round %d: a plain request through the proxy failed afterwards: %s" % (rnd + 1, why))
             self.check_log()
             self.check_origin()
-            if len(self.failures) > nfail_before:
+            if not ok:
                 failed_rounds += 1
                 if failed_rounds >= a.max_failed_rounds and rnd + 1 < nrounds:
-                    print("fuzz: %d rounds failed: the remaining %d rounds are skipped (--max-failed-rounds)" %
-                          (failed_rounds, nrounds - rnd - 1), flush=True)
+                    print("fuzz: %d rounds left descriptors behind: the remaining %d rounds are skipped "
+                          "(--max-failed-rounds)" % (failed_rounds, nrounds - rnd - 1), flush=True)
                     break
         self.settle(target)
         self.check_log()
@@ -1425,14 +1430,19 @@ class Fuzzer:
         ok, snap, _ = self.settle(base, quick=True)
         if ok:
             self.check_unlogged()
-        print("fuzz: case kinds (count, mean/max ms): %s" % ", ".join(
-            "%s %d %.0f/%.0f" % (n, t[0], t[1] * 1000 / t[0], t[2] * 1000) for n, t in sorted(self.times.items())))
+        print("fuzz: case kinds (count, mean/max ms, slowest): %s" % ", ".join(
+            "%s %d %.0f/%.0f %s" % (n, t[0], t[1] * 1000 / t[0], t[2] * 1000, t[3])
+            for n, t in sorted(self.times.items())))
         print("fuzz: %d cases in %.1f s; answers seen: %s; at the end: %s (baseline: %s)" %
               (sum(kinds.values()), time.monotonic() - t0,
                " ".join("%d:%d" % kv for kv in sorted(statuses.items())), fmt_snap(snap), fmt_snap(base)),
               flush=True)
         if self.ignored:
             print("fuzz: set aside (--ignore): %s" % ", ".join("%s %d" % kv for kv in sorted(self.ignored.items())))
+        shown = {k: v for k, v in self.by_oracle.items() if k is not None}
+        if shown:
+            print("fuzz: failures per oracle (the first %d of each shown above): %s" %
+                  (REPORT_EACH, ", ".join("%s %d" % kv for kv in sorted(shown.items()))))
         return 1 if self.failures else 0
 
     def check_unlogged(self):
@@ -1929,7 +1939,8 @@ def main():
     f.add_argument("--replay", default=None, help="R:C - run case C of round R alone")
     f.add_argument("--case-file", default=None, help="run the case in this JSON file alone")
     f.add_argument("--max-isolate", type=int, default=2, help="leaking rounds to isolate and minimize")
-    f.add_argument("--max-failed-rounds", type=int, default=3, help="stop after this many failed rounds")
+    f.add_argument("--max-failed-rounds", type=int, default=3,
+                   help="stop after this many rounds that left descriptors behind")
     f.add_argument("--ignore", default="", help="oracles to set aside (to explore past a known, reported bug), "
                    "comma-separated: " + ",".join(ORACLES))
     s = sub.add_parser("soak")

@@ -12,8 +12,8 @@
 #         RESOURCE_LOCK dnsbed_tls_port2).
 # Environment (the CI defaults are bounded; stress.cmake sets STRESS_SANITIZED=1 in sanitizer builds, which
 # lowers the counts and lengthens the deadlines):
-#   STRESS_SEED (default 1; "random" picks one and prints it), STRESS_FUZZ_CASES (default 2000, sanitized 600),
-#   STRESS_SOAK_ROUNDS (default 10, sanitized 6), STRESS_SOAK_OPS (ops per round, default 800, sanitized 400),
+#   STRESS_SEED (default 1; "random" picks one and prints it), STRESS_FUZZ_CASES (default 3000, sanitized 2500),
+#   STRESS_SOAK_ROUNDS (default 10, sanitized 8), STRESS_SOAK_OPS (ops per round, default 800, sanitized 800),
 #   STRESS_WORKERS (concurrent clients, default 8), STRESS_KEEP=1 keeps the work directory (always kept on
 #   failure). Options after the mode go to stress.py and win over the environment, e.g.
 #     stress.sh build/daneproxy build/dnsbed/testbed.env fuzz --seed random --cases 20000
@@ -209,10 +209,10 @@ now_ms
 T0=$NOW
 if [ "$SAN" = 1 ]; then
 	T_OK=15 T_MUT=0.8 SETTLE=30 STABLE=6 STABLE_MIN=3 MINIMIZE=40
-	CASES=${STRESS_FUZZ_CASES:-600} ROUNDS=${STRESS_SOAK_ROUNDS:-6} OPS=${STRESS_SOAK_OPS:-400}
+	CASES=${STRESS_FUZZ_CASES:-2500} ROUNDS=${STRESS_SOAK_ROUNDS:-8} OPS=${STRESS_SOAK_OPS:-800}
 else
 	T_OK=5 T_MUT=0.3 SETTLE=10 STABLE=3 STABLE_MIN=1.5 MINIMIZE=20
-	CASES=${STRESS_FUZZ_CASES:-2000} ROUNDS=${STRESS_SOAK_ROUNDS:-10} OPS=${STRESS_SOAK_OPS:-800}
+	CASES=${STRESS_FUZZ_CASES:-3000} ROUNDS=${STRESS_SOAK_ROUNDS:-10} OPS=${STRESS_SOAK_OPS:-800}
 fi
 SEED=${STRESS_SEED:-1}
 WORKERS=${STRESS_WORKERS:-8}

@@ -985,7 +985,7 @@ class Gen:
         mode = r.choice(HOSTILE_MODES)
         method = r.choice(["GET", "GET", "HEAD", "POST"])
         body = os.urandom(r.choice([0, 10, 5000])) if method == "POST" else None
-        head, b, token = self.request(method, self.hostile(), "/%s" % mode, body=body)
+        head, b, _token = self.request(method, self.hostile(), "/%s" % mode, body=body)
         self.send(head + b)
         self.resp(method, t=self.env["t_mut"] * 2)
         if r.random() < 0.5:
@@ -1846,8 +1846,9 @@ def cmd_soak(env, args):
 # ------------------------------------------------------------------ the hostile origin
 
 
-def hostile_answer(mode, method):
-    """hostile_answer - what the hostile origin sends for a mode (a list of byte strings and actions)."""
+def hostile_answer(mode):
+    """hostile_answer - what the hostile origin sends for a mode (byte strings and actions: "close", "rst",
+    "sleep"). It answers HEAD like GET, body included: the proxy must not pass that body on."""
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nstress-origin\n"
     return {
         "ok": [ok],
@@ -1882,7 +1883,6 @@ def hostile_conn(ctx, raw):
                 buf += d
             head, _, buf = buf.partition(b"\r\n\r\n")
             first = head.split(b"\r\n", 1)[0].split(b" ")
-            method = first[0].decode("latin-1")
             path = first[1].split(b"?")[0].decode("latin-1") if len(first) > 1 else "/"
             m = re.search(rb"\r\ncontent-length: *([0-9]+)", head, re.I)
             need = int(m.group(1)) if m else 0
@@ -1892,7 +1892,7 @@ def hostile_conn(ctx, raw):
                     break
                 buf += d
             buf = buf[need:]
-            for part in hostile_answer(path.strip("/"), method):
+            for part in hostile_answer(path.strip("/")):
                 if part == "close":
                     s.close()
                     return

@@ -174,7 +174,7 @@ hostile_start() {
 PROXY_PID=""
 proxy_ready_or_dead() { grep -q '^daneproxy: ready' "$W/proxy.out" 2>/dev/null || ! alive "$PROXY_PID"; }
 # proxy_start PORT ALLOWED-PORTS - daneproxy -c $W/proxy.ini on 127.0.0.1:PORT with the bed's resolver and trust
-# anchor, the bed's CA as PKIX store, its own state directory, [connect] ports = 443 and ALLOWED-PORTS (a client
+# anchor, the bed's CA as PKIX store, its own state directory, [proxy] ports = 443 and ALLOWED-PORTS (a client
 # may only reach those, CONNECT and absolute-form alike). Default timeouts: a leak must not be hidden by a short
 # idle_timeout.
 proxy_start() {
@@ -182,12 +182,12 @@ proxy_start() {
 	cat >"$W/proxy.ini" <<EOF
 [proxy]
 shutdown_grace = 2s
+ports = 443, $allowed
 
 [policy]
 ca_file = $TESTBED_CA_CERT
 
 [connect]
-ports = 443, $allowed
 state_dir = $W/state
 EOF
 	spawn proxy "$DANEPROXY" -c "$W/proxy.ini" --listen "127.0.0.1:$port" --resolver "$TESTBED_RESOLVER" \

@@ -717,8 +717,11 @@ class Gen:
         (then which answer belongs to which request, and so its framing, is a guess); the first answer on a
         connection is always strict: it must be HTTP whatever was sent."""
         self.nresp += 1
+        strict = self.nresp == 1 or not self.tainted
+        if self.tainted:
+            t = min(t, self.env["t_mut"])     # an answer may never be due: do not wait long for it
         return {"op": "resp", "method": method, "t": t, "token": token, "headonly": headonly, "connect": connect,
-                "strict": self.nresp == 1 or not self.tainted}
+                "strict": strict}
 
     # case kinds
     def gen_head(self):

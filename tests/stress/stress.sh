@@ -236,9 +236,13 @@ echo "stress $MODE: work directory $W; proxy 127.0.0.1:${PP:-?} (pid ${PROXY_PID
 	"$([ "$SAN" = 1 ] && echo "sanitizer build" || echo "release build")"
 
 rc=1
+# daneproxy ca export: the soak verifies the leaves minted for CONNECT against it
+if [ "$setup_ok" = 1 ] && ! { "$DANEPROXY" ca export --state-dir "$W/state" >"$W/ca.pem" 2>"$W/ca-export.err" &&
+	[ -s "$W/ca.pem" ]; }; then
+	setup_fail "daneproxy ca export failed" "$W/ca-export.err"
+	setup_ok=0
+fi
 if [ "$setup_ok" = 1 ]; then
-	# daneproxy ca export: the soak verifies the leaves minted for CONNECT against it
-	"$DANEPROXY" ca export --state-dir "$W/state" >"$W/ca.pem" 2>"$W/ca-export.err"
 	cat >"$W/env.json" <<EOF
 {"pid": $PROXY_PID, "proxy_port": $PP, "dns_port": $TESTBED_DNS_PORT, "origin_ports": [$ORIGIN_PORTS],
  "log": "$W/proxy.log", "access_log": "$NGX_ACCESS", "workdir": "$W", "local_ca": "$W/ca.pem",

@@ -29,12 +29,14 @@ enum key_type {
 	KEY_PATH,
 	KEY_POLICY,
 	KEY_TRANSPORT,
+	KEY_VALIDATION,    /* self or resolver */
 	KEY_UPSTREAM_LIST,
 	KEY_RULE_LIST,
 	KEY_LOG,
 	KEY_PORT_LIST,     /* "443, 8443" */
 	KEY_PATTERN_LIST,  /* host, *.domain or * (repeatable) */
 	KEY_DOMAIN_LIST,   /* "example.com, example.net" */
+	KEY_DIGESTS,       /* "sha512, sha256": DANE digest preference */
 };
 
 struct key_def {
@@ -59,6 +61,8 @@ static const struct key_def keys[] = {
 	{"proxy", "connect_timeout", KEY_DURATION, OFF(connect_timeout_ms), 100, 3600000, "TCP connect timeout"},
 	{"proxy", "handshake_timeout", KEY_DURATION, OFF(handshake_timeout_ms), 100, 3600000, "TLS handshake timeout"},
 	{"proxy", "shutdown_grace", KEY_DURATION, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
+	{"proxy", "origin_keepalive", KEY_DURATION, OFF(origin_keepalive_ms), 0, 3600000,
+	 "how long an origin connection is kept for the client's next request (0: closed after each response)"},
 	{"proxy", "log", KEY_LOG, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
 	{"connect", "state_dir", KEY_PATH, OFF(state_dir), 0, 0, "where the local CA lives"},
 	{"proxy", "ports", KEY_PORT_LIST, OFF(ports), 0, 0,
@@ -71,6 +75,8 @@ static const struct key_def keys[] = {
 	{"resolver", "upstream", KEY_UPSTREAM_LIST, OFF(upstreams), 0, 0, "IP or IP@PORT of a resolver (repeatable)"},
 	{"resolver", "trust_anchor", KEY_PATH, OFF(trust_anchor), 0, 0, "DS or DNSKEY file"},
 	{"resolver", "transport", KEY_TRANSPORT, OFF(dns_udp), 0, 0, "tcp (default) or udp"},
+	{"resolver", "validation", KEY_VALIDATION, OFF(validation_resolver), 0, 0,
+	 "self (default: validate DNSSEC here) or resolver (trust the AD bit of a loopback resolver)"},
 	{"resolver", "timeout", KEY_DURATION, OFF(dns_timeout_ms), 100, 600000, "lookup timeout"},
 	{"resolver", "cache_size", KEY_UINT, OFF(cache_size), 1, 10000000, "cached lookups"},
 	{"resolver", "ttl_min", KEY_UINT, OFF(ttl_min_s), 0, 86400, "minimum cache time, seconds"},
@@ -79,6 +85,7 @@ static const struct key_def keys[] = {
 	{"policy", "default", KEY_POLICY, OFF(policy), 0, 0, "dane, dane-only or pkix"},
 	{"policy", "ca_file", KEY_PATH, OFF(ca_file), 0, 0, "PKIX trust store (PEM)"},
 	{"policy", "ee_namecheck", KEY_BOOL, OFF(ee_namecheck), 0, 0, "check names on DANE-EE matches"},
+	{"policy", "digests", KEY_DIGESTS, OFF(digests), 0, 0, "TLSA digests used, strongest first (sha512, sha256)"},
 	{"policy", "rule", KEY_RULE_LIST, OFF(rules), 0, 0, "\"PATTERN[:PORT] MODE\" (repeatable)"},
 };
 
@@ -322,6 +329,21 @@ static int normalize_pattern(char *p, size_t size)
 	return normalize_host(p, size);
 }
 
+/* upstream_loopback - an upstream ("IP", "IP@PORT", "[IPv6]@PORT") in 127.0.0.0/8 or ::1 (v4-mapped too). */
+static int upstream_loopback(const char *s)
+{
+	struct config_addr a;
+	struct net_addr n;
+
+	if (resolver_addr_parse(s, 53, &n) < 0)
+		return 0;
+	net_addr_unmap(&n.family, n.addr);
+	memset(&a, 0, sizeof(a));
+	a.family = n.family;
+	memcpy(a.addr, n.addr, sizeof(a.addr));
+	return config_is_loopback(&a);
+}
+
 /* valid_upstream - "IP", "IP@PORT", "[IPv6]@PORT". */
 static int valid_upstream(const char *s)
 {
@@ -369,6 +391,41 @@ static int parse_rule(const char *s, struct config_rule *r, const char **why)
 	}
 	snprintf(r->pattern, sizeof(r->pattern), "%s", pat);
 	snprintf(r->policy, sizeof(r->policy), "%s", mode);
+	return 0;
+}
+
+int config_digests_parse(const char *s, uint8_t out[4], char *why, size_t whylen)
+{
+	static const struct { const char *name; uint8_t mtype; } known[] = {{"sha256", 1}, {"sha512", 2}};
+	uint8_t order[4] = {0};
+	size_t n = 0, len, i, k;
+
+	while (*s != '\0') {
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		len = strcspn(s, " \t,");
+		if (len == 0)
+			break;
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strlen(known[k].name) == len && strncasecmp(s, known[k].name, len) == 0)
+				break;
+		if (k == sizeof(known) / sizeof(known[0])) {
+			snprintf(why, whylen, "\"%.*s\" is not sha256 or sha512", len > 32 ? 32 : (int)len, s);
+			return -1;
+		}
+		for (i = 0; i < n; i++)
+			if (order[i] == known[k].mtype) {
+				snprintf(why, whylen, "%s is listed twice", known[k].name);
+				return -1;
+			}
+		order[n++] = known[k].mtype;
+		s += len;
+	}
+	if (n == 0) {
+		snprintf(why, whylen, "needs at least one of sha256, sha512");
+		return -1;
+	}
+	memcpy(out, order, sizeof(order));
 	return 0;
 }
 
@@ -459,6 +516,16 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 		}
 		c->dns_udp = 0;
 		return 0;
+	case KEY_VALIDATION:
+		if (strcmp(value, "self") != 0 && strcmp(value, "resolver") != 0) {
+			add_error(c, file, line, k->name, "\"%s\" is not self or resolver", value);
+			return -1;
+		}
+		c->validation_resolver = strcmp(value, "resolver") == 0;
+		/* Remembered for config_validate: the upstream rule is checked on the whole configuration. */
+		snprintf(c->validation_file, sizeof(c->validation_file), "%s", file);
+		c->validation_line = line;
+		return 0;
 	case KEY_UPSTREAM_LIST:
 		if (c->n_upstreams >= CONFIG_MAX_UPSTREAMS) {
 			add_error(c, file, line, k->name, "at most %d resolvers", CONFIG_MAX_UPSTREAMS);
@@ -543,6 +610,14 @@ static int set_key(struct config *c, const struct key_def *k, const char *value,
 		}
 		c->n_passthrough++;
 		return 0;
+	case KEY_DIGESTS: {
+		char problem[120];
+		if (config_digests_parse(value, (uint8_t *)base, problem, sizeof(problem)) < 0) {
+			add_error(c, file, line, k->name, "%s", problem);
+			return -1;
+		}
+		return 0;
+	}
 	case KEY_RULE_LIST:
 		if (c->n_rules >= CONFIG_MAX_RULES) {
 			add_error(c, file, line, k->name, "at most %d rules", CONFIG_MAX_RULES);
@@ -797,6 +872,7 @@ void config_defaults(struct config *c)
 	c->connect_timeout_ms = 10000;
 	c->handshake_timeout_ms = 10000;
 	c->shutdown_grace_ms = 10000;
+	c->origin_keepalive_ms = 10000;
 	snprintf(c->log, sizeof(c->log), "stderr");
 	/* The TLS ports of the seed articles: HTTPS, SMTPS, IMAPS, POP3S, and 8443. */
 	{
@@ -925,5 +1001,18 @@ size_t config_validate(struct config *c)
 			  "a listener on a non-loopback address needs allow_from (the client networks it serves)");
 	if (c->ttl_max_s < c->ttl_min_s)
 		add_error(c, "configuration", 0, "ttl_max", "smaller than ttl_min");
+	/* validation = resolver takes the AD bit on trust: only over loopback, from resolvers named here. */
+	if (c->validation_resolver) {
+		if (c->n_upstreams == 0)
+			add_error(c, c->validation_file, c->validation_line, "validation",
+				  "resolver needs [resolver] upstream set to validating resolvers on loopback "
+				  "(/etc/resolv.conf is not trusted for the AD bit)");
+		for (i = 0; i < c->n_upstreams; i++)
+			if (!upstream_loopback(c->upstreams[i]))
+				add_error(c, c->validation_file, c->validation_line, "validation",
+					  "resolver trusts the AD bit only from loopback: upstream %s is not in "
+					  "127.0.0.0/8 or ::1 (use validation = self, or run a validating resolver "
+					  "on this host)", c->upstreams[i]);
+	}
 	return c->n_errors + c->n_errors_dropped - before;
 }

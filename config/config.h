@@ -74,6 +74,7 @@ struct config {
 	unsigned connect_timeout_ms;
 	unsigned handshake_timeout_ms;
 	unsigned shutdown_grace_ms;
+	unsigned origin_keepalive_ms;        /* a verified origin connection kept between a client's requests */
 	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
 	/* CONNECT termination */
 	char state_dir[CONFIG_PATH_MAX];     /* local CA; "" = the per-user or system default */
@@ -90,6 +91,9 @@ struct config {
 	size_t n_upstreams;
 	char trust_anchor[CONFIG_PATH_MAX];  /* "" = the system root key */
 	int dns_udp;
+	int validation_resolver;             /* validation = resolver: the upstream's AD bit decides */
+	char validation_file[CONFIG_PATH_MAX];   /* where validation was set, for config_validate's messages */
+	int validation_line;
 	unsigned dns_timeout_ms;
 	unsigned cache_size;
 	unsigned ttl_min_s;
@@ -99,6 +103,7 @@ struct config {
 	char policy[16];
 	char ca_file[CONFIG_PATH_MAX];       /* "" = the system store */
 	int ee_namecheck;
+	uint8_t digests[4];                  /* DANE matching types, strongest first, 0-terminated; {0}: sha512, sha256 */
 	struct config_rule rules[CONFIG_MAX_RULES];
 	size_t n_rules;
 	/* [route NAME] sections and --route */
@@ -127,6 +132,13 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 
 /* config_validate - whole-configuration checks (open-proxy rule, duplicate listeners, ...). Returns errors added. */
 size_t config_validate(struct config *c);
+
+/*
+ * config_digests_parse - a DANE digest preference, "sha512, sha256" (names separated by commas or blanks, any
+ * case, strongest first), into out as TLSA matching types (1 SHA-256, 2 SHA-512), 0-terminated. A digest left out
+ * is not used at all (Postfix's tls_dane_digests). Returns 0, or -1 with the problem in why (out unchanged).
+ */
+int config_digests_parse(const char *s, uint8_t out[4], char *why, size_t whylen);
 
 /* config_is_loopback - 1 when addr is in 127.0.0.0/8 or ::1. */
 int config_is_loopback(const struct config_addr *a);

@@ -8,11 +8,17 @@
  */
 #include "getdns_uv.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 struct uv_event {
 	getdns_eventloop_event *gev;   /* NULL once cleared */
 	struct getdns_uv *ext;
+	int fd;
+	int tcp;                       /* fd is a TCP socket */
 	uv_poll_t poll;
 	uv_timer_t timer;
 	int has_poll;
@@ -47,6 +53,25 @@ static void uv_event_release(struct uv_event *e)
 		free(e);
 }
 
+/*
+ * ack_now - acknowledge what was read from a TCP socket at once instead of up to 40 ms later.
+ *
+ * The 40 ms stall of cold lookups: getdns pipelines its queries on one TCP connection, so the server often has
+ * two answers to write back to back. A server that leaves Nagle on (NSD 4.6 does) holds the second, small
+ * answer until the first is acknowledged, and our kernel delays that ACK (up to 40 ms on Linux) because we have
+ * nothing to send: the lookup waits for the answer that waits for our ACK. A packet capture on the bed shows
+ * it (tests/testbed/README.md, "the 40 ms stall"). TCP_QUICKACK sends the pending ACK now; Linux clears it
+ * again on its own, so it is set after every read. TCP_NODELAY (set once per event) is the same rule for our
+ * own queries, which are small writes too.
+ */
+static void ack_now(const struct uv_event *e)
+{
+	int one = 1;
+
+	if (e->tcp)
+		setsockopt(e->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
 	struct uv_event *e = p->data;
@@ -60,7 +85,9 @@ static void on_poll(uv_poll_t *p, int status, int events)
 	if ((events & UV_READABLE) && gev->read_cb != NULL) {
 		gev->read_cb(gev->userarg);
 		if (e->gev != gev)
-			return;   /* cleared inside the callback */
+			return;   /* cleared inside the callback (a re-scheduled read acks in uv_schedule) */
+		/* Still scheduled, so getdns has not closed the descriptor. */
+		ack_now(e);
 	}
 	if ((events & UV_WRITABLE) && gev->write_cb != NULL)
 		gev->write_cb(gev->userarg);
@@ -88,7 +115,18 @@ static getdns_return_t uv_schedule(getdns_eventloop *loop, int fd, uint64_t time
 		return GETDNS_RETURN_MEMORY_ERROR;
 	e->ext = ext;
 	e->gev = gev;
+	e->fd = fd;
 	if (fd >= 0 && (gev->read_cb != NULL || gev->write_cb != NULL)) {
+		int type = 0, one = 1;
+		socklen_t len = sizeof(type);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM) {
+			e->tcp = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			/* getdns re-schedules after each answer it read: acknowledge it now (see ack_now). */
+			if (gev->read_cb != NULL)
+				ack_now(e);
+		}
 		if (uv_poll_init_socket(ext->loop, &e->poll, fd) < 0) {
 			free(e);
 			return GETDNS_RETURN_GENERIC_ERROR;
@@ -112,6 +150,22 @@ static getdns_return_t uv_schedule(getdns_eventloop *loop, int fd, uint64_t time
 	return GETDNS_RETURN_GOOD;
 }
 
+/*
+ * connect_stalled - the TCP connect on e's socket never completed (still SYN_SENT): the upstream's backlog is
+ * full or its SYNs vanish. getdns reports that as a plain error; the resolver turns it into a timeout (issue 9
+ * finding 14), which is what it is. getdns clears an event before it closes the socket, so fd is still valid.
+ */
+static int connect_stalled(const struct uv_event *e)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+
+	if (!e->tcp || e->gev == NULL || e->gev->write_cb == NULL)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	return getsockopt(e->fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_SYN_SENT;
+}
+
 static getdns_return_t uv_clear(getdns_eventloop *loop, getdns_eventloop_event *gev)
 {
 	struct getdns_uv *ext = (struct getdns_uv *)loop;
@@ -120,6 +174,8 @@ static getdns_return_t uv_clear(getdns_eventloop *loop, getdns_eventloop_event *
 	if (gev == NULL || gev->ev == NULL)
 		return GETDNS_RETURN_GOOD;
 	e = gev->ev;
+	if (connect_stalled(e))
+		ext->stalled_connects++;
 	gev->ev = NULL;
 	uv_event_release(e);
 	ext->live_events--;

@@ -16,6 +16,7 @@ struct getdns_uv {
 	getdns_eventloop base;   /* first member: getdns hands this pointer back to us */
 	uv_loop_t *loop;
 	unsigned live_events;    /* events scheduled and not yet cleared (for tests and shutdown) */
+	unsigned long stalled_connects;   /* TCP connects getdns gave up on while still in SYN_SENT (never reset) */
 };
 
 /* getdns_uv_attach - make context use loop; ext must outlive the context. */

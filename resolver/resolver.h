@@ -2,9 +2,11 @@
  * resolver.h - asynchronous DNSSEC-validated lookups of everything one upstream connection needs:
  * the host's A and AAAA records and its TLSA RRset at _<port>._tcp.<host>, on the caller's libuv loop.
  *
- * getdns runs in stub mode and validates DNSSEC itself against configured trust anchors. No getdns type
- * leaves resolver/: callers get the plain result below. Results are cached (TTL-bounded, LRU, count-bounded)
- * and concurrent lookups of one (host, port) share one set of queries.
+ * getdns runs in stub mode. With validation = self (the default) it validates DNSSEC itself against configured
+ * trust anchors; with validation = resolver it only asks a validating resolver on loopback (DO bit set) and takes
+ * the AD bit of its answers as the verdict. No getdns type leaves resolver/: callers get the plain result below.
+ * Results are cached (TTL-bounded, LRU, count-bounded), concurrent lookups of one (host, port) share one set of
+ * queries, and an entry used in the last 10% of its TTL is refreshed in the background.
  */
 #ifndef DANEPROXY_RESOLVER_H
 #define DANEPROXY_RESOLVER_H
@@ -32,6 +34,22 @@ enum resolver_outcome {
 	RESOLVER_FAILURE,           /* SERVFAIL, refused, network error */
 	RESOLVER_NO_HOST,           /* the host has no address (NXDOMAIN or no A/AAAA) */
 };
+
+/* Who decides whether an answer is DNSSEC-secure. */
+enum resolver_validation {
+	RESOLVER_VALIDATE_SELF = 0,   /* getdns validates every answer to the trust anchor (chases DNSKEY/DS) */
+	RESOLVER_VALIDATE_RESOLVER,   /* the upstream validates: AD bit = secure, SERVFAIL = failure; loopback only */
+};
+
+/* RFC 8914 Extended DNS Error info-codes the resolver reports itself (others are passed through). */
+#define RESOLVER_EDE_NONE (-1)
+#define RESOLVER_EDE_DNSSEC_INDETERMINATE 5
+#define RESOLVER_EDE_DNSSEC_BOGUS 6
+#define RESOLVER_EDE_SIGNATURE_EXPIRED 7
+#define RESOLVER_EDE_SIGNATURE_NOT_YET_VALID 8
+#define RESOLVER_EDE_NO_REACHABLE_AUTHORITY 22
+#define RESOLVER_EDE_NETWORK_ERROR 23
+#define RESOLVER_EDE_INVALID_DATA 24
 
 /* Failure reasons are constant strings compared by pointer (STYLE.md habit 7). */
 extern const char resolver_err_bogus[];
@@ -64,6 +82,10 @@ struct resolver_result {
 	char cname_target[RESOLVER_MAX_NAME]; /* the fully expanded name when the host is a CNAME, else "" */
 	uint32_t ttl;                       /* seconds this result stays cached (after clamping) */
 	int from_cache;                     /* 1 when served without new queries */
+	/* RFC 9209 dns_error parameters: what a validating resolver would have said about the deciding answer. */
+	int rcode;                          /* DNS rcode (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...); -1 no answer */
+	int ede;                            /* RFC 8914 info-code, RESOLVER_EDE_NONE when there is none */
+	int tlsa_only;                      /* from resolver_lookup_tlsa: no addresses were asked */
 };
 
 /* Decides DANE.md section 1 usability of one record; the resolver counts, the caller's engine decides. */
@@ -80,7 +102,13 @@ struct resolver_options {
 	unsigned ttl_max;               /* clamp, seconds; 0 = 3600 */
 	unsigned failure_ttl;           /* how long bogus/timeout/failure results are cached; 0 = 2 */
 	int ttls_literal;               /* 1: ttl_min and failure_ttl of 0 mean 0 (no minimum, failures not cached) */
-	int udp;                        /* 1: UDP first with TCP fallback; 0 (default): TCP only (see TESTBED.md) */
+	int udp;                        /* self mode: 1 UDP first with TCP fallback, 0 (default) TCP only (see
+					 * TESTBED.md); resolver mode always asks over UDP and asks truncated
+					 * answers again over TCP itself */
+	enum resolver_validation validation;   /* resolver: every upstream must be a loopback address */
+	int getdns_fallback;            /* resolver mode, tests only: let getdns 1.6.0 fall back from UDP to TCP
+					 * itself instead of asking truncated questions again over TCP (it aborts:
+					 * test_resolver known_bugs test_bug_resolver_getdns_fallback) */
 	resolver_usable_fn usable;      /* NULL: every record with usage<=3, selector<=1, mtype<=2 counts as usable */
 	void *usable_arg;
 };
@@ -97,6 +125,7 @@ struct resolver_stats {
 	uint64_t queries;        /* DNS queries handed to getdns (each validates its own chain) */
 	uint64_t evictions;      /* entries dropped by the count bound */
 	uint64_t rebuilds;       /* getdns contexts replaced after timeouts or failures */
+	uint64_t prefetches;     /* background refreshes started for entries used in the last 10% of their TTL */
 	size_t entries;          /* entries in the cache now */
 };
 
@@ -118,6 +147,14 @@ void resolver_free(struct resolver *r);
 struct resolver_query *resolver_lookup(struct resolver *r, const char *host, uint16_t port, resolver_cb cb,
 				       void *arg);
 
+/*
+ * resolver_lookup_tlsa - only the TLSA RRset at _<port>._tcp.<host> (no addresses, no CNAME expansion of the
+ * host), e.g. to probe a parent domain that has no addresses. Outcomes as for resolver_lookup, never
+ * RESOLVER_NO_HOST; n_addrs is 0 and addrs_secure says nothing. Same contract as resolver_lookup.
+ */
+struct resolver_query *resolver_lookup_tlsa(struct resolver *r, const char *host, uint16_t port, resolver_cb cb,
+					    void *arg);
+
 /* resolver_cancel - the callback of q will never be called; q is freed. Safe to call from any callback. */
 void resolver_cancel(struct resolver_query *q);
 
@@ -126,6 +163,16 @@ void resolver_get_stats(const struct resolver *r, struct resolver_stats *st);
 
 /* resolver_outcome_name - the outcome in words ("secure", "bogus", ...). */
 const char *resolver_outcome_name(enum resolver_outcome o);
+
+/* resolver_ede_name - the RFC 8914 purpose of an info-code ("DNSSEC Bogus", ...); NULL when unknown or none. */
+const char *resolver_ede_name(int ede);
+
+/* resolver_validation_parse - "self" or "resolver"; 0 or -1. resolver_validation_name - the reverse. */
+int resolver_validation_parse(const char *s, enum resolver_validation *out);
+const char *resolver_validation_name(enum resolver_validation v);
+
+/* resolver_upstream_loopback - 1 when spec ("IP", "IP@PORT", "[IPv6]@PORT") is in 127.0.0.0/8 or ::1. */
+int resolver_upstream_loopback(const char *spec);
 
 /* resolver_valid_hostname - 1 when host is a syntactically valid DNS name (LDH labels, underscores allowed). */
 int resolver_valid_hostname(const char *host);

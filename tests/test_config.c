@@ -718,6 +718,43 @@ static void test_bools_transport_paths(void **state)
 	test_free(c);
 }
 
+/* [policy] digests: the DANE digest preference, strongest first (issue 11); bad values are "file:line: digests: ...". */
+static void test_policy_digests(void **state)
+{
+	static const char *const want[] = {
+		"t.ini:3: digests: \"md5\" is not sha256 or sha512",
+		"t.ini:4: digests: sha256 is listed twice",
+		"t.ini:5: digests: needs at least one of sha256, sha512",
+		"t.ini:6: digests: \"sha384\" is not sha256 or sha512",
+	};
+	struct config *c = new_config();
+
+	(void)state;
+	assert_int_equal(c->digests[0], 0);   /* the engine's default: sha512, then sha256 */
+	assert_int_equal(load(c, "[policy]\ndigests = sha512, sha256\n"), 0);
+	expect_no_errors(c);
+	assert_memory_equal(c->digests, ((uint8_t[4]){2, 1, 0, 0}), 4);
+	assert_int_equal(load(c, "[policy]\ndigests = SHA256,sha512\n"), 0);
+	expect_no_errors(c);
+	assert_memory_equal(c->digests, ((uint8_t[4]){1, 2, 0, 0}), 4);
+	assert_int_equal(load(c, "[policy]\ndigests = sha256\n"), 0);
+	expect_no_errors(c);
+	assert_memory_equal(c->digests, ((uint8_t[4]){1, 0, 0, 0}), 4);
+	assert_int_equal(config_set(c, "policy", "digests", "sha512 sha256", "--test"), 0);
+	assert_memory_equal(c->digests, ((uint8_t[4]){2, 1, 0, 0}), 4);
+
+	assert_int_equal(load(c, "[policy]\n"
+				 "digests = sha256\n"
+				 "digests = md5\n"
+				 "digests = sha256, sha256\n"
+				 "digests =\n"
+				 "digests = sha512, sha384\n"),
+			 4);
+	expect_errors(c, want, 4);
+	assert_memory_equal(c->digests, ((uint8_t[4]){1, 0, 0, 0}), 4);   /* the last good value stays */
+	test_free(c);
+}
+
 static void test_rules(void **state)
 {
 	static const char *const bad[] = {
@@ -1096,6 +1133,55 @@ static void test_validate_other(void **state)
 	test_free(c);
 }
 
+/* test_validation_mode - [resolver] validation: self or resolver; resolver only with loopback upstreams, every
+ * other upstream reported at the validation key's line. */
+static void test_validation_mode(void **state)
+{
+	struct config *c = new_config();
+
+	(void)state;
+	assert_int_equal(c->validation_resolver, 0);   /* self is the default */
+	assert_int_equal(load(c, "[resolver]\nvalidation = self\n"), 0);
+	assert_int_equal(c->validation_resolver, 0);
+	assert_int_equal(load(c, "[resolver]\nvalidation = yes\n"), 1);
+	assert_string_equal(c->errors[0], "t.ini:2: validation: \"yes\" is not self or resolver");
+	test_free(c);
+
+	/* Loopback upstreams (v4, v6, v4-mapped): valid. */
+	c = new_config();
+	assert_int_equal(load(c, "[resolver]\nupstream = 127.0.0.1@5353\nupstream = ::1\nupstream = 127.9.9.9\n"
+				 "upstream = [::ffff:127.0.0.1]@53\nvalidation = resolver\n"),
+			 0);
+	assert_int_equal(c->validation_resolver, 1);
+	assert_int_equal(config_validate(c), 0);
+	expect_no_errors(c);
+	test_free(c);
+
+	/* Anything else is named, at the line of the validation key. */
+	c = new_config();
+	assert_int_equal(load(c, "[resolver]\nupstream = 127.0.0.1\nupstream = 192.0.2.53@53\n\nvalidation = resolver\n"
+				 "upstream = 2001:db8::53\n"),
+			 0);
+	assert_int_equal(config_validate(c), 2);
+	{
+		static const char *const want[] = {
+			"t.ini:5: validation: resolver trusts the AD bit only from loopback: upstream 192.0.2.53@53 is "
+			"not in 127.0.0.0/8 or ::1 (use validation = self, or run a validating resolver on this host)",
+			"t.ini:5: validation: resolver trusts the AD bit only from loopback: upstream 2001:db8::53 is "
+			"not in 127.0.0.0/8 or ::1 (use validation = self, or run a validating resolver on this host)",
+		};
+		expect_errors(c, want, 2);
+	}
+	test_free(c);
+
+	/* No upstream at all would mean /etc/resolv.conf: refused. From the command line, the option is named. */
+	c = new_config();
+	assert_int_equal(config_set(c, "resolver", "validation", "resolver", "--validation"), 0);
+	assert_int_equal(config_validate(c), 1);
+	assert_true(find_error(c, "--validation: validation: resolver needs [resolver] upstream", "loopback") == 0);
+	test_free(c);
+}
+
 /* ---------- config_set: --route and friends ---------- */
 
 static void test_set_route(void **state)
@@ -1455,6 +1541,7 @@ int main(void)
 		cmocka_unit_test(test_duration_edges),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_bools_transport_paths),
+		cmocka_unit_test(test_policy_digests),
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_upstreams_and_addresses),
 		cmocka_unit_test(test_connect_section),
@@ -1468,6 +1555,7 @@ int main(void)
 		cmocka_unit_test(test_duplicate_listeners),
 		cmocka_unit_test(test_route_listen_conflicts),
 		cmocka_unit_test(test_validate_other),
+		cmocka_unit_test(test_validation_mode),
 		cmocka_unit_test(test_set_route),
 		cmocka_unit_test(test_set_route_bad),
 		cmocka_unit_test(test_bad_route_listen_reported_once),

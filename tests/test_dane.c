@@ -1448,6 +1448,186 @@ static void test_store_cert_not_dane_ta(void **state)
 	rs_free(&rs);
 }
 
+/* ---------------------------------------------------------------- chain building backtracks (issue 11) */
+
+/* run_pkix_plain - dane_verify_pkix of a chain file for www.example.test. */
+static void run_pkix_plain(const struct fixture *f, const char *chain_file, const struct dane_options *o,
+			   struct dane_result *res)
+{
+	struct dane_chain *c = load_chain(f, chain_file);
+
+	memset(res, 0x5a, sizeof(*res));
+	assert_int_equal(dane_verify_pkix(c, www_names, 1, o, res), 0);
+	dane_chain_free(c);
+}
+
+/* detail_has - the verdict's explanation mentions needle. */
+static void detail_has(const struct dane_result *res, const char *needle)
+{
+	if (memchr(res->detail, '\0', sizeof(res->detail)) == NULL || strstr(res->detail, needle) == NULL)
+		fail_msg("detail \"%.256s\" does not mention \"%s\"", res->detail, needle);
+}
+
+/*
+ * OpenSSL test/dane-cross.in case 1: the TLSA record holds the self-signed root, the server sends only a
+ * cross-signed copy of that root and its cross-signer. The root from DNS is tried first as int1's issuer.
+ */
+static void test_build_dns_root_before_sent_cross(void **state)
+{
+	const struct fixture *f = *state;
+	struct recset rs = { .n = 0 };
+	struct dane_options o = opts_at(NULL);
+	struct dane_result res;
+
+	rs_add(f, &rs, 2, 0, 0, "root");
+	run(f, "chain-cross.pem", &rs, &o, &res);
+	expect(&res, 1, dane_ok_dane_ta, 2, 0);
+	assert_int_equal(res.chain_len, 3);
+	detail_has(&res, "supplied by the TLSA record");
+	rs_free(&rs);
+
+	/* The root's key: the cross-signed copy carries it, so "2 1 0" matches that copy at depth 2 directly. */
+	rs_add(f, &rs, 2, 1, 0, "root");
+	run(f, "chain-cross.pem", &rs, &o, &res);
+	expect(&res, 1, dane_ok_dane_ta, 2, 0);
+	rs_free(&rs);
+}
+
+/* The first issuer in wire order (the cross-signed copy) leads nowhere; the self-signed root sent after it does. */
+static void test_build_backtracks_past_first_issuer(void **state)
+{
+	const struct fixture *f = *state;
+	struct recset rs = { .n = 0 };
+	struct dane_options o = opts_at(NULL);
+	struct dane_result res;
+
+	rs_add(f, &rs, 2, 0, 1, "root");
+	run(f, "chain-cross-then-root.pem", &rs, &o, &res);
+	expect(&res, 1, dane_ok_dane_ta, 2, 0);
+	assert_int_equal(res.chain_len, 3);
+	rs_free(&rs);
+
+	/* The same for PKIX-TA over a store that holds only the self-signed root. */
+	o = opts_at(f->root_store);
+	rs_add(f, &rs, 0, 0, 1, "root");
+	run(f, "chain-cross-then-root.pem", &rs, &o, &res);
+	expect(&res, 1, dane_ok_pkix_ta, 2, 0);
+	rs_free(&rs);
+}
+
+/* A valid cross-certificate wins over an expired one with the same subject and key, whatever the wire order. */
+static void test_build_prefers_valid_cross_cert(void **state)
+{
+	const struct fixture *f = *state;
+	static const char *const chains[] = { "chain-cross-expired-first.pem", "chain-cross-valid-first.pem" };
+	struct dane_store *cross_store = load_store(f, "cross-root.pem");
+	struct recset rs = { .n = 0 };
+	struct dane_options o;
+	struct dane_result res;
+
+	for (size_t i = 0; i < 2; i++) {
+		o = opts_at(NULL);
+		rs_add(f, &rs, 2, 0, 1, "cross-root");
+		run(f, chains[i], &rs, &o, &res);
+		expect(&res, 1, dane_ok_dane_ta, 3, 0);
+		assert_int_equal(res.chain_len, 4);
+		rs_free(&rs);
+
+		o = opts_at(cross_store);
+		run_pkix_plain(f, chains[i], &o, &res);
+		expect(&res, 1, dane_ok_pkix, -1, -1);
+		assert_int_equal(res.chain_len, 4);
+
+		rs_add(f, &rs, 0, 1, 1, "cross-root");
+		run(f, chains[i], &rs, &o, &res);
+		expect(&res, 1, dane_ok_pkix_ta, 3, 0);
+		rs_free(&rs);
+	}
+	dane_store_free(cross_store);
+}
+
+/* Sixteen certificates of two CAs that issue each other: the search gives up after DANE_MAX_EDGES signatures. */
+static void test_build_bounded_on_hostile_chain(void **state)
+{
+	const struct fixture *f = *state;
+	struct recset rs = { .n = 0 };
+	struct dane_options o = opts_at(NULL);
+	struct dane_result res;
+
+	rs_add(f, &rs, 2, 1, 1, "other-root");
+	rs_add(f, &rs, 2, 1, 0, "other-root");
+	run(f, "chain-loop.pem", &rs, &o, &res);
+	expect(&res, 0, dane_err_no_match, -1, -1);
+	assert_true(res.issuers_tried > 0);
+	assert_true(res.issuers_tried <= DANE_MAX_EDGES);
+	detail_has(&res, "gave up");
+	rs_free(&rs);
+
+	o = opts_at(f->other_store);
+	run_pkix_plain(f, "chain-loop.pem", &o, &res);
+	assert_int_equal(res.authenticated, 0);
+	assert_true(res.issuers_tried > 0);
+	assert_true(res.issuers_tried <= DANE_MAX_EDGES);
+}
+
+/* ---------------------------------------------------------------- a TA record naming a self-signed leaf (issue 11) */
+
+/*
+ * Every DANE-TA form of the self-signed leaf fails the same way: a usage-2 record names an issuer, and a
+ * self-signed leaf has none but itself (README, "DANE-TA and a self-signed server certificate").
+ */
+static void test_ta_self_signed_leaf_every_form(void **state)
+{
+	const struct fixture *f = *state;
+	struct recset rs = { .n = 0 };
+	struct dane_options o = opts_at(NULL);
+	struct dane_result res;
+
+	for (int sel = 0; sel <= 1; sel++) {
+		for (int m = 0; m <= 2; m++) {
+			rs_add(f, &rs, 2, sel, m, "selfsigned");
+			run(f, "chain-selfsigned.pem", &rs, &o, &res);
+			if (res.authenticated)
+				fail_msg("\"2 %d %d\" of the self-signed leaf authenticated it: %s", sel, m, res.detail);
+			expect(&res, 0, dane_err_no_match, -1, -1);
+			detail_has(&res, "DANE-EE");
+			rs_free(&rs);
+		}
+	}
+	/* The rule is about the leaf: a self-signed root sent above the leaf is still an anchor in every form. */
+	for (int sel = 0; sel <= 1; sel++) {
+		for (int m = 0; m <= 2; m++) {
+			rs_add(f, &rs, 2, sel, m, "root");
+			run(f, "chain-leaf-int1-root.pem", &rs, &o, &res);
+			expect(&res, 1, dane_ok_dane_ta, 2, 0);
+			rs_free(&rs);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- printable explanations (issue 9, finding 14) */
+
+/* A subject with ESC, DEL and bytes that are not UTF-8 is quoted escaped in the explanation. */
+static void test_detail_printable(void **state)
+{
+	const struct fixture *f = *state;
+	struct recset rs = { .n = 0 };
+	struct dane_options o = opts_at(NULL);
+	struct dane_result res;
+
+	rs_add(f, &rs, 2, 0, 1, "int1");
+	run(f, "chain-ctrl-int1.pem", &rs, &o, &res);
+	expect(&res, 0, dane_err_name_mismatch, 1, 0);
+	assert_non_null(memchr(res.detail, '\0', sizeof(res.detail)));
+	for (const unsigned char *p = (const unsigned char *)res.detail; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f)
+			fail_msg("byte 0x%02x at %zu of \"%s\"", *p, (size_t)(p - (const unsigned char *)res.detail),
+				 res.detail);
+	detail_has(&res, "evil\\x1b[31m\\x7f\\xff\\xfe");
+	rs_free(&rs);
+}
+
+
 /* ---------------------------------------------------------------- PKIX-TA / PKIX-EE (DANE.md 3.5) */
 
 static void test_pkix_ta_root_sent(void **state)
@@ -1820,6 +2000,12 @@ int main(void)
 		cmocka_unit_test(test_ta_precedence_over_pkix),
 		cmocka_unit_test(test_ta_independent_of_store_and_smtp),
 		cmocka_unit_test(test_store_cert_not_dane_ta),
+		cmocka_unit_test(test_build_dns_root_before_sent_cross),
+		cmocka_unit_test(test_build_backtracks_past_first_issuer),
+		cmocka_unit_test(test_build_prefers_valid_cross_cert),
+		cmocka_unit_test(test_build_bounded_on_hostile_chain),
+		cmocka_unit_test(test_ta_self_signed_leaf_every_form),
+		cmocka_unit_test(test_detail_printable),
 		cmocka_unit_test(test_pkix_ta_root_sent),
 		cmocka_unit_test(test_pkix_untrusted),
 		cmocka_unit_test(test_pkix_no_match),

@@ -1016,7 +1016,8 @@ static void test_chunk_size_overflow(void **state)
 	(void)state;
 	http_req_init(r);
 	assert_int_equal(http_req_feed_head(r, head, sizeof(head) - 1, &consumed, &status, &why), HTTP_REQ_HEAD_DONE);
-	assert_int_equal(http_req_body_check(r, good, sizeof(good) - 1, &why), 0);
+	assert_int_equal(http_req_body_check(r, good, sizeof(good) - 1, &why), 1);   /* complete */
+	assert_int_equal(http_req_body_check(r, good, 5, &why), 0);                  /* fine so far */
 	assert_int_equal(http_req_body_check(r, body, 3, &why), 0);   /* too little to tell yet */
 	assert_int_equal(http_req_body_check(r, body, sizeof(body) - 1, &why), -1);
 	assert_string_equal(why, "malformed chunked body: chunk size too large");
@@ -1100,6 +1101,22 @@ static void test_target_names_normalised(void **state)
 	test_free(r);
 }
 
+/* Issue 10: an upgrade request (WebSocket) keeps Upgrade and asks for it with Connection: upgrade; other fields
+ * the client's Connection lists are still dropped, and a plain request never gets Upgrade through. */
+static void test_upgrade_forwarded(void **state)
+{
+	(void)state;
+	expect_rewrite("GET https://example.com/ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
+		       "Connection: Upgrade, X-Hop\r\nX-Hop: 1\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		       "Sec-WebSocket-Version: 13\r\n\r\n",
+		       "GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
+		       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nConnection: upgrade\r\n\r\n",
+		       "example.com", 443);
+	/* Upgrade without Connection: upgrade is not an upgrade request, and Upgrade is hop-by-hop: dropped. */
+	expect_rewrite("GET https://example.com/ HTTP/1.1\r\nUpgrade: websocket\r\nX-A: 1\r\n\r\n",
+		       "GET / HTTP/1.1\r\nHost: example.com\r\nX-A: 1\r\n\r\n", "example.com", 443);
+}
+
 /* A field with an empty value is forwarded as such, and the next field keeps its own name. */
 static void test_empty_header_value(void **state)
 {
@@ -1151,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_trailers_too_large),
 		cmocka_unit_test(test_target_names_normalised),
 		cmocka_unit_test(test_empty_header_value),
+		cmocka_unit_test(test_upgrade_forwarded),
 	};
 
 	return cmocka_run_group_tests_name("http_req", tests, NULL, NULL);

@@ -30,7 +30,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -60,6 +62,8 @@ struct bed {
 	char *vals[BED_MAX_VARS];
 	size_t n_vars;
 	const char *resolver;      /* "127.0.0.1@PORT" */
+	const char *unbound;       /* TESTBED_UNBOUND_RESOLVER: a validating unbound in front of NSD, or NULL */
+	struct sockaddr_in unbound_addr;
 	const char *anchor;
 	struct sockaddr_in dns;    /* the bed's NSD */
 	struct in_addr addr4;      /* what every host with addresses resolves to */
@@ -166,6 +170,24 @@ static int bed_load(const char *path, struct bed *b)
 		return -1;
 	}
 	b->dns.sin_port = htons((uint16_t)port);
+	b->unbound = bed_get(b, "TESTBED_UNBOUND_RESOLVER");
+	if (b->unbound != NULL) {
+		const char *at = strchr(b->unbound, '@');
+		char ip[32];
+		if (at == NULL || (size_t)(at - b->unbound) >= sizeof(ip) ||
+		    (port = parse_port(at + 1, at + strlen(at))) < 0) {
+			fprintf(stderr, "test_resolver: bad TESTBED_UNBOUND_RESOLVER %s\n", b->unbound);
+			return -1;
+		}
+		memcpy(ip, b->unbound, (size_t)(at - b->unbound));
+		ip[at - b->unbound] = '\0';
+		b->unbound_addr.sin_family = AF_INET;
+		b->unbound_addr.sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, ip, &b->unbound_addr.sin_addr) != 1) {
+			fprintf(stderr, "test_resolver: bad TESTBED_UNBOUND_RESOLVER %s\n", b->unbound);
+			return -1;
+		}
+	}
 	if ((v = bed_get(b, "TESTBED_ADDR4")) == NULL || inet_pton(AF_INET, v, &b->addr4) != 1 ||
 	    (v = bed_get(b, "TESTBED_ADDR6")) == NULL || inet_pton(AF_INET6, v, &b->addr6) != 1) {
 		fprintf(stderr, "test_resolver: TESTBED_ADDR4/TESTBED_ADDR6 missing or malformed\n");
@@ -231,6 +253,17 @@ static const struct bed_case *bed_case(const struct bed *b, const char *name)
 		if (strcmp(b->cases[i].name, name) == 0)
 			return &b->cases[i];
 	fail_msg("the bed has no case %s", name);
+	return NULL;
+}
+
+static const struct bed_case *bed_case_by_host(const struct bed *b, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < b->n_cases; i++)
+		if (strcmp(b->cases[i].host, host) == 0)
+			return &b->cases[i];
+	fail_msg("the bed has no case for %s", host);
 	return NULL;
 }
 
@@ -665,6 +698,21 @@ static int check_exact(const struct bed *b, const struct expect *x, const struct
 		snprintf(why, whylen, "ttl 0");
 		return -1;
 	}
+	/* The RFC 9209 dns_error parameters: a DNSSEC failure is a SERVFAIL with a DNSSEC EDE; NXDOMAIN says so. */
+	if (res->outcome == RESOLVER_BOGUS &&
+	    (res->rcode != 2 || !(res->ede == 1 || res->ede == 2 || (res->ede >= 5 && res->ede <= 12)))) {
+		snprintf(why, whylen, "bogus with rcode %d, EDE %d (expected SERVFAIL and a DNSSEC EDE)", res->rcode,
+			 res->ede);
+		return -1;
+	}
+	if (res->outcome == RESOLVER_NO_HOST && res->rcode != 3) {
+		snprintf(why, whylen, "no such host with rcode %d (expected NXDOMAIN)", res->rcode);
+		return -1;
+	}
+	if (!is_failure(res->outcome) && res->outcome != RESOLVER_NO_HOST && res->rcode != 0 && res->rcode != 3) {
+		snprintf(why, whylen, "%s with rcode %d", resolver_outcome_name(res->outcome), res->rcode);
+		return -1;
+	}
 	return 0;
 }
 
@@ -719,6 +767,7 @@ struct tctx {
 	struct relay *relay;       /* closed with the test when set */
 	unsigned done;             /* callbacks so far */
 	int in_lookup;             /* inside resolver_lookup(): a callback now would be synchronous */
+	enum resolver_validation validation;   /* relays lead to unbound and relay_opts asks for resolver mode */
 	unsigned sync_calls;
 };
 
@@ -730,6 +779,8 @@ struct lk {
 	uint16_t port;
 	unsigned calls;
 	uint64_t t_start, t_done;  /* uv_hrtime() */
+	uint64_t cpu_start, cpu_done;   /* this thread's CPU time, ns */
+	uint64_t rq_start, rq_done;     /* this thread's time waiting for a CPU (run queue), ns */
 	void (*hook)(struct lk *l);   /* run inside the callback, after the copy */
 	void *hook_arg;
 	struct resolver_result res;
@@ -758,6 +809,24 @@ static void default_opts(const struct tctx *t, struct resolver_options *o)
 	o->n_upstreams = 1;
 	o->trust_anchor_file = t->bed->anchor;
 	o->usable = usable_by_engine;
+}
+
+/* need_unbound - skip the test when the bed runs no unbound (TESTBED_UNBOUND=0 or unbound not installed). */
+static void need_unbound(const struct bed *b)
+{
+	if (b->unbound == NULL) {
+		printf("  skipped: the bed has no unbound (install unbound, or TESTBED_UNBOUND is 0)\n");
+		skip();
+	}
+}
+
+/* resolver_mode_opts - validation = resolver through the bed's unbound. */
+static void resolver_mode_opts(const struct tctx *t, struct resolver_options *o)
+{
+	default_opts(t, o);
+	o->upstreams[0] = t->bed->unbound;
+	o->trust_anchor_file = NULL;
+	o->validation = RESOLVER_VALIDATE_RESOLVER;
 }
 
 static void tctx_resolver(struct tctx *t, const struct resolver_options *o)
@@ -841,11 +910,35 @@ static void tctx_close(struct tctx *t)
 	}
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* runqueue_ns - time this thread spent runnable but not running (/proc/thread-self/schedstat, field 2); 0. */
+static uint64_t runqueue_ns(void)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+	unsigned long long run = 0, wait = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+		wait = 0;
+	fclose(f);
+	return wait;
+}
+
 static void on_result(const struct resolver_result *res, void *arg)
 {
 	struct lk *l = arg;
 	size_t i, used = 0;
 
+	l->cpu_done = thread_cpu_ns();
+	l->rq_done = runqueue_ns();
 	l->calls++;
 	l->t_done = uv_hrtime();
 	l->q = NULL;
@@ -873,6 +966,8 @@ static void lk_start(struct tctx *t, struct lk *l, const char *host, uint16_t po
 	l->t = t;
 	l->host = host;
 	l->port = port;
+	l->rq_start = runqueue_ns();
+	l->cpu_start = thread_cpu_ns();
 	l->t_start = uv_hrtime();
 	t->in_lookup = 1;
 	l->q = resolver_lookup(t->r, host, port, on_result, l);
@@ -1404,7 +1499,7 @@ static void relay_open(struct tctx *t, struct relay *rl, enum relay_mode mode, u
 	rl->nth = nth;
 	rl->on_udp = mode != RELAY_CLOSE_MID;
 	rl->on_tcp = mode != RELAY_TRUNCATE;
-	rl->upstream = t->bed->dns;
+	rl->upstream = t->validation == RESOLVER_VALIDATE_RESOLVER ? t->bed->unbound_addr : t->bed->dns;
 	for (attempt = 0; attempt < 50; attempt++) {
 		memset(&sa, 0, sizeof(sa));
 		sa.sin_family = AF_INET;
@@ -1452,14 +1547,17 @@ static void relay_close(struct relay *rl)
 
 static void relay_opts(const struct tctx *t, const struct relay *rl, struct resolver_options *o)
 {
-	default_opts(t, o);
+	if (t->validation == RESOLVER_VALIDATE_RESOLVER)
+		resolver_mode_opts(t, o);
+	else
+		default_opts(t, o);
 	o->upstreams[0] = rl->spec;
 }
 
 /* ---------- 1. every case of the bed ---------- */
 
 /* run_case_matrix - every case at one port, all at once on one resolver; each result exactly as the bed says. */
-static void run_case_matrix(void **state, int udp, size_t port_index)
+static void run_case_matrix(void **state, int udp, size_t port_index, enum resolver_validation validation)
 {
 	const struct bed *b = *state;
 	uint16_t port = b->ports[port_index];
@@ -1476,21 +1574,26 @@ static void run_case_matrix(void **state, int udp, size_t port_index)
 	for (i = 0; i < b->n_cases; i++)
 		expect_build(b, &b->cases[i], port, &x[i]);
 	tctx_open(&t, b);
-	default_opts(&t, &o);
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		resolver_mode_opts(&t, &o);
+	else
+		default_opts(&t, &o);
 	o.udp = udp;
 	tctx_resolver(&t, &o);
 	for (i = 0; i < b->n_cases; i++)
 		lk_start(&t, &l[i], b->cases[i].host, port);
 	if (!run_until(&t, &t.done, (unsigned)b->n_cases, 15000))
 		fail_msg("only %u of %zu lookups finished within 15 s", t.done, b->n_cases);
-	printf("  case matrix, port %u, %s:\n", port, udp ? "UDP then TCP" : "TCP only");
+	printf("  case matrix, port %u, validation %s, %s:\n", port, resolver_validation_name(validation),
+	       validation == RESOLVER_VALIDATE_RESOLVER ? "UDP then TCP" : udp ? "UDP then TCP" : "TCP only");
 	for (i = 0; i < b->n_cases; i++) {
 		int ok = l[i].calls == 1 && check_exact(b, &x[i], &l[i].res, 0, why, sizeof(why)) == 0;
 		if (l[i].calls != 1)
 			snprintf(why, sizeof(why), "callback called %u times", l[i].calls);
-		printf("    %-15s %-26s %-26s tlsa %2zu/%2zu %-8s %s%s\n", b->cases[i].name, b->cases[i].host,
-		       resolver_outcome_name(l[i].res.outcome), l[i].res.n_tlsa_usable, l[i].res.n_tlsa,
-		       l[i].res.addrs_secure ? "addrs-s" : "addrs-i", ok ? "ok" : "MISMATCH: ", ok ? "" : why);
+		printf("    %-15s %-26s %-26s tlsa %2zu/%2zu %-8s rcode %2d ede %2d %s%s\n", b->cases[i].name,
+		       b->cases[i].host, resolver_outcome_name(l[i].res.outcome), l[i].res.n_tlsa_usable, l[i].res.n_tlsa,
+		       l[i].res.addrs_secure ? "addrs-s" : "addrs-i", l[i].res.rcode, l[i].res.ede, ok ? "ok" : "MISMATCH: ",
+		       ok ? "" : why);
 		bad += !ok;
 	}
 	tctx_close(&t);
@@ -1502,17 +1605,136 @@ static void run_case_matrix(void **state, int udp, size_t port_index)
 
 static void test_cases_tcp_443(void **state)
 {
-	run_case_matrix(state, 0, 0);
+	run_case_matrix(state, 0, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_cases_udp_443(void **state)
 {
-	run_case_matrix(state, 1, 0);
+	run_case_matrix(state, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_cases_tcp_other_port(void **state)
 {
-	run_case_matrix(state, 0, 1);
+	run_case_matrix(state, 0, 1, RESOLVER_VALIDATE_SELF);
+}
+
+/* test_cases_resolver_mode - every case at every TLSA port through unbound (validation = resolver): the same
+ * outcomes as self mode, secure from the AD bit, bogus from unbound's SERVFAIL + EDE, never insecure. */
+static void test_cases_resolver_mode(void **state)
+{
+	const struct bed *b = *state;
+	size_t p;
+
+	need_unbound(b);
+	for (p = 0; p < b->n_ports; p++)
+		run_case_matrix(state, 0, p, RESOLVER_VALIDATE_RESOLVER);
+}
+
+/*
+ * run_tlsa_only - resolver_lookup_tlsa in one mode: a name with TLSA and no addresses (what `check` probes at a
+ * parent domain) is secure with its records, where resolver_lookup says "no such host"; a bogus TLSA RRset stays
+ * bogus, an unsigned one insecure; one TLSA query each, a cache entry of its own.
+ */
+static void run_tlsa_only(const struct bed *b, enum resolver_validation validation)
+{
+	const char *noaddr = bed_get(b, "TESTBED_TLSA_NOADDR");
+	struct lk *l = calloc(6, sizeof(*l));
+	struct resolver_options o;
+	struct tctx t;
+	char name[RESOLVER_MAX_NAME];
+	uint64_t q;
+
+	assert_non_null(l);
+	if (noaddr == NULL)
+		fail_msg("the bed has no TESTBED_TLSA_NOADDR");
+	tctx_open(&t, b);
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		resolver_mode_opts(&t, &o);
+	else
+		default_opts(&t, &o);
+	tctx_resolver(&t, &o);
+	lk_start(&t, &l[0], noaddr, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 1, 10000));
+	snprintf(name, sizeof(name), "_%u._tcp.%s", b->ports[0], noaddr);
+	printf("  %s TLSA only, %s: %s (%s)\n", noaddr, resolver_validation_name(validation),
+	       resolver_outcome_name(l[0].res.outcome), l[0].res.detail);
+	assert_int_equal(l[0].res.outcome, RESOLVER_NO_HOST);
+	l[1].q = resolver_lookup_tlsa(t.r, noaddr, b->ports[0], on_result, &l[1]);
+	l[1].t = &t;
+	l[1].t_start = uv_hrtime();
+	assert_non_null(l[1].q);
+	q = stats(&t).queries;
+	assert_true(run_until(&t, &t.done, 2, 10000));
+	assert_int_equal(stats(&t).queries, q);   /* counted when started */
+	assert_int_equal(l[1].res.outcome, RESOLVER_SECURE);
+	assert_int_equal(l[1].res.tlsa_only, 1);
+	assert_int_equal(l[1].res.n_addrs, 0);
+	assert_int_equal(l[1].res.n_tlsa, 1);
+	assert_string_equal(l[1].res.tlsa_name, name);
+	/* Bogus and unsigned TLSA keep their verdicts; each is one query. */
+	q = stats(&t).queries;
+	l[2].t = l[3].t = &t;
+	l[2].q = resolver_lookup_tlsa(t.r, bed_case(b, "ALTERED")->host, b->ports[0], on_result, &l[2]);
+	l[3].q = resolver_lookup_tlsa(t.r, bed_case(b, "INSECURE")->host, b->ports[0], on_result, &l[3]);
+	assert_true(run_until(&t, &t.done, 4, 10000));
+	assert_int_equal(stats(&t).queries, q + 2);
+	assert_int_equal(l[2].res.outcome, RESOLVER_BOGUS);
+	assert_ptr_equal(l[2].res.reason, resolver_err_bogus);
+	assert_int_equal(l[2].res.rcode, 2);
+	assert_int_equal(l[3].res.outcome, RESOLVER_INSECURE);
+	/* A second TLSA-only lookup is a cache hit of its own kind. */
+	l[4].t = &t;
+	l[4].q = resolver_lookup_tlsa(t.r, noaddr, b->ports[0], on_result, &l[4]);
+	assert_true(run_until(&t, &t.done, 5, 10000));
+	assert_int_equal(l[4].res.from_cache, 1);
+	assert_int_equal(l[4].res.outcome, RESOLVER_SECURE);
+	tctx_close(&t);
+	free(l);
+}
+
+static void test_cases_tlsa_only(void **state)
+{
+	const struct bed *b = *state;
+
+	run_tlsa_only(b, RESOLVER_VALIDATE_SELF);
+	if (b->unbound != NULL)
+		run_tlsa_only(b, RESOLVER_VALIDATE_RESOLVER);
+}
+
+/* test_cases_resolver_mode_upstreams - resolver mode takes the AD bit only from explicit loopback upstreams. */
+static void test_cases_resolver_mode_upstreams(void **state)
+{
+	static const char *const bad[] = {"192.0.2.53", "10.0.0.1@53", "[2001:db8::1]@53", "::2", "128.0.0.1"};
+	static const char *const good[] = {"127.0.0.1", "127.1.2.3@5353", "::1", "[::1]@53", "::ffff:127.0.0.1"};
+	struct resolver_options o;
+	struct resolver *r = NULL;
+	uv_loop_t loop;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	memset(&o, 0, sizeof(o));
+	o.validation = RESOLVER_VALIDATE_RESOLVER;
+	/* No upstream would mean /etc/resolv.conf: refused. */
+	assert_int_equal(resolver_new(&loop, &o, &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "loopback"));
+	o.n_upstreams = 2;
+	o.upstreams[0] = "127.0.0.1@53";
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.upstreams[1] = bad[i];
+		if (resolver_new(&loop, &o, &r, err, sizeof(err)) != -1)
+			fail_msg("resolver mode accepted upstream %s", bad[i]);
+		assert_non_null(strstr(err, bad[i]));
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		o.upstreams[1] = good[i];
+		if (resolver_new(&loop, &o, &r, err, sizeof(err)) != 0)
+			fail_msg("resolver mode refused upstream %s: %s", good[i], err);
+		resolver_free(r);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
+	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* test_cases_invalid_input - bad names and port 0 are refused synchronously with nothing scheduled. */
@@ -1789,6 +2011,114 @@ static void test_cache_failure_ttl(void **state)
 	assert_int_equal(stats(&t).queries, q + 3);
 	tctx_close(&t);
 	free(l);
+}
+
+/*
+ * run_prefetch - steady load on the bed's short-TTL name (TTL 2 s) for 3x its TTL, one lookup every 50 ms:
+ * only the first waits for DNS; every later callback comes from the cache because hits in the last 10% of the
+ * TTL refresh the entry in the background (issue 11, "names in use stay warm").
+ */
+static void run_prefetch(const struct bed *b, enum resolver_validation validation)
+{
+	const struct bed_case *c = bed_case(b, "SHORTTTL");
+	struct lk *l = calloc(1, sizeof(*l));
+	struct resolver_options o;
+	struct tctx t;
+	unsigned n = 0, cold = 0, wrong = 0;
+	uint64_t start;
+	double slowest = 0;
+
+	assert_non_null(l);
+	tctx_open(&t, b);
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		resolver_mode_opts(&t, &o);
+	else
+		default_opts(&t, &o);
+	o.ttl_min = 1;   /* the name's own 2 s, not the default minimum of 5 s */
+	tctx_resolver(&t, &o);
+	start = uv_now(&t.loop);
+	while (uv_now(&t.loop) - start < 6000) {
+		memset(l, 0, sizeof(*l));
+		lk_start(&t, l, c->host, b->ports[0]);
+		assert_true(run_until(&t, &t.done, n + 1, 5000));
+		if (n > 0 && !l->res.from_cache) {
+			cold++;
+			printf("    lookup %u at %llu ms waited for DNS (%.2f ms)\n", n,
+			       (unsigned long long)(uv_now(&t.loop) - start), lk_ms(l));
+		}
+		if (n > 0 && lk_ms(l) > slowest)
+			slowest = lk_ms(l);
+		wrong += l->res.outcome != RESOLVER_SECURE;
+		n++;
+		run_for(&t, 50);
+	}
+	printf("FIGURE steady load on %s (TTL %u s) for 6 s, validation %s: %u lookups, %u after the first waited "
+	       "for DNS, %llu background refreshes, slowest later callback %.3f ms\n",
+	       c->host, 2u, resolver_validation_name(validation), n, cold,
+	       (unsigned long long)stats(&t).prefetches, slowest);
+	assert_int_equal(wrong, 0);
+	assert_int_equal(cold, 0);
+	assert_true(stats(&t).prefetches >= 2);
+	tctx_close(&t);
+	free(l);
+}
+
+static void test_cache_prefetch(void **state)
+{
+	run_prefetch(*state, RESOLVER_VALIDATE_SELF);
+}
+
+static void test_cache_prefetch_resolver_mode(void **state)
+{
+	need_unbound(*state);
+	run_prefetch(*state, RESOLVER_VALIDATE_RESOLVER);
+}
+
+/*
+ * test_cache_prefetch_fail_closed - a refresh that fails (the upstream went silent) keeps the old answer only
+ * until its own TTL: the first lookup after that is not served stale, and fails.
+ */
+static void test_cache_prefetch_fail_closed(void **state)
+{
+	const struct bed *b = *state;
+	const struct bed_case *c = bed_case(b, "SHORTTTL");
+	struct relay *rl = calloc(1, sizeof(*rl));
+	struct lk *l = calloc(4, sizeof(*l));
+	struct resolver_options o;
+	struct tctx t;
+
+	assert_non_null(rl);
+	assert_non_null(l);
+	tctx_open(&t, b);
+	relay_open(&t, rl, RELAY_PASS, 0);
+	relay_opts(&t, rl, &o);
+	o.ttl_min = 1;
+	o.timeout_ms = 500;
+	tctx_resolver(&t, &o);
+	lk_start(&t, &l[0], c->host, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 1, 5000));
+	assert_int_equal(l[0].res.outcome, RESOLVER_SECURE);
+	assert_int_equal(l[0].res.ttl, 2);
+	rl->mode = RELAY_SILENT;
+	/* In the last 10% of the TTL: served from the cache, and a refresh starts (and will time out). */
+	run_for(&t, 1850);
+	lk_start(&t, &l[1], c->host, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 2, 5000));
+	assert_int_equal(l[1].res.from_cache, 1);
+	assert_int_equal(l[1].res.outcome, RESOLVER_SECURE);
+	assert_int_equal(stats(&t).prefetches, 1);
+	/* Past the TTL: nothing stale. The lookup joins the refresh in flight and gets its timeout. */
+	run_for(&t, 250);
+	lk_start(&t, &l[2], c->host, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 3, 5000));
+	printf("  after a failed refresh, past the TTL: %s (%s)\n", resolver_outcome_name(l[2].res.outcome),
+	       l[2].res.detail);
+	assert_int_equal(l[2].res.from_cache, 0);
+	assert_int_equal(l[2].res.outcome, RESOLVER_TIMEOUT);
+	assert_int_equal(l[2].res.n_addrs, 0);
+	tctx_close(&t);
+	free(l);
+	free(rl);
 }
 
 /* ---------- 3. coalescing ---------- */
@@ -2085,6 +2415,114 @@ static void test_timeout_udp(void **state)
 	run_timeout(state, 1);
 }
 
+/*
+ * full_backlog_listener - a TCP listener on a free 127.0.0.1 port with backlog 0 that never accepts, its accept
+ * queue filled by our own connections so that the kernel drops every further SYN (issue 9 finding 14). The
+ * caller closes fds[0] (listener) and fds[1..n-1]. Returns the port.
+ */
+static uint16_t full_backlog_listener(int fds[4], size_t *n)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fds[0] >= 0);
+	assert_int_equal(bind(fds[0], (const struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fds[0], (struct sockaddr *)&sa, &sl), 0);
+	assert_int_equal(listen(fds[0], 0), 0);
+	*n = 1;
+	/* Linux queues backlog + 1 connections; non-blocking connects beyond that stay in SYN_SENT. */
+	for (i = 1; i < 4; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		assert_true(fds[i] >= 0);
+		if (connect(fds[i], (const struct sockaddr *)&sa, sizeof(sa)) < 0)
+			assert_true(errno == EINPROGRESS);
+		(*n)++;
+	}
+	return ntohs(sa.sin_port);
+}
+
+/*
+ * test_timeout_backlog_full - an upstream whose TCP backlog is full (connect never completes) is a timeout, not
+ * a failure: 504 dns_timeout, not 502 dns_error (issue 9 finding 14). TCP only, as the daemon runs.
+ */
+static void test_timeout_backlog_full(void **state)
+{
+	const struct bed *b = *state;
+	struct lk *l = calloc(1, sizeof(*l));
+	struct resolver_options o;
+	struct tctx t;
+	char spec[32];
+	int fds[4];
+	size_t n, i;
+	double ms;
+
+	assert_non_null(l);
+	snprintf(spec, sizeof(spec), "127.0.0.1@%u", full_backlog_listener(fds, &n));
+	tctx_open(&t, b);
+	default_opts(&t, &o);
+	o.upstreams[0] = spec;
+	o.timeout_ms = 300;
+	tctx_resolver(&t, &o);
+	lk_start(&t, l, bed_case(b, "SECURE")->host, b->ports[0]);
+	if (!run_until(&t, &t.done, 1, 3000))
+		fail_msg("no callback 3 s after a lookup with timeout_ms 300");
+	ms = lk_ms(l);
+	printf("  full TCP backlog: %s after %.1f ms (%s), rcode %d, EDE %d\n", resolver_outcome_name(l->res.outcome), ms,
+	       l->res.detail, l->res.rcode, l->res.ede);
+	tctx_close(&t);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	assert_int_equal(l->res.outcome, RESOLVER_TIMEOUT);
+	assert_ptr_equal(l->res.reason, resolver_err_timeout);
+	assert_int_equal(l->res.ede, RESOLVER_EDE_NO_REACHABLE_AUTHORITY);
+	assert_true(ms < 1500);   /* getdns gives up on the connect a little before timeout_ms */
+	free(l);
+}
+
+/* test_failure_refused - a port where nothing listens refuses at once: that stays a failure (Network Error). */
+static void test_failure_refused(void **state)
+{
+	const struct bed *b = *state;
+	struct lk *l = calloc(1, sizeof(*l));
+	struct resolver_options o;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	struct tctx t;
+	char spec[32];
+	int fd;
+
+	assert_non_null(l);
+	/* A port that was free a moment ago and has no listener: connects get RST. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (const struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(spec, sizeof(spec), "127.0.0.1@%u", ntohs(sa.sin_port));
+	tctx_open(&t, b);
+	default_opts(&t, &o);
+	o.upstreams[0] = spec;
+	o.timeout_ms = 1000;
+	tctx_resolver(&t, &o);
+	lk_start(&t, l, bed_case(b, "SECURE")->host, b->ports[0]);
+	assert_true(run_until(&t, &t.done, 1, 3000));
+	printf("  refused: %s after %.1f ms (%s), rcode %d, EDE %d\n", resolver_outcome_name(l->res.outcome), lk_ms(l),
+	       l->res.detail, l->res.rcode, l->res.ede);
+	tctx_close(&t);
+	close(fd);
+	assert_int_equal(l->res.outcome, RESOLVER_FAILURE);
+	assert_ptr_equal(l->res.reason, resolver_err_failure);
+	assert_int_equal(l->res.ede, RESOLVER_EDE_NETWORK_ERROR);
+	free(l);
+}
+
 /* test_timeout_free_pending - resolver_free while queries wait on the silent server (open TCP connections). */
 static void test_timeout_free_pending(void **state)
 {
@@ -2176,7 +2614,8 @@ static void run_wave(struct tctx *t, const struct resolver_options *o, uint16_t 
  * run_lossy - waves of every case (one per TLSA port, so nothing comes from a cache) through a relay in mode,
  * hitting every nth answer; strict demands exact results (the mode loses nothing a resolver cannot recover).
  */
-static void run_lossy(void **state, enum relay_mode mode, const unsigned *nths, size_t waves, int udp, int strict)
+static void run_lossy(void **state, enum relay_mode mode, const unsigned *nths, size_t waves, int udp, int strict,
+		      enum resolver_validation validation)
 {
 	const struct bed *b = *state;
 	struct relay *rl = calloc(1, sizeof(*rl));
@@ -2188,6 +2627,9 @@ static void run_lossy(void **state, enum relay_mode mode, const unsigned *nths, 
 
 	assert_non_null(rl);
 	tctx_open(&t, b);
+	t.validation = validation;
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		need_unbound(b);
 	relay_open(&t, rl, mode, nths[0]);
 	relay_opts(&t, rl, &o);
 	o.udp = udp;
@@ -2235,7 +2677,7 @@ static unsigned wire_cold(struct tctx *t, struct relay *rl, const struct resolve
  * run_pass - pass-through: the wire cost of one cold lookup, of every successful (host, port) one after the other
  * (each exactly checked) and of a coalesced burst; then, when concurrent, every case at every port at once, exactly.
  */
-static void run_pass(void **state, int udp, int concurrent)
+static void run_pass(void **state, int udp, int concurrent, enum resolver_validation validation)
 {
 	const struct bed *b = *state;
 	struct relay *rl = calloc(1, sizeof(*rl));
@@ -2251,6 +2693,9 @@ static void run_pass(void **state, int udp, int concurrent)
 	assert_non_null(rl);
 	assert_non_null(l);
 	tctx_open(&t, b);
+	t.validation = validation;
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		need_unbound(b);
 	relay_open(&t, rl, RELAY_PASS, 0);
 	relay_opts(&t, rl, &o);
 	o.udp = udp;
@@ -2307,7 +2752,7 @@ static void run_pass(void **state, int udp, int concurrent)
 
 static void test_relay_pass_tcp(void **state)
 {
-	run_pass(state, 0, 1);
+	run_pass(state, 0, 1, RESOLVER_VALIDATE_SELF);
 }
 
 /*
@@ -2316,35 +2761,69 @@ static void test_relay_pass_tcp(void **state)
  */
 static void test_relay_pass_udp(void **state)
 {
-	run_pass(state, 1, 0);
+	run_pass(state, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_relay_drop_tcp(void **state)
 {
 	static const unsigned nths[] = {5, 11, 3, 17};
 
-	run_lossy(state, RELAY_DROP, nths, 4, 0, 0);
+	run_lossy(state, RELAY_DROP, nths, 4, 0, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_relay_cut_tcp(void **state)
 {
 	static const unsigned nths[] = {3, 7, 13};
 
-	run_lossy(state, RELAY_CUT, nths, 3, 0, 0);
+	run_lossy(state, RELAY_CUT, nths, 3, 0, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_relay_close_mid_tcp(void **state)
 {
 	static const unsigned nths[] = {4, 9, 2};
 
-	run_lossy(state, RELAY_CLOSE_MID, nths, 3, 0, 0);
+	run_lossy(state, RELAY_CLOSE_MID, nths, 3, 0, 0, RESOLVER_VALIDATE_SELF);
 }
+
+/*
+ * Resolver mode over UDP (validation = resolver always asks UDP first, TCP on truncation): behind the relay in
+ * front of the bed's unbound, the same abuse that crashes getdns 1.6.0 in self mode (known_bugs) must neither
+ * crash nor give a wrong answer. These tests are why resolver mode may use UDP and self mode may not.
+ */
+static void test_relay_pass_resolver_udp(void **state)
+{
+	run_pass(state, 1, 1, RESOLVER_VALIDATE_RESOLVER);
+}
+
+static void test_relay_drop_resolver_udp(void **state)
+{
+	static const unsigned nths[] = {5, 11, 3, 17, 7, 13};
+
+	run_lossy(state, RELAY_DROP, nths, 6, 1, 0, RESOLVER_VALIDATE_RESOLVER);
+}
+
+/* Truncation loses nothing: every result exact after TCP fallback. */
+static void test_relay_truncate_resolver_udp(void **state)
+{
+	static const unsigned nths[] = {1, 2, 3};
+
+	run_lossy(state, RELAY_TRUNCATE, nths, 3, 1, 1, RESOLVER_VALIDATE_RESOLVER);
+}
+
+static void test_relay_cut_resolver_udp(void **state)
+{
+	static const unsigned nths[] = {3, 7, 13, 5};
+
+	run_lossy(state, RELAY_CUT, nths, 4, 1, 0, RESOLVER_VALIDATE_RESOLVER);
+}
+
+static void test_relay_parallel_truncated_resolver(void **state);
 
 /*
  * run_parallel_truncated - every UDP answer truncated (opts.udp = 1), so every query (the big TLSA RRset at every
  * port, DNSKEY and DS included) retries over TCP at once: the BIG case at every port three times, then every case.
  */
-static void run_parallel_truncated(void **state, int strict)
+static void run_parallel_truncated(void **state, int strict, enum resolver_validation validation)
 {
 	const struct bed *b = *state;
 	const struct bed_case *big = bed_case(b, "BIG");
@@ -2365,6 +2844,9 @@ static void run_parallel_truncated(void **state, int strict)
 		assert_true(x[i].tlsa.n > 20);   /* large enough that NSD itself truncates it over UDP */
 	}
 	tctx_open(&t, b);
+	t.validation = validation;
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		need_unbound(b);
 	relay_open(&t, rl, RELAY_TRUNCATE, 1);
 	relay_opts(&t, rl, &o);
 	o.udp = 1;
@@ -2402,6 +2884,11 @@ static void run_parallel_truncated(void **state, int strict)
 	free(rl);
 }
 
+static void test_relay_parallel_truncated_resolver(void **state)
+{
+	run_parallel_truncated(state, 1, RESOLVER_VALIDATE_RESOLVER);
+}
+
 /*
  * Known bugs: not run by default nor by ctest (`test_resolver known_bugs [TEST]` runs them). Each states what a
  * correct resolver does and fails, hangs up or crashes today (getdns 1.6.0); see the report that came with this file.
@@ -2412,30 +2899,58 @@ static const unsigned truncate_nths[] = {1, 2, 3};
 /* test_bug_truncate_udp - truncated UDP answers: never crash, never a wrong answer (getdns double free). */
 static void test_bug_truncate_udp(void **state)
 {
-	run_lossy(state, RELAY_TRUNCATE, truncate_nths, 3, 1, 0);
+	run_lossy(state, RELAY_TRUNCATE, truncate_nths, 3, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 /* test_bug_truncate_udp_exact - truncation loses nothing: TCP fallback must give exact results. */
 static void test_bug_truncate_udp_exact(void **state)
 {
-	run_lossy(state, RELAY_TRUNCATE, truncate_nths, 3, 1, 1);
+	run_lossy(state, RELAY_TRUNCATE, truncate_nths, 3, 1, 1, RESOLVER_VALIDATE_SELF);
 }
 
 /* test_bug_parallel_truncated - the brief's parallel TCP fallback (BIG, opts.udp = 1): never crash. */
 static void test_bug_parallel_truncated(void **state)
 {
-	run_parallel_truncated(state, 0);
+	run_parallel_truncated(state, 0, RESOLVER_VALIDATE_SELF);
 }
 
 static void test_bug_parallel_truncated_exact(void **state)
 {
-	run_parallel_truncated(state, 1);
+	run_parallel_truncated(state, 1, RESOLVER_VALIDATE_SELF);
 }
 
 /* test_bug_pass_udp_concurrent - UDP first through a lossless relay: every concurrent lookup must succeed. */
 static void test_bug_pass_udp_concurrent(void **state)
 {
-	run_pass(state, 1, 1);
+	run_pass(state, 1, 1, RESOLVER_VALIDATE_SELF);
+}
+
+/*
+ * test_bug_resolver_getdns_fallback - resolver mode with getdns's own UDP-to-TCP fallback (opts.getdns_fallback):
+ * every answer truncated, as for BIG. getdns 1.6.0 aborts the process (libuv: epoll_ctl on a socket it closed
+ * under a scheduled event; 3 runs in 4 here) or leaves half the lookups to time out; the resolver therefore asks
+ * truncated questions again itself on a TCP-only context (test_relay_truncate_resolver_udp: all exact).
+ */
+static void test_bug_resolver_getdns_fallback(void **state)
+{
+	const struct bed *b = *state;
+	struct relay *rl = calloc(1, sizeof(*rl));
+	unsigned counts[V_COUNT] = {0};
+	struct resolver_options o;
+	struct tctx t;
+
+	need_unbound(b);
+	assert_non_null(rl);
+	tctx_open(&t, b);
+	t.validation = RESOLVER_VALIDATE_RESOLVER;
+	relay_open(&t, rl, RELAY_TRUNCATE, 1);
+	relay_opts(&t, rl, &o);
+	o.getdns_fallback = 1;
+	o.timeout_ms = 1000;
+	run_wave(&t, &o, b->ports[0], 1, counts);
+	print_counts("resolver mode, getdns's own fallback, every UDP answer truncated", rl, counts);
+	tctx_close(&t);
+	free(rl);
 }
 
 /* test_bug_drop_udp - dropped UDP answers (opts.udp = 1): TESTBED.md's getdns 1.6.0 double free. */
@@ -2443,7 +2958,7 @@ static void test_bug_drop_udp(void **state)
 {
 	static const unsigned nths[] = {5, 11, 3, 17, 7, 13};
 
-	run_lossy(state, RELAY_DROP, nths, 6, 1, 0);
+	run_lossy(state, RELAY_DROP, nths, 6, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 /* test_bug_cut_udp - UDP answers cut in half (malformed), opts.udp = 1. */
@@ -2451,7 +2966,7 @@ static void test_bug_cut_udp(void **state)
 {
 	static const unsigned nths[] = {3, 7, 13, 5};
 
-	run_lossy(state, RELAY_CUT, nths, 4, 1, 0);
+	run_lossy(state, RELAY_CUT, nths, 4, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
 /*
@@ -2508,55 +3023,268 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* run_latency - cold latency over ~20 distinct (host, port) one after the other, then cached latency. */
+#define COLD_SAMPLES 60
+
+/* percentile - the p-th percentile (0..1) of n sorted samples (nearest rank). */
+static double percentile(const double *sorted, size_t n, double p)
+{
+	size_t i = (size_t)(p * (double)n + 0.999999);
+
+	return sorted[i == 0 ? 0 : (i > n ? n - 1 : i - 1)];
+}
+
+/* cold_stats - p50, p99 and the count above 20 ms of n samples (sorted in place), and the stall target. */
+static int cold_stats(double *ms, size_t n, double *p50, double *p99, size_t *slow)
+{
+	size_t i;
+
+	qsort(ms, n, sizeof(ms[0]), cmp_double);
+	*p50 = percentile(ms, n, 0.5);
+	*p99 = percentile(ms, n, 0.99);
+	for (i = 0, *slow = 0; i < n; i++)
+		*slow += ms[i] > 20;
+	return *p99 <= 2 * *p50 && *slow == 0;
+}
+
+/*
+ * run_latency - issue 11's stall target (the 40 ms stall was Nagle in the server + our delayed ACK, see
+ * getdns_uv.c ack_now): COLD_SAMPLES cold lookups of one name, each on a fresh resolver (new getdns context, new
+ * TCP connection), as a freshly started proxy's first connection; target p99 <= 2x p50 and none above 20 ms.
+ * Then COLD_SAMPLES cold lookups over every successful (host, port) of the bed on one resolver (their work
+ * differs: 16 to 24 queries), and cached latency. Printed, not asserted: a loaded machine must not fail the suite.
+ */
 static void run_latency(const struct bed *b, int udp)
 {
 	struct expect *x = calloc(1, sizeof(*x));
-	struct lk *l = calloc(40, sizeof(*l));
-	const char *hosts[20];
-	uint16_t ports[20];
-	double cold[20], cached[20];
+	struct lk *l = calloc(2 * COLD_SAMPLES, sizeof(*l));
+	const char *hosts[BED_MAX_CASES * BED_MAX_PORTS];
+	uint16_t ports[BED_MAX_CASES * BED_MAX_PORTS];
+	double one[COLD_SAMPLES], one_cpu[COLD_SAMPLES], one_idle[COLD_SAMPLES], cold[COLD_SAMPLES], cached[COLD_SAMPLES];
+	double p50, p99;
+	const char *mode = udp ? "UDP then TCP" : "TCP only";
 	struct resolver_options o;
 	struct tctx t;
-	size_t n = 0, i, p, slow;
+	size_t n_pairs = 0, i, p, slow;
+	int met;
 
 	assert_non_null(x);
 	assert_non_null(l);
-	tctx_open(&t, b);
-	default_opts(&t, &o);
-	o.udp = udp;
-	tctx_resolver(&t, &o);
-	for (p = 0; p < b->n_ports && n < 20; p++) {
-		for (i = 0; i < b->n_cases && n < 20; i++) {
+	for (p = 0; p < b->n_ports; p++) {
+		for (i = 0; i < b->n_cases; i++) {
 			expect_build(b, &b->cases[i], b->ports[p], x);
 			if (x->reason != NULL)
 				continue;
-			lk_start(&t, &l[n], b->cases[i].host, b->ports[p]);
-			assert_true(run_until(&t, &t.done, (unsigned)n + 1, 10000));
-			assert_exact(b, x, &l[n]);
-			assert_int_equal(l[n].res.from_cache, 0);
-			hosts[n] = b->cases[i].host;
-			ports[n] = b->ports[p];
-			cold[n] = lk_ms(&l[n]);
-			n++;
+			hosts[n_pairs] = b->cases[i].host;
+			ports[n_pairs++] = b->ports[p];
 		}
 	}
-	for (i = 0; i < n; i++) {
-		lk_start(&t, &l[20 + i], hosts[i], ports[i]);
-		assert_true(run_until(&t, &t.done, (unsigned)(n + i + 1), 10000));
-		assert_int_equal(l[20 + i].res.from_cache, 1);
-		cached[i] = lk_ms(&l[20 + i]);
+	assert_true(n_pairs >= 10);
+	tctx_open(&t, b);
+	default_opts(&t, &o);
+	o.udp = udp;
+	expect_build(b, bed_case(b, "SECURE"), b->ports[0], x);
+	for (i = 0; i < COLD_SAMPLES; i++) {
+		tctx_resolver(&t, &o);
+		lk_start(&t, &l[i], x->c->host, x->port);
+		assert_true(run_until(&t, &t.done, t.done + 1, 10000));
+		assert_exact(b, x, &l[i]);
+		one[i] = lk_ms(&l[i]);
+		one_cpu[i] = (double)(l[i].cpu_done - l[i].cpu_start) / 1e6;
+		/* Neither running nor waiting for a CPU: waiting for the network (where a stall would show). */
+		one_idle[i] = one[i] - one_cpu[i] - (double)(l[i].rq_done - l[i].rq_start) / 1e6;
+		tctx_free_resolver(&t);
 	}
-	qsort(cold, n, sizeof(cold[0]), cmp_double);
-	qsort(cached, n, sizeof(cached[0]), cmp_double);
-	for (i = 0, slow = 0; i < n; i++)
-		slow += cold[i] > 30;
-	printf("FIGURE cold lookup latency over %zu distinct (host, port), %s: p50 %.2f ms (min %.2f, p90 %.2f, max "
-	       "%.2f; %zu above 30 ms)\n",
-	       n, udp ? "UDP then TCP" : "TCP only", cold[n / 2], cold[0], cold[n * 9 / 10], cold[n - 1], slow);
-	printf("FIGURE cached lookup latency (callback from the loop), %s: p50 %.1f us (max %.1f us)\n",
-	       udp ? "UDP then TCP" : "TCP only", cached[n / 2] * 1000, cached[n - 1] * 1000);
-	assert_true(n >= 10);
+	met = cold_stats(one, COLD_SAMPLES, &p50, &p99, &slow);
+	qsort(one_cpu, COLD_SAMPLES, sizeof(one_cpu[0]), cmp_double);
+	qsort(one_idle, COLD_SAMPLES, sizeof(one_idle[0]), cmp_double);
+	printf("FIGURE cold lookup latency, self mode, %d lookups of %s:%u each on a fresh resolver, %s: p50 %.2f ms, "
+	       "p99 %.2f ms (min %.2f, p90 %.2f, max %.2f; %zu above 20 ms); target p99 <= 2x p50 and none above "
+	       "20 ms: %s; CPU p50 %.2f ms, p99 %.2f ms; waiting for the network (wall - CPU - run queue) p50 %.2f "
+	       "ms, p99 %.2f ms\n",
+	       COLD_SAMPLES, x->c->host, x->port, mode, p50, p99, one[0], percentile(one, COLD_SAMPLES, 0.9),
+	       one[COLD_SAMPLES - 1], slow, met ? "met" : "NOT met", percentile(one_cpu, COLD_SAMPLES, 0.5),
+	       percentile(one_cpu, COLD_SAMPLES, 0.99), percentile(one_idle, COLD_SAMPLES, 0.5),
+	       percentile(one_idle, COLD_SAMPLES, 0.99));
+	memset(l, 0, 2 * COLD_SAMPLES * sizeof(*l));
+	for (i = 0; i < COLD_SAMPLES; i++) {
+		size_t k = i % n_pairs;
+
+		if (k == 0) {
+			if (t.r != NULL)
+				tctx_free_resolver(&t);
+			tctx_resolver(&t, &o);
+		}
+		expect_build(b, bed_case_by_host(b, hosts[k]), ports[k], x);
+		lk_start(&t, &l[i], hosts[k], ports[k]);
+		assert_true(run_until(&t, &t.done, t.done + 1, 10000));
+		assert_exact(b, x, &l[i]);
+		assert_int_equal(l[i].res.from_cache, 0);
+		cold[i] = lk_ms(&l[i]);
+	}
+	for (i = 0; i < COLD_SAMPLES; i++) {
+		size_t k = i % ((COLD_SAMPLES - 1) % n_pairs + 1);   /* the pairs the last resolver has cached */
+
+		lk_start(&t, &l[COLD_SAMPLES + i], hosts[k], ports[k]);
+		assert_true(run_until(&t, &t.done, t.done + 1, 10000));
+		assert_int_equal(l[COLD_SAMPLES + i].res.from_cache, 1);
+		cached[i] = lk_ms(&l[COLD_SAMPLES + i]);
+	}
+	cold_stats(cold, COLD_SAMPLES, &p50, &p99, &slow);
+	printf("FIGURE cold lookup latency, self mode, %d lookups over %zu distinct (host, port) on one resolver, %s: "
+	       "p50 %.2f ms, p99 %.2f ms (min %.2f, p90 %.2f, max %.2f; %zu above 20 ms)\n",
+	       COLD_SAMPLES, n_pairs, mode, p50, p99, cold[0], percentile(cold, COLD_SAMPLES, 0.9),
+	       cold[COLD_SAMPLES - 1], slow);
+	qsort(cached, COLD_SAMPLES, sizeof(cached[0]), cmp_double);
+	printf("FIGURE cached lookup latency (callback from the loop), %s: p50 %.1f us (max %.1f us)\n", mode,
+	       percentile(cached, COLD_SAMPLES, 0.5) * 1000, cached[COLD_SAMPLES - 1] * 1000);
+	tctx_close(&t);
+	free(l);
+	free(x);
+}
+
+/* dns_query - a query for qname/qtype with RD and EDNS DO (what drill -D sends) into q; its length, 0 on error. */
+static size_t dns_query(uint8_t *q, size_t cap, uint16_t id, const char *qname, uint16_t qtype)
+{
+	static const uint8_t opt[11] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0};   /* OPT, 1232, DO */
+	size_t n = 12;
+	const char *p = qname;
+
+	if (cap < 12 + strlen(qname) + 2 + 4 + sizeof(opt))
+		return 0;
+	memset(q, 0, 12);
+	q[0] = (uint8_t)(id >> 8);
+	q[1] = (uint8_t)id;
+	q[2] = 0x01;   /* RD */
+	q[5] = 1;      /* QDCOUNT */
+	q[11] = 1;     /* ARCOUNT */
+	while (*p != '\0') {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+		if (l == 0 || l > 63)
+			return 0;
+		q[n++] = (uint8_t)l;
+		memcpy(q + n, p, l);
+		n += l;
+		p += l + (dot != NULL);
+	}
+	q[n++] = 0;
+	q[n++] = (uint8_t)(qtype >> 8);
+	q[n++] = (uint8_t)qtype;
+	q[n++] = 0;
+	q[n++] = 1;
+	memcpy(q + n, opt, sizeof(opt));
+	return n + sizeof(opt);
+}
+
+/*
+ * parallel3_us - the floor of a resolver-mode lookup: A, AAAA and TLSA sent at once over one UDP socket to
+ * the bed's unbound, all three answers read (what `drill` does three times in parallel, without three process
+ * starts). Microseconds, or -1.
+ */
+static double parallel3_us(const struct bed *b, const char *host, uint16_t port)
+{
+	uint8_t q[3][300], buf[4096];
+	char tlsa[RESOLVER_MAX_NAME];
+	size_t len[3];
+	uint64_t t0;
+	int fd, got = 0, i;
+
+	snprintf(tlsa, sizeof(tlsa), "_%u._tcp.%s", port, host);
+	len[0] = dns_query(q[0], sizeof(q[0]), 0x1001, host, 1);
+	len[1] = dns_query(q[1], sizeof(q[1]), 0x1002, host, 28);
+	len[2] = dns_query(q[2], sizeof(q[2]), 0x1003, tlsa, 52);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (const struct sockaddr *)&b->unbound_addr, sizeof(b->unbound_addr)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	t0 = uv_hrtime();
+	for (i = 0; i < 3; i++)
+		if (send(fd, q[i], len[i], 0) != (ssize_t)len[i])
+			got = -100;
+	while (got >= 0 && got < 3) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (poll(&pfd, 1, 2000) != 1 || recv(fd, buf, sizeof(buf), 0) < 12)
+			break;
+		got++;
+	}
+	close(fd);
+	return got == 3 ? (double)(uv_hrtime() - t0) / 1e3 : -1;
+}
+
+/*
+ * test_figures_modes - issue 11's resolver-mode targets, measured in one run: cold lookups (a fresh resolver
+ * each, so nothing is cached and the connection is new) in self mode against NSD and in resolver mode against
+ * a warm unbound, wall time and this thread's CPU per lookup, and the parallel 3-query floor. Targets: resolver
+ * mode <= 1.5x the floor (bench/dns compares with drill itself) and CPU <= 1/10 of self mode. Printed.
+ */
+static void test_figures_modes(void **state)
+{
+	const struct bed *b = *state;
+	enum { N = COLD_SAMPLES };
+	struct expect *x = calloc(1, sizeof(*x));
+	struct lk *l = calloc(1, sizeof(*l));
+	const char *hosts[BED_MAX_CASES * BED_MAX_PORTS];
+	uint16_t ports[BED_MAX_CASES * BED_MAX_PORTS];
+	double ms[2][N], cpu[2][N], floor_us[N], p50[2], cpu50[2], f50;
+	struct resolver_options o;
+	struct tctx t;
+	size_t n_pairs = 0, i, p;
+	int m;
+
+	need_unbound(b);
+	assert_non_null(x);
+	assert_non_null(l);
+	for (p = 0; p < b->n_ports; p++)
+		for (i = 0; i < b->n_cases; i++) {
+			expect_build(b, &b->cases[i], b->ports[p], x);
+			if (x->reason != NULL)
+				continue;
+			hosts[n_pairs] = b->cases[i].host;
+			ports[n_pairs++] = b->ports[p];
+		}
+	tctx_open(&t, b);
+	/* unbound warm: every name asked once before anything is measured */
+	for (i = 0; i < n_pairs; i++)
+		if (parallel3_us(b, hosts[i], ports[i]) < 0)
+			fail_msg("unbound did not answer %s", hosts[i]);
+	for (m = 0; m < 2; m++) {
+		for (i = 0; i < N; i++) {
+			size_t k = i % n_pairs;
+			if (m == 1)
+				resolver_mode_opts(&t, &o);
+			else
+				default_opts(&t, &o);
+			tctx_resolver(&t, &o);
+			memset(l, 0, sizeof(*l));
+			expect_build(b, bed_case_by_host(b, hosts[k]), ports[k], x);
+			lk_start(&t, l, hosts[k], ports[k]);
+			assert_true(run_until(&t, &t.done, t.done + 1, 10000));
+			assert_exact(b, x, l);
+			ms[m][i] = lk_ms(l);
+			cpu[m][i] = (double)(l->cpu_done - l->cpu_start) / 1e3;
+			tctx_free_resolver(&t);
+			if (m == 1)
+				floor_us[i] = parallel3_us(b, hosts[k], ports[k]);
+		}
+		qsort(ms[m], N, sizeof(double), cmp_double);
+		qsort(cpu[m], N, sizeof(double), cmp_double);
+		p50[m] = percentile(ms[m], N, 0.5);
+		cpu50[m] = percentile(cpu[m], N, 0.5);
+		printf("FIGURE cold lookup, validation %s (%s), %d lookups: p50 %.3f ms, p99 %.3f ms, max %.3f ms; CPU "
+		       "p50 %.0f us, p99 %.0f us\n",
+		       m ? "resolver" : "self", m ? "warm unbound, UDP" : "NSD, TCP", N, p50[m], percentile(ms[m], N, 0.99),
+		       ms[m][N - 1], cpu50[m], percentile(cpu[m], N, 0.99));
+	}
+	qsort(floor_us, N, sizeof(double), cmp_double);
+	f50 = percentile(floor_us, N, 0.5);
+	printf("FIGURE parallel A+AAAA+TLSA over one UDP socket to the warm unbound (drill's wire exchange, no process "
+	       "start), %d samples: p50 %.3f ms, p99 %.3f ms\n",
+	       N, f50 / 1000, percentile(floor_us, N, 0.99) / 1000);
+	printf("FIGURE resolver mode vs the floor: %.2fx (target <= 1.5x vs drill: see bench/dns); CPU resolver/self "
+	       "%.3f (target <= 0.1: %s)\n",
+	       p50[1] / (f50 / 1000), cpu50[1] / cpu50[0], cpu50[1] <= 0.1 * cpu50[0] ? "met" : "NOT met");
 	tctx_close(&t);
 	free(l);
 	free(x);
@@ -2585,6 +3313,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cases_tcp_443),
 		cmocka_unit_test(test_cases_udp_443),
 		cmocka_unit_test(test_cases_tcp_other_port),
+		cmocka_unit_test(test_cases_resolver_mode),
+		cmocka_unit_test(test_cases_tlsa_only),
+		cmocka_unit_test(test_cases_resolver_mode_upstreams),
 		cmocka_unit_test(test_cases_invalid_input),
 	};
 	static const struct CMUnitTest cache[] = {
@@ -2594,6 +3325,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cache_count_bound),
 		cmocka_unit_test(test_cache_count_bound_concurrent),
 		cmocka_unit_test(test_cache_failure_ttl),
+		cmocka_unit_test(test_cache_prefetch),
+		cmocka_unit_test(test_cache_prefetch_resolver_mode),
+		cmocka_unit_test(test_cache_prefetch_fail_closed),
 	};
 	static const struct CMUnitTest coalesce[] = {
 		cmocka_unit_test(test_coalesce_100),
@@ -2607,6 +3341,8 @@ int main(int argc, char **argv)
 	static const struct CMUnitTest timeout[] = {
 		cmocka_unit_test(test_timeout_tcp),
 		cmocka_unit_test(test_timeout_udp),
+		cmocka_unit_test(test_timeout_backlog_full),
+		cmocka_unit_test(test_failure_refused),
 		cmocka_unit_test(test_timeout_free_pending),
 	};
 	static const struct CMUnitTest relay[] = {
@@ -2616,9 +3352,15 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_relay_cut_tcp),
 		cmocka_unit_test(test_relay_close_mid_tcp),
 		cmocka_unit_test(test_recovery_after_close_mid),
+		cmocka_unit_test(test_relay_pass_resolver_udp),
+		cmocka_unit_test(test_relay_drop_resolver_udp),
+		cmocka_unit_test(test_relay_truncate_resolver_udp),
+		cmocka_unit_test(test_relay_cut_resolver_udp),
+		cmocka_unit_test(test_relay_parallel_truncated_resolver),
 	};
 	static const struct CMUnitTest figures[] = {
 		cmocka_unit_test(test_figures_latency),
+		cmocka_unit_test(test_figures_modes),
 	};
 	static const struct CMUnitTest known_bugs[] = {
 		cmocka_unit_test(test_bug_truncate_udp),
@@ -2628,6 +3370,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bug_pass_udp_concurrent),
 		cmocka_unit_test(test_bug_drop_udp),
 		cmocka_unit_test(test_bug_cut_udp),
+		cmocka_unit_test(test_bug_resolver_getdns_fallback),
 	};
 	static const struct group groups[] = {
 		GROUP("cases", cases, 1),     GROUP("cache", cache, 1),     GROUP("coalesce", coalesce, 1),

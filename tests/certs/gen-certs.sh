@@ -10,6 +10,9 @@
 #   expired        2020-01-01 .. 2020-02-01 (leaf), 2020-01-01 .. 2021-01-01 (CAs)
 #   not yet valid  2035-01-01 .. 2040-01-01
 # It also writes the chain files (chain-*.pem) listed at the end. Keys are ECDSA P-256 except rsa-leaf (RSA-2048).
+# Chain-building fixtures: root-cross and root-cross-expired are copies of the root (same subject, same key)
+# issued by cross-root, as a CA that moves to a new root sends them (OpenSSL's test/dane-cross.in); loop-a* and
+# loop-b* are CAs that issue each other, sixteen certificates a hostile server may send to make path building slow.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -156,6 +159,15 @@ issue() {
 	finish "$1"
 }
 
+# issue_key NAME ISSUER EXT FROM TO KEY - like issue, for an existing key (a second certificate for that key)
+issue_key() {
+	cp "$6" "$1.key"
+	openssl req -config openssl.cnf -new -key "$1.key" -subj "$SUBJ" -out "$1.csr" 2>/dev/null
+	openssl ca -config openssl.cnf -batch -notext -cert "$2.pem" -keyfile "$2.key" -in "$1.csr" -out "$1.pem" \
+		-extensions "$3" -startdate "$4" -enddate "$5" 2>/dev/null
+	finish "$1"
+}
+
 # selfsign NAME EXT FROM TO - a self-signed certificate for NAME (subject $SUBJ)
 selfsign() {
 	newkey "$1"
@@ -168,6 +180,11 @@ selfsign() {
 SUBJ="/O=daneproxy tests/CN=Test Root CA"; selfsign root ext_root $VALID_FROM $VALID_TO
 SUBJ="/O=daneproxy tests/CN=Unrelated Root CA"; selfsign other-root ext_root $VALID_FROM $VALID_TO
 SUBJ="/O=daneproxy tests/CN=Expired Root CA"; selfsign root-expired ext_root $VALID_FROM 20210101000000Z
+SUBJ="/O=daneproxy tests/CN=Cross Root CA"; selfsign cross-root ext_root $VALID_FROM $VALID_TO
+# The root again, cross-signed by cross-root: same subject and key as root.pem, so int1 verifies under either.
+SUBJ="/O=daneproxy tests/CN=Test Root CA"; issue_key root-cross cross-root ext_root $VALID_FROM $VALID_TO root.key
+SUBJ="/O=daneproxy tests/CN=Test Root CA"
+issue_key root-cross-expired cross-root ext_root $VALID_FROM 20210101000000Z root.key
 
 # Intermediates.
 SUBJ="/O=daneproxy tests/CN=Test Intermediate 1"; issue int1 root ext_int $VALID_FROM $VALID_TO
@@ -204,10 +221,31 @@ SAN="DNS:*.test"; issue leaf-tldwild int1 ext_leaf $VALID_FROM $VALID_TO
 SUBJ="/CN=www.example.test"
 issue leaf-cn int1 ext_leaf_nosan $VALID_FROM $VALID_TO
 SAN=DNS:other.example.test; issue leaf-san-cn int1 ext_leaf $VALID_FROM $VALID_TO
+# A subject with an escape sequence, DEL and two bytes that are not UTF-8 (a T61String keeps them raw): every
+# explanation that quotes a subject must stay printable.
+printf '[req]\ndistinguished_name = req_dn\nstring_mask = nombstr\n[req_dn]\n' > raw.cnf
+SUBJ=$(printf '/CN=evil\033[31m\177\377\376')
+openssl req -config raw.cnf -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf-ctrl.key \
+	-subj "$SUBJ" -out leaf-ctrl.csr 2>/dev/null
+SAN=DNS:other.example.test openssl ca -config openssl.cnf -batch -notext -cert int1.pem -keyfile int1.key \
+	-in leaf-ctrl.csr -out leaf-ctrl.pem -extensions ext_leaf -startdate $VALID_FROM -enddate $VALID_TO 2>/dev/null
+finish leaf-ctrl
 SUBJ="/CN=IP address leaf"
 SAN=IP:127.0.0.1; issue leaf-ip int1 ext_leaf $VALID_FROM $VALID_TO
 SUBJ="/CN=www.example.test"
 SAN=DNS:www.example.test; issue rsa-leaf int1 ext_leaf $VALID_FROM $VALID_TO rsa
+
+# Two CAs that issue each other: seven copies of "Loop A" (issued by Loop B) and eight of "Loop B" (issued by
+# Loop A), every copy of a name with that name's one key, and a leaf under Loop A.
+SUBJ="/O=daneproxy tests/CN=Loop A"; selfsign loop-a ext_root $VALID_FROM $VALID_TO
+SUBJ="/O=daneproxy tests/CN=Loop B"; selfsign loop-b ext_root $VALID_FROM $VALID_TO
+for i in 1 2 3 4 5 6 7; do
+	SUBJ="/O=daneproxy tests/CN=Loop A"; issue_key "loop-a$i" loop-b ext_root $VALID_FROM $VALID_TO loop-a.key
+	SUBJ="/O=daneproxy tests/CN=Loop B"; issue_key "loop-b$i" loop-a ext_root $VALID_FROM $VALID_TO loop-b.key
+done
+SUBJ="/O=daneproxy tests/CN=Loop B"; issue_key loop-b8 loop-a ext_root $VALID_FROM $VALID_TO loop-b.key
+SUBJ="/CN=www.example.test"
+SAN=DNS:www.example.test; issue leaf-loop loop-a ext_leaf $VALID_FROM $VALID_TO
 
 # Chains, leaf first.
 cat leaf.pem int1.pem > chain-leaf-int1.pem
@@ -234,5 +272,15 @@ cat leaf-tldwild.pem int1.pem > chain-tldwild-int1.pem
 cat leaf-cn.pem int1.pem > chain-cn-int1.pem
 cat leaf-san-cn.pem int1.pem > chain-san-cn-int1.pem
 cat leaf-ip.pem int1.pem > chain-ip-int1.pem
+cat leaf-ctrl.pem int1.pem > chain-ctrl-int1.pem
+# The root sent only as a cross-signed copy, with its cross-signer (test/dane-cross.in case 1).
+cat leaf.pem int1.pem root-cross.pem cross-root.pem > chain-cross.pem
+# The cross-signed copy first, the self-signed root after it: the first issuer in wire order leads nowhere.
+cat leaf.pem int1.pem root-cross.pem root.pem > chain-cross-then-root.pem
+# Expired and valid cross-certificates of the same root, in both orders.
+cat leaf.pem int1.pem root-cross-expired.pem root-cross.pem cross-root.pem > chain-cross-expired-first.pem
+cat leaf.pem int1.pem root-cross.pem root-cross-expired.pem cross-root.pem > chain-cross-valid-first.pem
+cat leaf-loop.pem loop-a1.pem loop-a2.pem loop-a3.pem loop-a4.pem loop-a5.pem loop-a6.pem loop-a7.pem \
+	loop-b1.pem loop-b2.pem loop-b3.pem loop-b4.pem loop-b5.pem loop-b6.pem loop-b7.pem loop-b8.pem > chain-loop.pem
 
-rm -rf newcerts index.txt* serial* openssl.cnf
+rm -rf newcerts index.txt* serial* openssl.cnf raw.cnf

@@ -8,7 +8,6 @@
 #   The nginx origin owns TESTBED_TLS_PORT: do not run at the same time as another user of that port
 #   (ctest: RESOURCE_LOCK, see connect.cmake). Proxies listen on free ports in 16000-17999.
 # Environment: CONNECT_KEEP=1 keeps the work directory (always kept when a case fails);
-#   CONNECT_NO_INSTALL=1 never runs apt-get (the Chromium group then skips if Chromium is missing);
 #   CONNECT_CHROMIUM=PATH runs that browser binary instead of chromium;
 #   CONNECT_LOAD_N (default 200) and CONNECT_LOAD_PAR (default 50) size the load measurement.
 # Prints "ok"/"FAIL"/"skip" per case, the load figures, then "N passed, N failed" (and "N skipped" before it);
@@ -61,50 +60,8 @@ grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null && H
 # ---------------------------------------------------------------- time, polling, ports
 
 
-# free_port - FREE = an unused port in 16000-17999 (tests/e2e uses 10000-15999 and 18000-19999, the bed 20000+)
-TAKEN=" "
-free_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((16000 + RANDOM % 2000))
-		case "$TAKEN" in *" $p "*) continue ;; esac
-		port_used "$p" && continue
-		TAKEN="$TAKEN$p "
-		FREE=$p
-		return 0
-	done
-	echo "connect: no free port in 16000-17999" >&2
-	return 1
-}
-
-# ---------------------------------------------------------------- processes
-
-PIDS=()
-group_empty() { ! kill -0 -- "-$1" 2>/dev/null; }
-# stop_pid PID [SIGNAL] - signal its process group (default TERM), SIGKILL the group after 5 s, reap; STOP_RC = status
-stop_pid() {
-	local pid=$1 sig=${2:-TERM}
-	kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null
-	wait_for 5 not_alive "$pid" || true
-	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	STOP_RC=$?
-	forget_pid "$pid"
-	return 0
-}
-forget_pid() {
-	local i
-	for i in "${!PIDS[@]}"; do
-		[ "${PIDS[$i]}" == "$1" ] && unset 'PIDS[i]'
-	done
-}
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid" TERM
-	done
-	PIDS=()
-}
+# Ports 16000-17999 (harness.bash free_port); every process spawned is stopped on the way out.
+PORT_BASE=16000
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
@@ -119,9 +76,6 @@ case_skip() { # case_skip NAME WHY
 	echo "skip $GROUP/$1" >>"$RESULTS"
 }
 
-header() { # header FILE NAME - value of a response header (the last one), without CR
-	grep -i "^$2:" "$1" 2>/dev/null | tail -n 1 | tr -d '\r' | sed -e "s/^[^:]*: *//"
-}
 # first_pem FILE OUT - the first PEM certificate of FILE
 first_pem() { awk '/-----BEGIN CERTIFICATE-----/{p=1} p{print} /-----END CERTIFICATE-----/{if(p) exit}' "$1" >"$2"; }
 
@@ -254,7 +208,7 @@ t_refuse() {
 	[ "$P_RC" -ne 0 ] || err "curl succeeded"
 	grep -qF "$MARK" "$W/req-$name.b" 2>/dev/null && err "the origin's page came through"
 	ps=$(header "$W/req-$name.h" Proxy-Status)
-	check_re "Proxy-Status" "$ps" "^daneproxy; error=$e; details=\"[^\"]+\"$"
+	check_re "Proxy-Status" "$ps" "^daneproxy; error=$e(; (rcode=\"[A-Z]+\"|info-code=[0-9]+))*; details=\"[^\"]+\"$"
 	[[ $ps =~ details=\"([^\"]*)\" ]] && check_re "Proxy-Status details" "${BASH_REMATCH[1]}" "$dre"
 	if grep -q "c=${name}[ &]" "$ORIGIN_LOG" 2>/dev/null; then
 		err "the origin received the request although the proxy refused it"
@@ -472,23 +426,9 @@ chromium_run() {
 	stop_pid "$pid" KILL    # whatever Chromium left in its process group
 }
 group_chromium() {
-	local log=$W/C.install.log irc=none
+	# Chromium and certutil come from .ci/install-deps (packages chromium, libnss3-tools): a test installs nothing.
 	if ! have_chromium; then
-		if [ "${CONNECT_NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-			echo "connect: chromium or certutil missing: apt-get install -y chromium libnss3-tools (log: $log)"
-			DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q chromium libnss3-tools >"$log" 2>&1 ||
-				{ timeout 300 apt-get update -q >>"$log" 2>&1 &&
-					DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q chromium libnss3-tools >>"$log" 2>&1; }
-			irc=$?
-		fi
-	fi
-	if ! have_chromium; then
-		local why="$CHROMIUM or certutil is not installed"
-		if [ "${CONNECT_NO_INSTALL:-0}" = 1 ]; then why="$why (CONNECT_NO_INSTALL=1)"
-		elif [ "$(id -u)" != 0 ]; then why="$why and installing it needs root"
-		elif [ "$irc" == none ]; then why="$why and apt-get is not available"
-		elif [ "$irc" != 0 ]; then why="$why and apt-get install chromium libnss3-tools failed (exit $irc, $log: $(tail -n 1 "$log" 2>/dev/null))"
-		else why="$why, still, after apt-get install chromium libnss3-tools"; fi
+		local why="$CHROMIUM or certutil is not installed (sh .ci/install-deps test installs them)"
 		case_skip chromium-dane-valid "$why"
 		case_skip chromium-mismatch "$why"
 		case_skip chromium-untrusted-ca "$why"
@@ -677,7 +617,7 @@ group_load() {
 	local N=${CONNECT_LOAD_N:-200} PAR=${CONNECT_LOAD_PAR:-50} url="https://www.dane.test:$T/marker.html" name conc ok
 	local -a proxy_args=(-x "http://127.0.0.1:${PPORT[A]}" --cacert "$W/ca.pem" "$url")
 	local -a direct_args=(--cacert "$TESTBED_CA_CERT" --resolve "www.dane.test:$T:127.0.0.1" "$url")
-	local c0 c1 hz lines0 lines1 serials nserial first
+	local c0 c1 hz lines0 serials nserial first
 	hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 	preq warm A "$url?c=warm" --cacert "$W/ca.pem"
 	first=$(cert_field warm "Serial Number")
@@ -699,7 +639,6 @@ group_load() {
 			"$(pct "$W/load-$name.txt" 50)" "$(pct "$W/load-$name.txt" 90)" "${LOAD_WALL:-n/a}" "$ok/$N"
 	done
 	c1=$(cpu_ticks "${PPID_OF[A]}")
-	lines1=$(wc -l <"$W/A.log")
 	echo "load: proxy CPU $(awk -v t=$((c1 - c0)) -v hz="$hz" -v n=$((2 * N)) 'BEGIN { printf "%.0f ms total, %.2f ms per proxied connection", t * 1000 / hz, t * 1000 / hz / n }')"
 	serials=$(cat "$W/load-seq-proxy.txt" "$W/load-par-proxy.txt" | awk '{print $4}' | sort | uniq -c)
 	nserial=$(awk '$2 != "-"' <<<"$serials" | wc -l)
@@ -715,7 +654,10 @@ group_load() {
 		ok=$(okcount "$W/load-$name.txt")
 		[ "$ok" -eq "$N" ] || err "$name: $ok of $N requests succeeded ($(awk '!($1 == 0 && $2 == 200) {print "curl " $1 " http " $2}' "$W/load-$name.txt" | sort | uniq -c | head -n 3 | tr '\n' ';'))"
 	done
-	[ $((lines1 - lines0)) -eq $((2 * N)) ] || note "log lines during the load: $((lines1 - lines0)) (want $((2 * N)))"
+	# One log line per connection, also under load (written when each connection has closed).
+	all_logged() { [ $(($(wc -l <"$W/A.log") - lines0)) -ge $((2 * N)) ]; }
+	wait_for 5 all_logged
+	check "log lines for $((2 * N)) proxied connections" "$(($(wc -l <"$W/A.log") - lines0))" "$((2 * N))"
 	case_end
 	case_begin mint-one-leaf-per-name
 	check "distinct leaf serials for www.dane.test over $((2 * N)) connections" "$nserial" 1

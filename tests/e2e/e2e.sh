@@ -4,7 +4,8 @@
 # curl / raw-socket clients. Every case checks what the client sees AND the proxy's JSON log line.
 #
 # usage: e2e.sh DANEPROXY_BINARY TESTBED_ENV_FILE [GROUP...]
-#   groups: dane (owns TESTBED_TLS_PORT), traffic (owns TESTBED_TLS_PORT2), faults, config; default: all, in turn.
+#   groups: dane (owns TESTBED_TLS_PORT), traffic (owns TESTBED_TLS_PORT2), faults, config, hardening,
+#   hardening_daemon (tests/e2e/hardening.bash), inbound (tests/e2e/inbound.bash); default: all, in turn.
 #   Groups that own a TLSA port must not run at the same time as another user of that port (ctest: RESOURCE_LOCK).
 # Prints "ok"/"FAIL" per case, then "N passed, N failed"; exits 1 on any failure, 2 on bad usage.
 # E2E_KEEP=1 keeps the work directory (it is always kept when a case fails).
@@ -21,7 +22,7 @@ DANEPROXY=$(readlink -f "$1")
 ENVFILE=$2
 shift 2
 GROUPS_WANTED=("$@")
-[ ${#GROUPS_WANTED[@]} -eq 0 ] && GROUPS_WANTED=(dane traffic faults config)
+[ ${#GROUPS_WANTED[@]} -eq 0 ] && GROUPS_WANTED=(dane traffic faults config hardening hardening_daemon inbound)
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 HELPER=$HERE/e2e_helper.py
@@ -56,44 +57,6 @@ grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null && H
 
 
 
-# free_port - sets FREE to an unused TCP/UDP port in this group's range (groups running in parallel never collide)
-PORT_BASE=10000
-TAKEN=" "
-free_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((PORT_BASE + RANDOM % 2000))
-		case "$TAKEN" in *" $p "*) continue ;; esac
-		port_used "$p" && continue
-		TAKEN="$TAKEN$p "
-		FREE=$p
-		return 0
-	done
-	echo "e2e: no free port in $PORT_BASE.." >&2
-	return 1
-}
-
-# ---------------------------------------------------------------- processes
-
-PIDS=()
-
-# stop_pid PID - SIGTERM its process group, SIGKILL after 3 s, reap
-stop_pid() {
-	local pid=$1
-	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-	wait_for 3 not_alive "$pid" || true
-	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	PIDS=()
-}
-
 # ---------------------------------------------------------------- cases and checks
 
 CASE=""
@@ -101,9 +64,6 @@ CASE_ERRS=()
 CASE_NOTES=()
 
 
-header() { # header FILE NAME - value of a response header (last one), without CR
-	grep -i "^$2:" "$1" 2>/dev/null | tail -n 1 | tr -d '\r' | sed -e "s/^[^:]*: *//"
-}
 
 # ---------------------------------------------------------------- the proxy, origins, requests
 
@@ -247,7 +207,7 @@ t_req() {
 	for spec in "$@"; do [[ $spec == error=* ]] && e=${spec#error=}; done
 	if [[ $want == 5* && -n $e && $e != null ]]; then
 		ps=$(header "$W/req-$cname.h" Proxy-Status)
-		check_re "Proxy-Status" "$ps" "^daneproxy; error=$e; details=\"[^\"]+\""
+		check_re "Proxy-Status" "$ps" "^daneproxy; error=$e(; (rcode=\"[A-Z]+\"|info-code=[0-9]+))*; details=\"[^\"]+\""
 	fi
 	if [[ $want != 2* && -n $ORIGIN_LOG ]] && grep -q "c=${cname}[ &]" "$ORIGIN_LOG" 2>/dev/null; then
 		err "the origin received the request although the proxy refused it"
@@ -341,6 +301,15 @@ $(server_body rolled-origin)
 				bytes_up=0 "details~bogus"
 		done
 	done
+	# --- issue 11: a DNSSEC failure says its DNS RCODE and RFC 8914 Extended DNS Error (RFC 9209 dns_error)
+	case_begin bogus-rcode-info-code
+	check_re "Proxy-Status (expired)" "$(header "$W/req-bogus-expired-D.h" Proxy-Status)" \
+		'^daneproxy; error=dns_error; rcode="SERVFAIL"; info-code=7; details="[^"]+"$'
+	check_re "Proxy-Status (bad DS)" "$(header "$W/req-bogus-baddsl-D.h" Proxy-Status)" \
+		'^daneproxy; error=dns_error; rcode="SERVFAIL"; info-code=[0-9]+; details="[^"]+"$'
+	grep -q '"target": "www.expired.dane.test:[0-9]*".*"dns_rcode": "SERVFAIL", "dns_info_code": 7' "$W/D.log" ||
+		err "no log line with dns_rcode SERVFAIL and dns_info_code 7 for www.expired"
+	case_end
 	# --- insecure, secure absence, unusable-only, insecure CNAME: the policy decides
 	for h in www.insecure:insecure notlsa:"secure absence" nolabel:"secure absence" \
 		unusable:"secure, no usable records" cname-insecure:insecure; do
@@ -931,6 +900,13 @@ EOF
 	case_end
 }
 
+# ================================================================= issue 9 regression groups
+# shellcheck source=hardening.bash
+. "$HERE/hardening.bash"
+# ================================================================= issue 10: the inbound redesign
+# shellcheck source=inbound.bash
+. "$HERE/inbound.bash"
+
 # ================================================================= main
 
 # Each group runs in a subshell whose EXIT trap stops every process it started. The subshell runs in the
@@ -951,6 +927,9 @@ run_group() {
 		traffic) group_traffic ;;
 		faults) group_faults ;;
 		config) group_config ;;
+		hardening) PORT_BASE=15000; group_hardening ;;
+		hardening_daemon) PORT_BASE=19000; group_hardening_daemon ;;
+		inbound) PORT_BASE=13000; group_inbound ;;
 		*) setup_fail "unknown group $GROUP" ;;
 		esac
 	) &

@@ -6,11 +6,17 @@ Servers print one line "ready PORT" on stdout once every socket is bound, then r
   origin reset|stall|garbage PORT
                               TCP on 127.0.0.1 and ::1: reset = accept and close with RST (SO_LINGER 0);
                               stall = accept, read and never answer; garbage = accept and send non-TLS bytes
+  http10 PORT CERTCHAIN KEY   TLS on 127.0.0.1 and ::1: an HTTP/1.0 origin; reads a request head, answers
+                              "HTTP/1.0 200 OK" with a body delimited by its close
+  wsecho PORT CERTCHAIN KEY   TLS on 127.0.0.1 and ::1: a WebSocket echo server (python3-websockets)
   eofecho PORT CERTCHAIN KEY  TLS on 127.0.0.1 and ::1: reads until the client's EOF (close_notify or FIN), then
                               answers "LENGTH SHA256\n" and closes - it only works through a proxy that passes a
                               half-close on and keeps the other direction open
 
 Clients print one JSON object on stdout:
+  ws HOST PORT URL [--early]  a WebSocket client through the proxy in absolute-form: the upgrade request (with
+                              --early, the first frame in the same write, before the 101), then a text frame,
+                              reading the echo of each; reports the status line, Sec-WebSocket-Accept check, echoes
   raw HOST PORT [--send FILE] [--dribble SECONDS] [--half-close] [--out FILE] [--strip-head] [--timeout S]
                               connect, send FILE (byte by byte with --dribble), optionally shut down the write
                               side, read until EOF; reports local port, bytes, eof/reset/timeout, elapsed seconds;
@@ -384,6 +390,126 @@ def client_pipeline(args):
     print(json.dumps(out))
 
 
+def http10_conn(ctx, c):
+    try:
+        s = ctx.wrap_socket(c, server_side=True)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+        s.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Origin: http10\r\n\r\nhttp10-origin body\n")
+        try:
+            s.unwrap()
+        except (OSError, ssl.SSLError):
+            pass
+        s.close()
+    except (OSError, ssl.SSLError):
+        c.close()
+
+
+def serve_http10(port, cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    lsocks = listen_both(port)
+    ready(port)
+    while True:
+        r, _, _ = select.select(lsocks, [], [])
+        for ls in r:
+            c, _ = ls.accept()
+            threading.Thread(target=http10_conn, args=(ctx, c), daemon=True).start()
+
+
+def serve_wsecho(port, cert, key):
+    import asyncio
+    import websockets
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    async def echo(ws, path=None):
+        async for msg in ws:
+            await ws.send(msg)
+
+    async def run():
+        async with websockets.serve(echo, "127.0.0.1", port, ssl=ctx):
+            ready(port)
+            await asyncio.Future()
+
+    asyncio.run(run())
+
+
+def ws_frame(text):
+    """A masked client text frame (RFC 6455 section 5.2)."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    head = bytes([0x81])
+    n = len(payload)
+    if n < 126:
+        head += bytes([0x80 | n])
+    else:
+        head += bytes([0x80 | 126]) + struct.pack(">H", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_read_frame(s, buf):
+    """Read one unmasked server frame; returns (text, rest)."""
+    while len(buf) < 2:
+        d = s.recv(65536)
+        if not d:
+            return None, buf
+        buf += d
+    n = buf[1] & 0x7F
+    off = 2
+    if n == 126:
+        while len(buf) < 4:
+            buf += s.recv(65536)
+        n = struct.unpack(">H", buf[2:4])[0]
+        off = 4
+    while len(buf) < off + n:
+        d = s.recv(65536)
+        if not d:
+            return None, buf
+        buf += d
+    return buf[off:off + n].decode(), buf[off + n:]
+
+
+def client_ws(args):
+    import base64
+    host, port, url = args[0], int(args[1]), args[2]
+    early = "--early" in args
+    key = base64.b64encode(os.urandom(16)).decode()
+    hostport = url.split("/")[2]
+    req = ("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (url, hostport, key)).encode()
+    s = connect(host, port, 10)
+    res = {"local_port": s.getsockname()[1], "status": "", "accept_ok": False, "echoes": []}
+    s.sendall(req + (ws_frame("early-frame") if early else b""))
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    head, _, buf = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    res["status"] = lines[0]
+    want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    for line in lines[1:]:
+        if line.lower().startswith("sec-websocket-accept:"):
+            res["accept_ok"] = line.split(":", 1)[1].strip() == want
+    if lines[0].startswith("HTTP/1.1 101"):
+        if early:
+            text, buf = ws_read_frame(s, buf)
+            res["echoes"].append(text)
+        s.sendall(ws_frame("hello through daneproxy"))
+        text, buf = ws_read_frame(s, buf)
+        res["echoes"].append(text)
+    s.close()
+    print(json.dumps(res))
+
+
 def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
@@ -394,6 +520,12 @@ def main():
         serve_origin(args[0], int(args[1]))
     elif cmd == "eofecho":
         serve_eofecho(int(args[0]), args[1], args[2])
+    elif cmd == "http10":
+        serve_http10(int(args[0]), args[1], args[2])
+    elif cmd == "wsecho":
+        serve_wsecho(int(args[0]), args[1], args[2])
+    elif cmd == "ws":
+        client_ws(args)
     elif cmd == "raw":
         client_raw(args)
     elif cmd == "pipeline":

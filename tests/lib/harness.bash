@@ -136,3 +136,55 @@ get_logline() {
 }
 
 sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
+
+# header FILE NAME - the value of a response header in FILE (the last one), without CR
+header() {
+	grep -i "^$2:" "$1" 2>/dev/null | tail -n 1 | tr -d '\r' | sed -e "s/^[^:]*: *//"
+}
+
+# free_port - FREE = an unused TCP/UDP port in PORT_BASE .. PORT_BASE + 1999, never one this script took before
+# (suites running in parallel use different bases: e2e 10000-15999 and 18000-19999, connect 16000-17999, the bed
+# 20000+)
+PORT_BASE=${PORT_BASE:-10000}
+TAKEN=" "
+free_port() {
+	local p i
+	for ((i = 0; i < 500; i++)); do
+		p=$((PORT_BASE + RANDOM % 2000))
+		case "$TAKEN" in *" $p "*) continue ;; esac
+		port_used "$p" && continue
+		TAKEN="$TAKEN$p "
+		FREE=$p
+		return 0
+	done
+	echo "no free port in $PORT_BASE.." >&2
+	return 1
+}
+
+# Processes started with spawn; stop_pid ends one, cleanup all of them.
+PIDS=()
+# stop_pid PID [SIGNAL] - signal its process group (default TERM), SIGKILL the group after 5 s, reap;
+# STOP_RC = its exit status
+stop_pid() {
+	local pid=$1 sig=${2:-TERM}
+	kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null
+	wait_for 5 not_alive "$pid" || true
+	kill -KILL -- "-$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	STOP_RC=$?
+	forget_pid "$pid"
+	return 0
+}
+forget_pid() {
+	local i
+	for i in "${!PIDS[@]}"; do
+		[ "${PIDS[$i]}" == "$1" ] && unset 'PIDS[i]'
+	done
+}
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		stop_pid "$pid" TERM
+	done
+	PIDS=()
+}

@@ -9,6 +9,10 @@
 #
 # Prints one line per check and a final "N passed, N failed".
 
+# `sh selftest.sh` works too: the checks need bash.
+if [ -z "${BASH_VERSION:-}" ]; then
+	exec bash "$0" "$@"
+fi
 set -eu
 set -o pipefail
 export LC_ALL=C
@@ -384,6 +388,39 @@ refuse_ok() {
 }
 check "start refuses a running DIR" refuse_ok
 
+# validating unbound (validation = resolver), when the bed runs one
+if [ -n "${TESTBED_UNBOUND_PORT:-}" ]; then
+	UP=$TESTBED_UNBOUND_PORT
+	ub() { dig +dnssec +tries=1 +time=3 -p "$UP" @127.0.0.1 "$@" 2>&1 || true; }
+	ub_case() { # name type rcode want-ad ede
+		local out fl
+		out=$(ub "$1" "$2")
+		case $out in *"status: $3,"*) ;; *) echo "$out"; echo "(expected $3)"; return 1 ;; esac
+		fl=$(sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$out" | head -n 1)
+		case " $fl " in
+			*" ad "*) [ "$4" = ad ] || { echo "$out"; echo "(AD set, expected none)"; return 1; } ;;
+			*) [ "$4" != ad ] || { echo "$out"; echo "(no AD)"; return 1; } ;;
+		esac
+		[ -z "${5:-}" ] || grep -q "EDE: $5" <<<"$out" || { echo "$out"; echo "(expected EDE $5)"; return 1; }
+	}
+	if command -v dig >/dev/null 2>&1; then
+		check "unbound: secure TLSA has AD" ub_case "_443._tcp.$TESTBED_HOST_SECURE" TLSA NOERROR ad
+		check "unbound: secure NXDOMAIN has AD" ub_case "$TESTBED_HOST_NXDOMAIN" A NXDOMAIN ad
+		check "unbound: insecure A has no AD" ub_case "$TESTBED_HOST_INSECURE" A NOERROR no
+		check "unbound: altered TLSA is SERVFAIL, EDE 6" ub_case "_443._tcp.$TESTBED_HOST_ALTERED" TLSA SERVFAIL no 6
+		check "unbound: expired A is SERVFAIL with an EDE" ub_case "$TESTBED_HOST_EXPIRED" A SERVFAIL no
+		check "unbound: big TLSA (TCP) has AD" ub_case "_443._tcp.$TESTBED_HOST_BIG" TLSA NOERROR ad
+	fi
+	unbound_hermetic() {
+		grep -q "forward-addr: 127.0.0.1@$P\$" "$TESTBED_UNBOUND_CONF" || { echo "not forwarding to NSD"; return 1; }
+		! grep -qi "root-hints" "$TESTBED_UNBOUND_CONF" || { echo "root hints configured"; return 1; }
+		grep -q "trust-anchor-file: \"$TESTBED_DIR/root.ds\"" "$TESTBED_UNBOUND_CONF" || { echo "anchor"; return 1; }
+		grep -q "interface: 127.0.0.1\$" "$TESTBED_UNBOUND_CONF" || { echo "not on loopback"; return 1; }
+		grep -q "outgoing-interface: 127.0.0.1\$" "$TESTBED_UNBOUND_CONF" || { echo "outgoing not loopback"; return 1; }
+	}
+	check "unbound: hermetic (forwards to the bed's NSD only, bed anchor, no root hints)" unbound_hermetic
+fi
+
 # --------------------------------------------------------------------------
 # stop
 stop_ok() {
@@ -391,6 +428,7 @@ stop_ok() {
 	"$TB" stop "$DIR" </dev/null || return 1
 	left=$(procs_of "$DIR/")
 	[ -z "$left" ] || { echo "left behind: $left"; return 1; }
+	[ ! -e "$DIR/unbound.pgid" ] || { echo "unbound.pgid left behind"; return 1; }
 	# UDP socket or TCP listener bound to 127.0.0.1:P (TIME_WAIT entries do not count)
 	if awk -v a="0100007F:$(printf '%04X' "$P")" 'toupper($2)==a && (FILENAME ~ /udp/ || $4=="0A") {f=1} END{exit !f}' \
 		/proc/net/udp /proc/net/tcp; then

@@ -1,0 +1,139 @@
+/*
+ * cmd_serve.c - the serve subcommand (the default): the configuration from the file, then the command line,
+ * validated as a whole and frozen, then handed to the daemon (server_run); `-t` checks it and exits.
+ */
+#include "commands.h"
+#include "config.h"
+#include "daemon.h"
+#include "runtime.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* serve_usage - the serve subcommand's help. */
+static void serve_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: daneproxy [serve] [-c FILE] [-t] [--listen ADDR:PORT]... [--route LISTEN_ADDR:PORT=HOST:PORT]...\n"
+		"                 [--allow-from CIDR]... [--max-connections N] [--log FILE] [options]\n\n"
+		"Runs the proxy. With no file and no options: HTTP proxy on 127.0.0.1:8080, the system's resolvers,\n"
+		"the root trust anchor, policy dane.\n"
+		"  -c FILE                 INI configuration file (see README)\n"
+		"  -t                      check the configuration, report every error, and exit\n"
+		"  --listen ADDR:PORT      HTTP proxy listener (repeatable; replaces the default)\n"
+		"  --route L=HOST:PORT     port-mapped route: a TLS connection to HOST:PORT for every client of L\n"
+		"  --allow-from CIDR       client network allowed (required for non-loopback listeners)\n"
+		"  --max-connections N     concurrent clients (default 1024)\n"
+		"  --ports LIST            destination ports clients may reach, e.g. 443,8443,9000-9100\n"
+		"                          (default 443,465,993,995,8443; absolute-form and CONNECT alike)\n"
+		"  --log FILE              per-connection JSON lines (default stderr)\n"
+		"  --state-dir DIR         where the local CA for CONNECT lives (default: /var/lib/daneproxy for root,\n"
+		"                          else ~/.local/state/daneproxy)\n" RUNTIME_OPTIONS_HELP);
+}
+
+/* report - print every configuration error; returns their count. */
+static size_t report(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_errors; i++)
+		fprintf(stderr, "%s\n", cfg->errors[i]);
+	if (cfg->n_errors_dropped)
+		fprintf(stderr, "... and %zu more errors\n", cfg->n_errors_dropped);
+	return cfg->n_errors + cfg->n_errors_dropped;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG, OPT_STATE_DIR, OPT_PORTS };
+	static const struct option longopts[] = {
+		RUNTIME_LONG_OPTIONS,
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"route", required_argument, NULL, OPT_ROUTE},
+		{"allow-from", required_argument, NULL, OPT_ALLOW},
+		{"max-connections", required_argument, NULL, OPT_MAXCONN},
+		{"log", required_argument, NULL, OPT_LOG},
+		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+		{"ports", required_argument, NULL, OPT_PORTS},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct config *cfg;
+	const char *file = NULL;
+	int opt, test_only = 0, rc, cli_listen = 0;
+	char num[16];
+
+	cfg = malloc(sizeof(*cfg));
+	if (cfg == NULL) {
+		fprintf(stderr, "daneproxy: out of memory\n");
+		return 1;
+	}
+	config_defaults(cfg);
+	/* First pass: the file, so that command-line options override it. */
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "c:th", longopts, NULL)) != -1)
+		if (opt == 'c')
+			file = optarg;
+	if (file != NULL)
+		config_load_file(cfg, file);
+	optind = 1;
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, "c:th", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': break;
+		case 't': test_only = 1; break;
+		case 'h': serve_usage(stdout); free(cfg); return 0;
+		case OPT_LISTEN:
+			/* Command-line listeners replace the file's, as every other option overrides it. */
+			if (!cli_listen++)
+				cfg->listen_set = 0;
+			config_set(cfg, "proxy", "listen", optarg, "--listen");
+			break;
+		case OPT_ROUTE: config_set(cfg, "", "route", optarg, "--route"); break;
+		case OPT_ALLOW: config_set(cfg, "proxy", "allow_from", optarg, "--allow-from"); break;
+		case OPT_MAXCONN: config_set(cfg, "proxy", "max_connections", optarg, "--max-connections"); break;
+		case OPT_LOG: config_set(cfg, "proxy", "log", optarg, "--log"); break;
+		case OPT_STATE_DIR: config_set(cfg, "connect", "state_dir", optarg, "--state-dir"); break;
+		case OPT_PORTS: config_set(cfg, "proxy", "ports", optarg, "--ports"); break;
+		case RUNTIME_OPT_RESOLVER: config_set(cfg, "resolver", "upstream", optarg, "--resolver"); break;
+		case RUNTIME_OPT_TRUST_ANCHOR: config_set(cfg, "resolver", "trust_anchor", optarg, "--trust-anchor"); break;
+		case RUNTIME_OPT_CA_FILE: config_set(cfg, "policy", "ca_file", optarg, "--ca-file"); break;
+		case RUNTIME_OPT_POLICY: config_set(cfg, "policy", "default", optarg, "--policy"); break;
+		case RUNTIME_OPT_DNS_UDP: config_set(cfg, "resolver", "transport", "udp", "--dns-udp"); break;
+		case RUNTIME_OPT_EE_NAMECHECK: config_set(cfg, "policy", "ee_namecheck", "yes", "--ee-namecheck"); break;
+		case RUNTIME_OPT_VALIDATION: config_set(cfg, "resolver", "validation", optarg, "--validation"); break;
+		case RUNTIME_OPT_DNS_TIMEOUT:
+			snprintf(num, sizeof(num), "%.10sms", optarg);
+			config_set(cfg, "resolver", "timeout", num, "--dns-timeout");
+			break;
+		case RUNTIME_OPT_CONNECT_TIMEOUT:
+			snprintf(num, sizeof(num), "%.10sms", optarg);
+			config_set(cfg, "proxy", "connect_timeout", num, "--connect-timeout");
+			config_set(cfg, "proxy", "handshake_timeout", num, "--connect-timeout");
+			break;
+		default: serve_usage(stderr); free(cfg); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "daneproxy: unexpected argument \"%s\"\n", argv[optind]);
+		serve_usage(stderr);
+		free(cfg);
+		return 2;
+	}
+	config_validate(cfg);
+	if (report(cfg) > 0) {
+		fprintf(stderr, "daneproxy: configuration has errors%s\n", test_only ? "" : "; not starting");
+		free(cfg);
+		return 2;
+	}
+	if (test_only) {
+		printf("daneproxy: configuration %s is valid\n", file ? file : "(embedded default)");
+		free(cfg);
+		return 0;
+	}
+	rc = server_run(cfg);
+	free(cfg);
+	return rc;
+}

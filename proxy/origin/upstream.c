@@ -1,0 +1,689 @@
+/*
+ * upstream.c - resolve, decide, connect (Happy Eyeballs), handshake, verify.
+ *
+ * States are named after what the upstream waits for: UP_AWAIT_DNS, UP_AWAIT_CONNECT, UP_AWAIT_HANDSHAKE, then
+ * UP_FINISHED. up_finish() is the one exit: it stops the timers, cancels the lookup, closes every attempt that
+ * did not win, calls back once, and frees the struct when the last timer handle has closed.
+ */
+#include "upstream.h"
+#include "stream.h"
+#include "tlsa_text.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define UP_MAX_ATTEMPTS RESOLVER_MAX_ADDRS
+
+enum up_state { UP_AWAIT_DNS, UP_AWAIT_CONNECT, UP_AWAIT_SMTP, UP_AWAIT_HANDSHAKE, UP_FINISHED };
+
+/* What the SMTP dialogue before STARTTLS waits for. */
+enum smtp_phase { SMTP_EXPECT_GREETING, SMTP_EXPECT_EHLO, SMTP_EXPECT_STARTTLS };
+
+#define SMTP_MAX_REPLY 8192
+
+static const char verdict_encrypt_only[] = "TLS without authentication (SMTP, every TLSA record unusable)";
+
+struct upstream {
+	const struct upstream_env *env;
+	enum up_state state;
+	char host[RESOLVER_MAX_NAME];
+	char tlsa_base[RESOLVER_MAX_NAME];
+	uint16_t port;
+	int host_is_ip;
+	const char *alpn;
+	unsigned flags;
+	enum smtp_phase smtp_phase;
+	int smtp_starttls_offered;
+	size_t smtp_len;
+	char smtp_buf[SMTP_MAX_REPLY];
+	upstream_cb cb;
+	void *arg;
+	upstream_inspect_fn inspect;
+	void *inspect_arg;
+	int cancelled;
+	struct resolver_query *query;
+	struct dane_tlsa records[RESOLVER_MAX_TLSA];
+	size_t n_records;
+	uint8_t *records_blob;
+	struct sockaddr_storage addrs[RESOLVER_MAX_ADDRS];
+	size_t n_addrs;
+	size_t next_addr;
+	size_t self_addrs;          /* addresses skipped because they are our own listeners */
+	struct stream *attempts[UP_MAX_ATTEMPTS];
+	size_t n_attempts;
+	struct stream *winner;
+	uv_timer_t attempt_timer;   /* Happy Eyeballs: start the next attempt */
+	uv_timer_t deadline;        /* connect, then handshake timeout; also defers IP-literal starts */
+	int open_handles;
+	uint64_t t_start;
+	uint64_t t_dns;
+	uint64_t t_connect;
+	char last_error[200];       /* why the last connection attempt failed */
+	struct upstream_report rep;
+};
+
+static double ms_since(uint64_t from_ns, uint64_t to_ns)
+{
+	return (double)(to_ns - from_ns) / 1e6;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct upstream *u = h->data;
+
+	if (--u->open_handles == 0) {
+		free(u->records_blob);
+		free(u);
+	}
+}
+
+/* up_finish - the one exit. origin: the winning stream handed to the caller, or NULL on failure. */
+static void up_finish(struct upstream *u, struct stream *origin)
+{
+	size_t i;
+
+	if (u->state == UP_FINISHED)
+		return;
+	u->state = UP_FINISHED;
+	if (u->query != NULL) {
+		resolver_cancel(u->query);
+		u->query = NULL;
+	}
+	for (i = 0; i < u->n_attempts; i++)
+		if (u->attempts[i] != NULL && u->attempts[i] != origin)
+			stream_close(u->attempts[i]);
+	if (u->winner != NULL && u->winner != origin)
+		stream_close(u->winner);
+	/* The caller owns the origin from here on: nothing may call back into this upstream any more. */
+	if (origin != NULL)
+		stream_set_callbacks(origin, NULL, NULL, NULL);
+	if (!u->cancelled)
+		u->cb(origin, &u->rep, u->arg);
+	uv_close((uv_handle_t *)&u->attempt_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&u->deadline, on_timer_closed);
+}
+
+/* up_fail - finish with a Proxy-Status error and details. */
+static void __attribute__((format(printf, 3, 4))) up_fail(struct upstream *u, const char *error, const char *fmt, ...)
+{
+	va_list ap;
+
+	u->rep.error = error;
+	va_start(ap, fmt);
+	vsnprintf(u->rep.details, sizeof(u->rep.details), fmt, ap);
+	va_end(ap);
+	up_finish(u, NULL);
+}
+
+/* ---------- verification (called by the TLS layer during the handshake) ---------- */
+
+static int verify_chain(const struct dane_chain *chain, void *arg)
+{
+	struct upstream *u = arg;
+	struct dane_options opts;
+	struct dane_result res;
+	const char *names[2];
+	size_t n_names = 0;
+
+	if (u->rep.method == AUTH_ENCRYPT) {
+		u->rep.verdict = verdict_encrypt_only;
+		if (u->inspect != NULL) {
+			memset(&res, 0, sizeof(res));
+			res.authenticated = 1;
+			res.reason = verdict_encrypt_only;
+			res.depth = res.record = -1;
+			u->inspect(chain, u->records, u->n_records, &res, u->inspect_arg);
+		}
+		return 1;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.ee_namecheck = u->env->ee_namecheck;
+	memcpy(opts.digest_order, u->env->digests, sizeof(opts.digest_order));
+	opts.smtp = (u->flags & UPSTREAM_STARTTLS_SMTP) != 0;
+	opts.store = u->env->pkix_store;
+	if (u->tlsa_base[0] != '\0')
+		names[n_names++] = u->tlsa_base;
+	if (n_names == 0 || strcmp(u->tlsa_base, u->host) != 0)
+		names[n_names++] = u->host;
+	if (u->rep.method == AUTH_DANE)
+		dane_verify(chain, u->records, u->n_records, names, n_names, &opts, &res);
+	else
+		dane_verify_pkix(chain, &names[n_names - 1], 1, &opts, &res);
+	u->rep.verdict = res.reason;
+	u->rep.depth = res.depth;
+	if (res.record >= 0)
+		tlsa_text_short(u->records[res.record].usage, u->records[res.record].selector, u->records[res.record].mtype,
+				u->records[res.record].data, u->records[res.record].len, u->rep.record, sizeof(u->rep.record));
+	if (!res.authenticated) {
+		u->rep.error = "tls_certificate_error";
+		snprintf(u->rep.details, sizeof(u->rep.details), "%s: %s", res.reason, res.detail);
+	}
+	if (u->inspect != NULL)
+		u->inspect(chain, u->records, u->n_records, &res, u->inspect_arg);
+	return res.authenticated;
+}
+
+/* ---------- handshake ---------- */
+
+static void on_origin_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct upstream *u = arg;
+	struct tls_conn *t = stream_tls(s);
+
+	if (ev == STREAM_HANDSHAKE_DONE) {
+		u->rep.handshake_ms = ms_since(u->t_connect, uv_hrtime());
+		snprintf(u->rep.tls_version, sizeof(u->rep.tls_version), "%s", tls_version(t));
+		snprintf(u->rep.tls_cipher, sizeof(u->rep.tls_cipher), "%s", tls_cipher(t));
+		stream_read_stop(s);
+		up_finish(u, s);
+	} else if (ev == STREAM_ERROR || ev == STREAM_EOF) {
+		u->rep.handshake_ms = ms_since(u->t_connect, uv_hrtime());
+		if (t != NULL && tls_verify_refused(t))
+			up_finish(u, NULL);   /* verify_chain() has set the error and the engine's explanation */
+		else if (t != NULL && tls_alert_received(t))
+			up_fail(u, "tls_alert_received", "TLS handshake with %s: %s", u->rep.peer, stream_error(s));
+		else
+			up_fail(u, "tls_protocol_error", "TLS handshake with %s failed: %s", u->rep.peer,
+				ev == STREAM_EOF ? "connection closed" : stream_error(s));
+	}
+}
+
+static void on_handshake_timeout(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	up_fail(u, "connection_timeout", "TLS handshake with %s did not finish within %u ms", u->rep.peer,
+		u->env->handshake_timeout_ms);
+}
+
+/* note_connected - s won the connection race. */
+static void note_connected(struct upstream *u, struct stream *s)
+{
+	u->winner = s;
+	u->t_connect = uv_hrtime();
+	u->rep.connect_ms = ms_since(u->t_dns, u->t_connect);
+	stream_peer(s, u->rep.peer, sizeof(u->rep.peer));
+	uv_timer_stop(&u->attempt_timer);
+}
+
+/* start_tls - the winner is connected: handshake with SNI (the name the client asked for) and our verifier. */
+static void start_tls(struct upstream *u, struct stream *s)
+{
+	struct tls_conn *t;
+
+	if (u->winner == NULL)
+		note_connected(u, s);
+	u->state = UP_AWAIT_HANDSHAKE;
+	uv_timer_start(&u->deadline, on_handshake_timeout, u->env->handshake_timeout_ms, 0);
+	t = tls_client_new(u->env->tls, u->host_is_ip ? NULL : u->host, u->alpn, verify_chain, u);
+	if (t == NULL) {
+		up_fail(u, "proxy_internal_error", "cannot create a TLS session");
+		return;
+	}
+	stream_set_callbacks(s, NULL, on_origin_event, u);
+	if (stream_start_tls(s, t, NULL, 0) < 0 && u->state != UP_FINISHED)
+		up_fail(u, "tls_protocol_error", "TLS handshake with %s failed: %s", u->rep.peer, stream_error(s));
+}
+
+/* ---------- SMTP up to STARTTLS (RFC 3207) ---------- */
+
+static void on_smtp_timeout(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	up_fail(u, "connection_timeout", "SMTP server %s did not reach STARTTLS within %u ms", u->rep.peer,
+		u->env->handshake_timeout_ms);
+}
+
+/* smtp_send - one command line. */
+static int smtp_send(struct upstream *u, const char *line)
+{
+	if (stream_write(u->winner, (const uint8_t *)line, strlen(line)) < 0) {
+		up_fail(u, "connection_terminated", "SMTP server %s: %s", u->rep.peer, stream_error(u->winner));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * smtp_reply - one complete reply at the start of the buffer: its code and length, 0 when more is needed,
+ * -1 when malformed. Multi-line replies are "NNN-text" lines ending with "NNN text".
+ */
+static int smtp_reply(struct upstream *u, int *code, size_t *len, int *starttls)
+{
+	const char *p = u->smtp_buf, *end = u->smtp_buf + u->smtp_len, *nl;
+	int first = -1, c;
+
+	*starttls = 0;
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (nl - p < 3 || p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9')
+			return -1;
+		c = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+		if (first >= 0 && c != first)
+			return -1;
+		first = c;
+		if (nl - p >= 12 && strncasecmp(p + 4, "STARTTLS", 8) == 0 && (p[12] == '\r' || p[12] == '\n' || p[12] == ' '))
+			*starttls = 1;
+		if (nl - p == 3 || p[3] == ' ' || p[3] == '\r') {
+			*code = c;
+			*len = (size_t)(nl + 1 - u->smtp_buf);
+			return 1;
+		}
+		if (p[3] != '-')
+			return -1;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+static void smtp_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
+{
+	struct upstream *u = arg;
+	char host[256], line[300];
+	size_t used;
+	int code, starttls, r;
+
+	if (len > sizeof(u->smtp_buf) - u->smtp_len) {
+		up_fail(u, "tls_protocol_error", "SMTP server %s: reply longer than %d bytes", u->rep.peer, SMTP_MAX_REPLY);
+		return;
+	}
+	memcpy(u->smtp_buf + u->smtp_len, data, len);
+	u->smtp_len += len;
+	r = smtp_reply(u, &code, &used, &starttls);
+	if (r == 0)
+		return;
+	if (r < 0) {
+		up_fail(u, "tls_protocol_error", "SMTP server %s: malformed reply", u->rep.peer);
+		return;
+	}
+	switch (u->smtp_phase) {
+	case SMTP_EXPECT_GREETING:
+		if (code != 220) {
+			up_fail(u, "destination_unavailable", "SMTP server %s greets with %d", u->rep.peer, code);
+			return;
+		}
+		snprintf(u->rep.smtp_greeting, sizeof(u->rep.smtp_greeting), "%.*s", (int)used, u->smtp_buf);
+		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(line, sizeof(line), "EHLO %s\r\n", host);
+		u->smtp_phase = SMTP_EXPECT_EHLO;
+		break;
+	case SMTP_EXPECT_EHLO:
+		if (code != 250) {
+			up_fail(u, "tls_protocol_error", "SMTP server %s refuses EHLO (%d): STARTTLS impossible", u->rep.peer,
+				code);
+			return;
+		}
+		if (!starttls) {
+			/* Never continue in plaintext: this is what a STARTTLS-stripping attacker would cause. */
+			up_fail(u, "tls_protocol_error", "SMTP server %s does not offer STARTTLS (downgrade refused)",
+				u->rep.peer);
+			return;
+		}
+		snprintf(line, sizeof(line), "STARTTLS\r\n");
+		u->smtp_phase = SMTP_EXPECT_STARTTLS;
+		break;
+	case SMTP_EXPECT_STARTTLS:
+		if (code != 220) {
+			up_fail(u, "tls_protocol_error", "SMTP server %s refuses STARTTLS (%d)", u->rep.peer, code);
+			return;
+		}
+		if (used != u->smtp_len) {
+			/* Bytes after the 220 would be read as TLS: the classic STARTTLS command injection. */
+			up_fail(u, "tls_protocol_error", "SMTP server %s sent data after its STARTTLS reply", u->rep.peer);
+			return;
+		}
+		u->smtp_len = 0;
+		stream_read_stop(s);
+		start_tls(u, s);
+		return;
+	}
+	memmove(u->smtp_buf, u->smtp_buf + used, u->smtp_len - used);
+	u->smtp_len -= used;
+	if (u->smtp_len > 0) {
+		up_fail(u, "tls_protocol_error", "SMTP server %s sent data before our command", u->rep.peer);
+		return;
+	}
+	smtp_send(u, line);
+}
+
+static void smtp_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct upstream *u = arg;
+
+	if (ev == STREAM_EOF || ev == STREAM_ERROR)
+		up_fail(u, "connection_terminated", "SMTP server %s closed before STARTTLS: %s", u->rep.peer,
+			ev == STREAM_EOF ? "connection closed" : stream_error(s));
+}
+
+/* start_smtp - the winner is connected to an SMTP server: greeting, EHLO, STARTTLS, then TLS. */
+static void start_smtp(struct upstream *u, struct stream *s)
+{
+	note_connected(u, s);
+	u->state = UP_AWAIT_SMTP;
+	u->smtp_phase = SMTP_EXPECT_GREETING;
+	uv_timer_start(&u->deadline, on_smtp_timeout, u->env->handshake_timeout_ms, 0);
+	stream_set_callbacks(s, smtp_data, smtp_event, u);
+	stream_read_start(s);
+}
+
+/* ---------- Happy Eyeballs (RFC 8305) ---------- */
+
+static void start_attempt(struct upstream *u);
+static void start_smtp(struct upstream *u, struct stream *s);
+
+static size_t live_attempts(const struct upstream *u)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < u->n_attempts; i++)
+		if (u->attempts[i] != NULL)
+			n++;
+	return n;
+}
+
+static void on_attempt_event(struct stream *s, enum stream_event ev, void *arg)
+{
+	struct upstream *u = arg;
+	size_t i;
+
+	for (i = 0; i < u->n_attempts && u->attempts[i] != s; i++)
+		;
+	if (i == u->n_attempts)
+		return;
+	if (ev == STREAM_CONNECTED) {
+		u->attempts[i] = NULL;   /* now the winner, no longer an attempt */
+		for (i = 0; i < u->n_attempts; i++) {
+			if (u->attempts[i] != NULL) {
+				stream_close(u->attempts[i]);
+				u->attempts[i] = NULL;
+			}
+		}
+		if (u->flags & UPSTREAM_PLAIN) {
+			note_connected(u, s);
+			stream_set_callbacks(s, NULL, NULL, NULL);
+			up_finish(u, s);
+		} else if (u->flags & UPSTREAM_STARTTLS_SMTP)
+			start_smtp(u, s);
+		else
+			start_tls(u, s);
+		return;
+	}
+	/* This address failed: try the next one at once (RFC 8305 section 5). */
+	snprintf(u->last_error, sizeof(u->last_error), "%s", stream_error(s));
+	u->attempts[i] = NULL;
+	stream_close(s);
+	if (u->next_addr < u->n_addrs) {
+		start_attempt(u);
+	} else if (live_attempts(u) == 0) {
+		up_fail(u, "connection_refused", "no address of %s:%u accepted the connection (%s)", u->host, u->port,
+			u->last_error);
+	}
+}
+
+static void on_attempt_timer(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	if (u->next_addr < u->n_addrs)
+		start_attempt(u);
+}
+
+/* start_attempt - connect to the next address and arm the attempt delay for the one after. */
+static void start_attempt(struct upstream *u)
+{
+	struct stream *s;
+	struct sockaddr_storage *ss;
+
+	while (u->next_addr < u->n_addrs) {
+		ss = &u->addrs[u->next_addr++];
+		if (ss->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)ss)->sin6_port = htons(u->port);
+		else
+			((struct sockaddr_in *)ss)->sin_port = htons(u->port);
+		if (u->env->is_self != NULL && u->env->is_self((struct sockaddr *)ss, u->env->is_self_arg)) {
+			/* One client would fan out into max_connections connections to ourselves. */
+			u->self_addrs++;
+			snprintf(u->last_error, sizeof(u->last_error), "the address is one of this proxy's own listeners");
+			continue;
+		}
+		s = stream_new(u->env->loop, NULL, on_attempt_event, u);
+		if (s == NULL) {
+			up_fail(u, "proxy_internal_error", "out of memory");
+			return;
+		}
+		if (stream_connect(s, (struct sockaddr *)ss) < 0) {
+			snprintf(u->last_error, sizeof(u->last_error), "%s", stream_error(s));
+			stream_close(s);
+			continue;
+		}
+		u->attempts[u->n_attempts++] = s;
+		if (u->next_addr < u->n_addrs)
+			uv_timer_start(&u->attempt_timer, on_attempt_timer, u->env->attempt_delay_ms, 0);
+		return;
+	}
+	if (live_attempts(u) == 0 && u->self_addrs == u->n_addrs)
+		up_fail(u, "proxy_loop_detected", "%s:%u is this proxy itself: every address is one of its listeners",
+			u->host, u->port);
+	else if (live_attempts(u) == 0)
+		up_fail(u, "connection_refused", "cannot connect to %s:%u (%s)", u->host, u->port, u->last_error);
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	up_fail(u, "connection_timeout", "no address of %s:%u answered within %u ms", u->host, u->port,
+		u->env->connect_timeout_ms);
+}
+
+/* order_addresses - alternate families, IPv6 first (RFC 8305 section 4). */
+static void order_addresses(struct upstream *u, const struct sockaddr_storage *in, size_t n)
+{
+	size_t i6 = 0, i4 = 0, k = 0;
+	int want6 = 1;
+
+	while (k < n) {
+		int found = 0;
+		size_t *idx = want6 ? &i6 : &i4;
+		int fam = want6 ? AF_INET6 : AF_INET;
+		while (*idx < n && in[*idx].ss_family != fam)
+			(*idx)++;
+		if (*idx < n) {
+			u->addrs[k++] = in[(*idx)++];
+			found = 1;
+		}
+		want6 = !want6;
+		if (!found) {
+			/* One family is exhausted: append the rest of the other in order. */
+			size_t *o = want6 ? &i6 : &i4;
+			int ofam = want6 ? AF_INET6 : AF_INET;
+			for (; *o < n && k < n; (*o)++)
+				if (in[*o].ss_family == ofam)
+					u->addrs[k++] = in[*o];
+			break;
+		}
+	}
+	u->n_addrs = k;
+}
+
+/* ---------- DNS ---------- */
+
+/* proceed - the lookup is in: apply the policy, then connect. */
+static void proceed(struct upstream *u)
+{
+	struct policy_decision d;
+
+	policy_decide(u->rep.policy, u->rep.dnssec, (u->flags & UPSTREAM_STARTTLS_SMTP) != 0, &d);
+	if ((u->flags & UPSTREAM_PLAIN) && (d.error == NULL || strncmp(d.error, "dns_", 4) != 0)) {
+		/* Passthrough: the client authenticates the origin; only a failed or bogus lookup stops us. */
+		d.method = AUTH_PASSTHROUGH;
+		d.why = "passthrough";
+	}
+	u->rep.method = d.method;
+	if (d.method == AUTH_REFUSE) {
+		up_fail(u, d.error, "%s (%s)", d.why, u->rep.dns_detail);
+		return;
+	}
+	if (d.method == AUTH_PKIX && u->env->pkix_store == NULL && !(u->flags & UPSTREAM_PLAIN)) {
+		up_fail(u, "tls_certificate_error", "%s, but no PKIX trust store is configured", d.why);
+		return;
+	}
+	u->state = UP_AWAIT_CONNECT;
+	uv_timer_start(&u->deadline, on_connect_timeout, u->env->connect_timeout_ms, 0);
+	start_attempt(u);
+}
+
+static void on_dns(const struct resolver_result *res, void *arg)
+{
+	struct upstream *u = arg;
+	size_t i, total = 0, used = 0;
+	const char *base;
+
+	u->query = NULL;
+	u->t_dns = uv_hrtime();
+	u->rep.dns_ms = ms_since(u->t_start, u->t_dns);
+	u->rep.dns_done = 1;
+	u->rep.dnssec = res->outcome;
+	snprintf(u->rep.dns_detail, sizeof(u->rep.dns_detail), "%s", res->detail);
+	u->rep.dns_rcode = res->rcode;
+	u->rep.dns_info_code = res->ede;
+	snprintf(u->rep.tlsa_name, sizeof(u->rep.tlsa_name), "%s", res->tlsa_name);
+	u->rep.tlsa_records = (int)res->n_tlsa;
+	u->rep.usable_records = (int)res->n_tlsa_usable;
+	/* The TLSA base domain is a reference identifier (DANE.md section 4): the owner name minus _port._tcp. */
+	base = res->tlsa_name;
+	for (i = 0; i < 2 && base != NULL; i++) {
+		base = strchr(base, '.');
+		if (base != NULL)
+			base++;
+	}
+	snprintf(u->tlsa_base, sizeof(u->tlsa_base), "%s", base != NULL ? base : u->host);
+	for (i = 0; i < res->n_tlsa; i++)
+		total += res->tlsa[i].len;
+	if (total > 0 && (u->records_blob = malloc(total)) == NULL) {
+		up_fail(u, "proxy_internal_error", "out of memory");
+		return;
+	}
+	for (i = 0; i < res->n_tlsa; i++) {
+		memcpy(u->records_blob + used, res->tlsa[i].data, res->tlsa[i].len);
+		u->records[i] = (struct dane_tlsa){res->tlsa[i].usage, res->tlsa[i].selector, res->tlsa[i].mtype,
+						   u->records_blob + used, res->tlsa[i].len};
+		used += res->tlsa[i].len;
+	}
+	u->n_records = res->n_tlsa;
+	if ((u->flags & UPSTREAM_STARTTLS_SMTP) && res->outcome == RESOLVER_SECURE) {
+		/* RFC 7672 3.1.3: PKIX usages do not count for SMTP. */
+		struct dane_options opts;
+		memset(&opts, 0, sizeof(opts));
+		opts.smtp = 1;
+		memcpy(opts.digest_order, u->env->digests, sizeof(opts.digest_order));
+		u->rep.usable_records = 0;
+		for (i = 0; i < u->n_records; i++)
+			u->rep.usable_records += dane_record_usable(&u->records[i], &opts, NULL);
+		if (u->rep.usable_records == 0)
+			u->rep.dnssec = RESOLVER_SECURE_UNUSABLE;
+	}
+	order_addresses(u, res->addrs, res->n_addrs);
+	proceed(u);
+}
+
+/* on_ip_literal - an IP address has no DNS and so no TLSA: the policy decides as for an unsigned name. */
+static void on_ip_literal(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	u->t_dns = uv_hrtime();
+	u->rep.dns_done = 1;
+	u->rep.dnssec = RESOLVER_INSECURE;
+	snprintf(u->rep.dns_detail, sizeof(u->rep.dns_detail), "%s is an IP address: no DNS, no TLSA", u->host);
+	proceed(u);
+}
+
+static void on_bad_name(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+
+	u->rep.method = AUTH_REFUSE;
+	up_fail(u, "dns_error", "%s", u->rep.dns_detail);
+}
+
+struct upstream *upstream_open(const struct upstream_env *env, const char *host, uint16_t port, enum policy_mode mode,
+			       const char *alpn, unsigned flags, upstream_cb cb, void *arg)
+{
+	struct upstream *u = calloc(1, sizeof(*u));
+	struct sockaddr_in6 *sin6;
+	struct sockaddr_in *sin;
+	char literal[64];
+	size_t hl = strlen(host);
+
+	if (u == NULL)
+		return NULL;
+	u->env = env;
+	u->port = port;
+	u->alpn = alpn;
+	u->flags = flags;
+	u->cb = cb;
+	u->arg = arg;
+	u->t_start = uv_hrtime();
+	u->rep.policy = mode;
+	u->rep.depth = -1;
+	u->rep.dns_rcode = u->rep.dns_info_code = -1;
+	snprintf(u->host, sizeof(u->host), "%s", host);
+	uv_timer_init(env->loop, &u->attempt_timer);
+	uv_timer_init(env->loop, &u->deadline);
+	u->attempt_timer.data = u->deadline.data = u;
+	u->open_handles = 2;
+	/* "[::1]" or "127.0.0.1": connect directly, no DNS. */
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']' && hl - 2 < sizeof(literal)) {
+		memcpy(literal, host + 1, hl - 2);
+		literal[hl - 2] = '\0';
+	} else {
+		snprintf(literal, sizeof(literal), "%s", host);
+	}
+	sin6 = (struct sockaddr_in6 *)&u->addrs[0];
+	sin = (struct sockaddr_in *)&u->addrs[0];
+	if (inet_pton(AF_INET6, literal, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		u->host_is_ip = 1;
+	} else if (inet_pton(AF_INET, literal, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		u->host_is_ip = 1;
+	}
+	if (u->host_is_ip) {
+		snprintf(u->host, sizeof(u->host), "%s", literal);
+		u->n_addrs = 1;
+		uv_timer_start(&u->deadline, on_ip_literal, 0, 0);
+		return u;
+	}
+	u->query = resolver_lookup(env->resolver, host, port, on_dns, u);
+	if (u->query == NULL) {
+		/* Not a valid host name: still answer asynchronously, as promised. */
+		u->rep.dns_done = 1;
+		u->rep.dnssec = RESOLVER_FAILURE;
+		snprintf(u->rep.dns_detail, sizeof(u->rep.dns_detail), "\"%s\" is not a valid host name", host);
+		uv_timer_start(&u->deadline, on_bad_name, 0, 0);
+	}
+	return u;
+}
+
+void upstream_set_inspect(struct upstream *u, upstream_inspect_fn fn, void *arg)
+{
+	u->inspect = fn;
+	u->inspect_arg = arg;
+}
+
+void upstream_cancel(struct upstream *u)
+{
+	if (u == NULL)
+		return;
+	u->cancelled = 1;
+	up_finish(u, NULL);
+}

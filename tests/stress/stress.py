@@ -1662,7 +1662,9 @@ class Soak:
             return "the body lacks %r: %r" % (mark, rsp["body"][:80])
         if error is not None:
             ps = rsp["headers"].get("proxy-status", [""])[0]
-            if not re.match(r'^daneproxy; error=%s; details="[^"]+"' % error, ps):
+            # RFC 9209: the error token first; details (and rcode, info-code, ...) as further parameters
+            if not re.match(r'^daneproxy; error=%s(; [a-z-]+=("[^"]*"|[^;"]*))*$' % error, ps) or \
+                    not re.search(r'; details="[^"]+"', ps):
                 return "Proxy-Status %r, want error=%s with details" % (ps, error)
         return None
 

@@ -259,8 +259,17 @@ EOF
 	else
 		args=(soak "$W/env.json" --seed "$SEED" --rounds "$ROUNDS" --ops "$OPS" --workers "$WORKERS")
 	fi
-	"$PY" "$ENGINE" "${args[@]}" "${EXTRA[@]}" 2>&1 | tee "$W/stress.out"
+	# The engine runs in its own process group (spawn), followed by tail: a signal to this script interrupts the
+	# wait at once, and cleanup stops the engine with everything else.
+	: >"$W/engine.out"
+	spawn engine "$PY" "$ENGINE" "${args[@]}" "${EXTRA[@]}"
+	ENGINE_PID=$SPAWNED
+	tail -n +1 -f --pid="$ENGINE_PID" "$W/engine.out" &
+	TAIL_PID=$!
+	wait "$ENGINE_PID"
 	rc=$?
+	wait "$TAIL_PID"
+	[ -s "$W/engine.err" ] && cat "$W/engine.err"
 
 	case_begin "$MODE"
 	[ "$rc" = 0 ] || err "stress.py $MODE failed (exit $rc): see the FAIL lines above"

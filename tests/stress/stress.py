@@ -47,6 +47,7 @@ class Proxy:
     def __init__(self, env):
         self.pid = env["pid"]
         self.port = env["proxy_port"]
+        self.listen_ports = {self.port} | set(env.get("routes", {}).values())
         self.dns_port = env["dns_port"]
         self.origin_ports = set(env["origin_ports"])
 
@@ -121,7 +122,7 @@ class Proxy:
                 snap["other_sockets"] += 1
             elif t[1] == self.dns_port:
                 snap["dns"] += 1
-            elif t[0] == self.port and t[2] != "0A":
+            elif t[0] in self.listen_ports and t[2] != "0A":
                 snap["clients"] += 1
             elif t[1] in self.origin_ports:
                 snap["origins"] += 1
@@ -541,6 +542,7 @@ class Gen:
         self.kind = None
         self.tainted = False       # a mutated or ambiguously framed request went out on this connection
         self.nresp = 0
+        self.listener = None       # a route listener's name (env "routes"), else the HTTP proxy listener
 
     # names and targets
     def ok(self):
@@ -1007,8 +1009,37 @@ class Gen:
             self.resp("GET", t=self.env["t_mut"])
         self.cut_and_abort()
 
+    def gen_route(self):
+        """Raw bytes through a port-mapped route: requests in origin-form (to nginx, to the hostile origin),
+        garbage, and a route whose target fails DNS (the proxy must close, having read nothing)."""
+        r = self.r
+        self.listener = r.choice(["ok", "ok", "ok", "hostile", "refused"])
+        host = self.ok() if self.listener != "hostile" else self.hostile()
+        for k in range(r.choice([1, 1, 2, 3])):
+            path = "/hello" if self.listener != "hostile" else "/" + r.choice(HOSTILE_MODES)
+            method = r.choice(["GET", "GET", "HEAD", "POST"])
+            body = os.urandom(r.choice([0, 10, 3000, 70000])) if method == "POST" else b""
+            req = ("%s %s?c=%s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (
+                method, path, self.tok(), host, "Content-Length: %d\r\n" % len(body) if body else "")).encode()
+            if r.random() < 0.2:
+                req = self.mutate_head(req, 1)
+            self.send(req + body)
+            self.resp(method, t=self.env["t_ok"] if self.listener == "ok" else self.env["t_mut"], head=req)
+        if r.random() < 0.15:
+            self.send(os.urandom(r.choice([1, 100, 20000])))
+            self.steps.append({"op": "drain", "t": self.env["t_mut"]})
+        for st in self.steps:
+            if st["op"] == "resp":
+                st["strict"] = False    # a route relays the origin's bytes as they are: no HTTP oracle applies
+        self.cut_and_abort()
+
     def generate(self):
         k = self.r.random()
+        if self.env.get("routes") and k >= 0.9:
+            self.kind = "route"
+            self.gen_route()
+            return {"id": self.token, "kind": self.kind, "listener": self.listener, "steps": self.steps}
+        k = k / 0.9 if self.env.get("routes") else k
         if k < 0.25:
             self.kind = "head"
             self.gen_head()
@@ -1056,7 +1087,7 @@ def run_case(env, case):
     res = {"id": case["id"], "lport": None, "statuses": [], "refused_headonly": [], "notes": [], "bad": [],
            "t0": time.monotonic()}
     try:
-        c = Conn(env["proxy_port"])
+        c = Conn(env["routes"][case["listener"]] if case.get("listener") else env["proxy_port"])
     except OSError as e:
         res["notes"].append("connect: %s" % e)
         res["connect_failed"] = True
@@ -1125,8 +1156,8 @@ def case_json(case, env):
         if "data" in s:
             s["data"] = s["data"].decode("latin-1")
         return s
-    return json.dumps({"id": case["id"], "kind": case["kind"], "ports": env_ports(env),
-                       "steps": [conv(s) for s in case["steps"]]})
+    return json.dumps({"id": case["id"], "kind": case["kind"], "listener": case.get("listener"),
+                       "ports": env_ports(env), "steps": [conv(s) for s in case["steps"]]})
 
 
 def case_from_json(text, env):
@@ -1589,7 +1620,7 @@ RSS_TOLERANCE_PCT = 10
 SOAK_OPS = [("get", 22), ("keepalive", 8), ("post", 8), ("post_chunked", 5), ("connect_tls", 18),
             ("refuse_mismatch", 6), ("refuse_bogus", 5), ("refuse_port_connect", 3), ("refuse_port_absolute", 3),
             ("abort_body", 5), ("abort_response", 5), ("abort_handshake", 5), ("get_then_connect", 4),
-            ("pipelined", 3)]
+            ("pipelined", 3), ("route_ok", 4), ("route_mismatch", 2)]
 
 
 SOAK_ATTRIBUTE_N = 5
@@ -1633,8 +1664,8 @@ class Soak:
     def dl(self):
         return time.monotonic() + self.env["t_ok"] * 3
 
-    def conn(self):
-        c = Conn(self.env["proxy_port"])
+    def conn(self, port=None):
+        c = Conn(port or self.env["proxy_port"])
         with self.lock:
             self.conns += 1
         return c
@@ -1678,7 +1709,8 @@ class Soak:
         e = self.env
         ok, mm, bogus = e["soak_ok"], e["soak_mismatch"], e["soak_bogus"]
         host = ok.rsplit(":", 1)[0]
-        c = self.conn()
+        routes = e.get("routes", {})
+        c = self.conn(routes.get(name[6:]) if name.startswith("route_") else None)
         try:
             if name == "get":
                 c.send(self.req("GET", ok, "/hello", close=rng.random() < 0.5))
@@ -1761,6 +1793,20 @@ class Soak:
                 c.start_tls(host, self.dl(), ctx=self.ca_ctx)
                 c.send(("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n" % ok).encode())
                 return self.expect(c.read_response("GET", self.dl()), 200, b"stress-origin")
+            if name == "route_ok":
+                for k in range(rng.choice([1, 1, 3])):
+                    c.send(("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n" % ok).encode())
+                    why = self.expect(c.read_response("GET", self.dl()), 200, b"stress-origin")
+                    if why:
+                        return "request %d through the route: %s" % (k + 1, why)
+                return None
+            if name == "route_mismatch":
+                # a route whose origin fails DANE: closed, and not a byte back
+                c.send(("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n" % mm).encode())
+                got = c.drain(self.dl())
+                if not c.eof and not c.reset:
+                    return "the route to a TLSA mismatch stayed open"
+                return "the route to a TLSA mismatch sent %d bytes: %r" % (len(got), got[:60]) if got else None
             if name == "pipelined":
                 n = rng.randint(2, 6)
                 c.send(b"".join(self.req("GET", ok, "/hello") for _ in range(n)))

@@ -172,13 +172,19 @@ hostile_start() {
 # ---------------------------------------------------------------- the proxy
 
 PROXY_PID=""
-proxy_ready_or_dead() { grep -q '^daneproxy: ready' "$W/proxy.out" 2>/dev/null || ! alive "$PROXY_PID"; }
-# proxy_start PORT ALLOWED-PORTS - daneproxy -c $W/proxy.ini on 127.0.0.1:PORT with the bed's resolver and trust
-# anchor, the bed's CA as PKIX store, its own state directory, [proxy] ports = 443 and ALLOWED-PORTS (a client
-# may only reach those, CONNECT and absolute-form alike). Default timeouts: a leak must not be hidden by a short
-# idle_timeout.
+NREADY=1
+proxy_ready() { [ "$(grep -c '^daneproxy: ready' "$W/proxy.out" 2>/dev/null)" -ge "$NREADY" ]; }
+proxy_ready_or_dead() { proxy_ready || ! alive "$PROXY_PID"; }
+# proxy_start PORT ALLOWED-PORTS [ROUTE...] - daneproxy -c $W/proxy.ini on 127.0.0.1:PORT with the bed's resolver
+# and trust anchor, the bed's CA as PKIX store, its own state directory, [proxy] ports = 443 and ALLOWED-PORTS (a
+# client may only reach those, CONNECT and absolute-form alike), and port-mapped routes (--route LISTEN=HOST:PORT).
+# Default timeouts: a leak must not be hidden by a short idle_timeout.
 proxy_start() {
-	local port=$1 allowed=$2
+	local port=$1 allowed=$2 r
+	local -a routes=()
+	shift 2
+	for r in "$@"; do routes+=(--route "$r"); done
+	NREADY=$((1 + $#))
 	cat >"$W/proxy.ini" <<EOF
 [proxy]
 shutdown_grace = 2s
@@ -191,11 +197,11 @@ ca_file = $TESTBED_CA_CERT
 state_dir = $W/state
 EOF
 	spawn proxy "$DANEPROXY" -c "$W/proxy.ini" --listen "127.0.0.1:$port" --resolver "$TESTBED_RESOLVER" \
-		--trust-anchor "$TESTBED_TRUST_ANCHOR" --log "$W/proxy.log"
+		--trust-anchor "$TESTBED_TRUST_ANCHOR" --log "$W/proxy.log" "${routes[@]}"
 	PROXY_PID=$SPAWNED
 	wait_for 20 proxy_ready_or_dead
-	if ! grep -q '^daneproxy: ready' "$W/proxy.out" 2>/dev/null; then
-		setup_fail "the proxy did not print its ready line" "$W/proxy.out" "$W/proxy.err" "$W/proxy.ini"
+	if ! proxy_ready; then
+		setup_fail "the proxy did not print its $NREADY ready line(s)" "$W/proxy.out" "$W/proxy.err" "$W/proxy.ini"
 		return 1
 	fi
 }
@@ -221,15 +227,26 @@ setup_ok=0
 free_port && PP=$FREE
 free_port && DEAD=$FREE            # nothing listens here (connection refused), yet the allow-list has it
 FORBIDDEN=25                       # not in the allow-list
+free_port && R1=$FREE
+free_port && R2=$FREE
 if [ "$MODE" = fuzz ]; then
 	free_port && OP=$FREE
 	free_port && HP=$FREE
-	if nginx_start "$OP" && hostile_start "$HP" && proxy_start "$PP" "$OP, $HP, $DEAD"; then setup_ok=1; fi
+	free_port && R3=$FREE
+	ROUTES="{\"ok\": $R1, \"hostile\": $R2, \"refused\": $R3}"
+	if nginx_start "$OP" && hostile_start "$HP" && proxy_start "$PP" "$OP, $HP, $DEAD" \
+		"127.0.0.1:$R1=www.dane.test:$OP" "127.0.0.1:$R2=www.dane.test:$HP" "127.0.0.1:$R3=nx.dane.test:$OP"; then
+		setup_ok=1
+	fi
 	ORIGIN_PORTS="$OP, $HP, $DEAD, 22, $FORBIDDEN"
 else
 	OP=$TESTBED_TLS_PORT2
 	HP=0
-	if nginx_start "$OP" && proxy_start "$PP" "$OP, $DEAD"; then setup_ok=1; fi
+	ROUTES="{\"ok\": $R1, \"mismatch\": $R2}"
+	if nginx_start "$OP" && proxy_start "$PP" "$OP, $DEAD" "127.0.0.1:$R1=www.dane.test:$OP" \
+		"127.0.0.1:$R2=mismatch.dane.test:$OP"; then
+		setup_ok=1
+	fi
 	ORIGIN_PORTS="$OP, $DEAD, $FORBIDDEN"
 fi
 echo "stress $MODE: work directory $W; proxy 127.0.0.1:${PP:-?} (pid ${PROXY_PID:-none}); origin port $OP;" \
@@ -245,6 +262,7 @@ fi
 if [ "$setup_ok" = 1 ]; then
 	cat >"$W/env.json" <<EOF
 {"pid": $PROXY_PID, "proxy_port": $PP, "dns_port": $TESTBED_DNS_PORT, "origin_ports": [$ORIGIN_PORTS],
+ "routes": $ROUTES,
  "log": "$W/proxy.log", "access_log": "$NGX_ACCESS", "workdir": "$W", "local_ca": "$W/ca.pem",
  "sanitized": $([ "$SAN" = 1 ] && echo true || echo false),
  "fuzz_ok": "www.dane.test:$OP", "fuzz_hostile": "www.dane.test:$HP", "ok_port": $OP, "dead_port": $DEAD,

@@ -20,29 +20,16 @@
 
 #define CONFIG_MAX_FILE (1u << 20)
 
-enum key_type {
-	KEY_ADDR_LIST,     /* listen */
-	KEY_CIDR_LIST,     /* allow_from */
-	KEY_UINT,
-	KEY_DURATION,      /* "250ms", "5s", "2m", "1h"; a bare number is seconds */
-	KEY_BOOL,
-	KEY_PATH,
-	KEY_POLICY,
-	KEY_TRANSPORT,
-	KEY_VALIDATION,    /* self or resolver */
-	KEY_UPSTREAM_LIST,
-	KEY_RULE_LIST,
-	KEY_LOG,
-	KEY_PORT_LIST,     /* "443, 8443" */
-	KEY_PATTERN_LIST,  /* host, *.domain or * (repeatable) */
-	KEY_DOMAIN_LIST,   /* "example.com, example.net" */
-	KEY_DIGESTS,       /* "sha512, sha256": DANE digest preference */
-};
+struct config;
+struct key_def;
+
+/* key_parse_fn - check a value for key k and store it in c, or add the error ("file:line: key: problem"). */
+typedef int (*key_parse_fn)(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 
 struct key_def {
 	const char *section;
 	const char *name;
-	enum key_type type;
+	key_parse_fn parse;
 	size_t offset;
 	unsigned long min;
 	unsigned long max;
@@ -51,42 +38,62 @@ struct key_def {
 
 #define OFF(field) offsetof(struct config, field)
 
+/* One parse function per kind of value (defined below, after the value parsers they use). */
+static int set_listen(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_allow_from(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_uint(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_duration(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_bool(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_path(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_policy(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_transport(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_validation(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_upstream(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_ports(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_domains(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_pattern(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_digests(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_rule(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_terminate(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+
 /* The table: every key of the file, with its type and range. Defaults live in config_defaults(). */
 static const struct key_def keys[] = {
-	{"proxy", "listen", KEY_ADDR_LIST, OFF(listen), 0, 0, "ADDR:PORT of the HTTP proxy listener (repeatable)"},
-	{"proxy", "allow_from", KEY_CIDR_LIST, OFF(allow_from), 0, 0, "client network allowed in (repeatable)"},
-	{"proxy", "max_connections", KEY_UINT, OFF(max_connections), 1, 1000000, "concurrent client connections"},
-	{"proxy", "idle_timeout", KEY_DURATION, OFF(idle_timeout_ms), 100, 86400000, "idle connection timeout"},
-	{"proxy", "header_timeout", KEY_DURATION, OFF(header_timeout_ms), 100, 3600000, "time to send a request head"},
-	{"proxy", "connect_timeout", KEY_DURATION, OFF(connect_timeout_ms), 100, 3600000, "TCP connect timeout"},
-	{"proxy", "handshake_timeout", KEY_DURATION, OFF(handshake_timeout_ms), 100, 3600000, "TLS handshake timeout"},
-	{"proxy", "shutdown_grace", KEY_DURATION, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
-	{"proxy", "origin_keepalive", KEY_DURATION, OFF(origin_keepalive_ms), 0, 3600000,
+	{"proxy", "listen", set_listen, OFF(listen), 0, 0, "ADDR:PORT of the HTTP proxy listener (repeatable)"},
+	{"proxy", "allow_from", set_allow_from, OFF(allow_from), 0, 0, "client network allowed in (repeatable)"},
+	{"proxy", "max_connections", set_uint, OFF(max_connections), 1, 1000000, "concurrent client connections"},
+	{"proxy", "idle_timeout", set_duration, OFF(idle_timeout_ms), 100, 86400000, "idle connection timeout"},
+	{"proxy", "header_timeout", set_duration, OFF(header_timeout_ms), 100, 3600000, "time to send a request head"},
+	{"proxy", "connect_timeout", set_duration, OFF(connect_timeout_ms), 100, 3600000, "TCP connect timeout"},
+	{"proxy", "handshake_timeout", set_duration, OFF(handshake_timeout_ms), 100, 3600000, "TLS handshake timeout"},
+	{"proxy", "shutdown_grace", set_duration, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
+	{"proxy", "origin_keepalive", set_duration, OFF(origin_keepalive_ms), 0, 3600000,
 	 "how long an origin connection is kept for the client's next request (0: closed after each response)"},
-	{"proxy", "log", KEY_LOG, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
-	{"connect", "state_dir", KEY_PATH, OFF(state_dir), 0, 0, "where the local CA lives"},
-	{"proxy", "ports", KEY_PORT_LIST, OFF(ports), 0, 0,
+	{"proxy", "log", set_path, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
+	{"connect", "state_dir", set_path, OFF(state_dir), 0, 0, "where the local CA lives"},
+	{"proxy", "ports", set_ports, OFF(ports), 0, 0,
 	 "destination ports clients may reach, absolute-form and CONNECT alike (\"443, 8443, 10000-10100\")"},
-	{"connect", "ports", KEY_PORT_LIST, OFF(ports), 0, 0, "the older name of [proxy] ports"},
-	{"connect", "passthrough", KEY_PATTERN_LIST, OFF(passthrough), 0, 0, "names tunnelled without termination"},
-	{"connect", "mint_cache_size", KEY_UINT, OFF(mint_cache_size), 1, 1000000, "minted certificates kept"},
-	{"connect", "ca_name_constraints", KEY_DOMAIN_LIST, OFF(ca_name_constraints), 0, 0,
+	{"connect", "ports", set_ports, OFF(ports), 0, 0, "the older name of [proxy] ports"},
+	{"connect", "passthrough", set_pattern, OFF(passthrough), 0, 0, "names tunnelled without termination"},
+	{"connect", "terminate", set_terminate, OFF(terminate_dane), 0, 0,
+	 "always (every CONNECT is terminated) or dane (only where secure TLSA makes DANE apply; else a plain tunnel)"},
+	{"connect", "mint_cache_size", set_uint, OFF(mint_cache_size), 1, 1000000, "minted certificates kept"},
+	{"connect", "ca_name_constraints", set_domains, OFF(ca_name_constraints), 0, 0,
 	 "DNS subtrees the local CA may vouch for"},
-	{"resolver", "upstream", KEY_UPSTREAM_LIST, OFF(upstreams), 0, 0, "IP or IP@PORT of a resolver (repeatable)"},
-	{"resolver", "trust_anchor", KEY_PATH, OFF(trust_anchor), 0, 0, "DS or DNSKEY file"},
-	{"resolver", "transport", KEY_TRANSPORT, OFF(dns_udp), 0, 0, "tcp (default) or udp"},
-	{"resolver", "validation", KEY_VALIDATION, OFF(validation_resolver), 0, 0,
+	{"resolver", "upstream", set_upstream, OFF(upstreams), 0, 0, "IP or IP@PORT of a resolver (repeatable)"},
+	{"resolver", "trust_anchor", set_path, OFF(trust_anchor), 0, 0, "DS or DNSKEY file"},
+	{"resolver", "transport", set_transport, OFF(dns_udp), 0, 0, "tcp (default) or udp"},
+	{"resolver", "validation", set_validation, OFF(validation_resolver), 0, 0,
 	 "self (default: validate DNSSEC here) or resolver (trust the AD bit of a loopback resolver)"},
-	{"resolver", "timeout", KEY_DURATION, OFF(dns_timeout_ms), 100, 600000, "lookup timeout"},
-	{"resolver", "cache_size", KEY_UINT, OFF(cache_size), 1, 10000000, "cached lookups"},
-	{"resolver", "ttl_min", KEY_UINT, OFF(ttl_min_s), 0, 86400, "minimum cache time, seconds"},
-	{"resolver", "ttl_max", KEY_UINT, OFF(ttl_max_s), 1, 604800, "maximum cache time, seconds"},
-	{"resolver", "failure_ttl", KEY_UINT, OFF(failure_ttl_s), 0, 3600, "cache time of failures, seconds"},
-	{"policy", "default", KEY_POLICY, OFF(policy), 0, 0, "dane, dane-only or pkix"},
-	{"policy", "ca_file", KEY_PATH, OFF(ca_file), 0, 0, "PKIX trust store (PEM)"},
-	{"policy", "ee_namecheck", KEY_BOOL, OFF(ee_namecheck), 0, 0, "check names on DANE-EE matches"},
-	{"policy", "digests", KEY_DIGESTS, OFF(digests), 0, 0, "TLSA digests used, strongest first (sha512, sha256)"},
-	{"policy", "rule", KEY_RULE_LIST, OFF(rules), 0, 0, "\"PATTERN[:PORT] MODE\" (repeatable)"},
+	{"resolver", "timeout", set_duration, OFF(dns_timeout_ms), 100, 600000, "lookup timeout"},
+	{"resolver", "cache_size", set_uint, OFF(cache_size), 1, 10000000, "cached lookups"},
+	{"resolver", "ttl_min", set_uint, OFF(ttl_min_s), 0, 86400, "minimum cache time, seconds"},
+	{"resolver", "ttl_max", set_uint, OFF(ttl_max_s), 1, 604800, "maximum cache time, seconds"},
+	{"resolver", "failure_ttl", set_uint, OFF(failure_ttl_s), 0, 3600, "cache time of failures, seconds"},
+	{"policy", "default", set_policy, OFF(policy), 0, 0, "dane, dane-only or pkix"},
+	{"policy", "ca_file", set_path, OFF(ca_file), 0, 0, "PKIX trust store (PEM)"},
+	{"policy", "ee_namecheck", set_bool, OFF(ee_namecheck), 0, 0, "check names on DANE-EE matches"},
+	{"policy", "digests", set_digests, OFF(digests), 0, 0, "TLSA digests used, strongest first (sha512, sha256)"},
+	{"policy", "rule", set_rule, OFF(rules), 0, 0, "\"PATTERN[:PORT] MODE\" (repeatable)"},
 };
 
 /* ---------- errors ---------- */
@@ -431,206 +438,278 @@ int config_digests_parse(const char *s, uint8_t out[4], char *why, size_t whylen
 
 /* ---------- applying keys ---------- */
 
-static int set_key(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+/* set_listen - a listen address (replaces the default listener). */
+static int set_listen(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	if (!c->listen_set) {
+		c->listen_set = 1;
+		c->n_listen = 0;   /* an explicit listen replaces the default listener */
+	}
+	if (c->n_listen >= CONFIG_MAX_LISTEN) {
+		add_error(c, file, line, k->name, "at most %d listeners", CONFIG_MAX_LISTEN);
+		return -1;
+	}
+	if (parse_addr(value, &c->listen[c->n_listen]) < 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not IPv4:PORT or [IPv6]:PORT", value);
+		return -1;
+	}
+	c->n_listen++;
+	return 0;
+}
+
+/* set_allow_from - a client network. */
+static int set_allow_from(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	if (c->n_allow_from >= CONFIG_MAX_ALLOW) {
+		add_error(c, file, line, k->name, "at most %d networks", CONFIG_MAX_ALLOW);
+		return -1;
+	}
+	if (parse_cidr(value, &c->allow_from[c->n_allow_from]) < 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not ADDRESS[/PREFIX]", value);
+		return -1;
+	}
+	c->n_allow_from++;
+	return 0;
+}
+
+/* set_uint - a whole number within the key's range. */
+static int set_uint(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
 {
 	char *base = (char *)c + k->offset;
 	unsigned long v;
+
+	if (parse_ulong(value, &v) < 0 || v < k->min || v > k->max) {
+		add_error(c, file, line, k->name, "\"%s\" is not a whole number from %lu to %lu", value, k->min,
+			  k->max);
+		return -1;
+	}
+	*(unsigned *)(void *)base = (unsigned)v;
+	return 0;
+}
+
+/* set_duration - a duration within the key's range. */
+static int set_duration(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	char *base = (char *)c + k->offset;
+	unsigned long v;
+
+	if (parse_duration(value, &v) < 0 || v < k->min || v > k->max) {
+		add_error(c, file, line, k->name,
+			  "\"%s\" is not a duration from %lums to %lus (e.g. 500ms, 10s, 5m)", value, k->min,
+			  k->max / 1000);
+		return -1;
+	}
+	*(unsigned *)(void *)base = (unsigned)v;
+	return 0;
+}
+
+/* set_bool - yes or no. */
+static int set_bool(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	char *base = (char *)c + k->offset;
+
+	if (parse_bool(value, (int *)(void *)base) < 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not yes or no", value);
+		return -1;
+	}
+	return 0;
+}
+
+/* set_path - a path (log: stderr or a path). */
+static int set_path(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	char *base = (char *)c + k->offset;
+
+	if (value[0] == '\0' || strlen(value) >= CONFIG_PATH_MAX) {
+		add_error(c, file, line, k->name, "needs a path of 1 to %d bytes", CONFIG_PATH_MAX - 1);
+		return -1;
+	}
+	snprintf(base, CONFIG_PATH_MAX, "%s", value);
+	return 0;
+}
+
+/* set_policy - dane, dane-only or pkix. */
+static int set_policy(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	char *base = (char *)c + k->offset;
+
+	if (!valid_policy(value)) {
+		add_error(c, file, line, k->name, "\"%s\" is not dane, dane-only or pkix", value);
+		return -1;
+	}
+	snprintf(base, 16, "%s", value);
+	return 0;
+}
+
+/* set_transport - tcp (udp is refused). */
+static int set_transport(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	if (strcmp(value, "tcp") != 0 && strcmp(value, "udp") != 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not tcp or udp", value);
+		return -1;
+	}
+	if (strcmp(value, "udp") == 0) {
+		/* Measured here (tests/test_resolver.c known_bugs): getdns 1.6.0 double-frees when UDP answers are
+		 * lost or truncated, and reuses closed descriptors on TCP fallback. A daemon must not run that. */
+		add_error(c, file, line, k->name,
+			  "udp is refused: getdns 1.6.0 crashes on lost or truncated UDP answers; use tcp");
+		return -1;
+	}
+	c->dns_udp = 0;
+	return 0;
+}
+
+/* set_validation - self or resolver. */
+static int set_validation(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	if (strcmp(value, "self") != 0 && strcmp(value, "resolver") != 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not self or resolver", value);
+		return -1;
+	}
+	c->validation_resolver = strcmp(value, "resolver") == 0;
+	/* Remembered for config_validate: the upstream rule is checked on the whole configuration. */
+	snprintf(c->validation_file, sizeof(c->validation_file), "%s", file);
+	c->validation_line = line;
+	return 0;
+}
+
+/* set_upstream - a resolver address. */
+static int set_upstream(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	if (c->n_upstreams >= CONFIG_MAX_UPSTREAMS) {
+		add_error(c, file, line, k->name, "at most %d resolvers", CONFIG_MAX_UPSTREAMS);
+		return -1;
+	}
+	if (!valid_upstream(value) || strlen(value) >= sizeof(c->upstreams[0])) {
+		add_error(c, file, line, k->name, "\"%s\" is not IP, IP@PORT or [IPv6]@PORT", value);
+		return -1;
+	}
+	snprintf(c->upstreams[c->n_upstreams++], sizeof(c->upstreams[0]), "%s", value);
+	return 0;
+}
+
+/* set_ports - a list of ports and ranges. */
+static int set_ports(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	const char *p = value;
+	size_t n, before;
+	if (!c->ports_set) {
+		c->ports_set = 1;   /* a list given replaces the default one */
+		c->n_ports = 0;
+	}
+	before = c->n_ports;
+	while (*p) {
+		struct config_port_range pr;
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, " ,");
+		if (c->n_ports >= CONFIG_MAX_PORTS || parse_port_range(p, n, &pr) < 0) {
+			add_error(c, file, line, k->name,
+				  "\"%s\" is not a list of up to %d ports or ranges (1-65535, e.g. 443, 8000-8999)",
+				  value, CONFIG_MAX_PORTS);
+			return -1;
+		}
+		c->ports[c->n_ports++] = pr;
+		p += n;
+	}
+	if (c->n_ports == before) {
+		add_error(c, file, line, k->name, "needs at least one port");
+		return -1;
+	}
+	return 0;
+}
+
+/* set_domains - a list of domain names. */
+static int set_domains(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	const char *p = value;
+	char name[CONFIG_HOST_MAX];
+	size_t n;
+	c->n_ca_name_constraints = 0;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		n = strcspn(p, " ,");
+		if (n == 0)
+			break;
+		if (n >= sizeof(name) || c->n_ca_name_constraints >= CONFIG_MAX_CONSTRAINTS) {
+			add_error(c, file, line, k->name, "at most %d names of up to 253 bytes", CONFIG_MAX_CONSTRAINTS);
+			return -1;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (!hostname_valid(name) || strchr(name, '.') == NULL ||
+		    normalize_host(name, sizeof(name)) < 0) {
+			add_error(c, file, line, k->name, "\"%s\" is not a domain name", name);
+			return -1;
+		}
+		snprintf(c->ca_name_constraints[c->n_ca_name_constraints++], CONFIG_HOST_MAX, "%s", name);
+		p += n;
+	}
+	if (c->n_ca_name_constraints == 0) {
+		add_error(c, file, line, k->name, "needs at least one domain");
+		return -1;
+	}
+	return 0;
+}
+
+/* set_pattern - a host name pattern. */
+static int set_pattern(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	if (c->n_passthrough >= CONFIG_MAX_PASSTHROUGH) {
+		add_error(c, file, line, k->name, "at most %d entries", CONFIG_MAX_PASSTHROUGH);
+		return -1;
+	}
+	snprintf(c->passthrough[c->n_passthrough], CONFIG_HOST_MAX, "%s", value);
+	if (strlen(value) >= CONFIG_HOST_MAX || normalize_pattern(c->passthrough[c->n_passthrough], CONFIG_HOST_MAX) < 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not a host name, *.domain or *", value);
+		return -1;
+	}
+	c->n_passthrough++;
+	return 0;
+}
+
+/* set_digests - the DANE digest preference. */
+static int set_digests(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	char *base = (char *)c + k->offset;
+
+	char problem[120];
+	if (config_digests_parse(value, (uint8_t *)base, problem, sizeof(problem)) < 0) {
+		add_error(c, file, line, k->name, "%s", problem);
+		return -1;
+	}
+	return 0;
+}
+
+/* set_terminate - always or dane. */
+static int set_terminate(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	if (strcmp(value, "always") != 0 && strcmp(value, "dane") != 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not always or dane", value);
+		return -1;
+	}
+	c->terminate_dane = strcmp(value, "dane") == 0;
+	return 0;
+}
+
+/* set_rule - a destination policy rule. */
+static int set_rule(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
 	const char *why;
 
-	switch (k->type) {
-	case KEY_ADDR_LIST:
-		if (!c->listen_set) {
-			c->listen_set = 1;
-			c->n_listen = 0;   /* an explicit listen replaces the default listener */
-		}
-		if (c->n_listen >= CONFIG_MAX_LISTEN) {
-			add_error(c, file, line, k->name, "at most %d listeners", CONFIG_MAX_LISTEN);
-			return -1;
-		}
-		if (parse_addr(value, &c->listen[c->n_listen]) < 0) {
-			add_error(c, file, line, k->name, "\"%s\" is not IPv4:PORT or [IPv6]:PORT", value);
-			return -1;
-		}
-		c->n_listen++;
-		return 0;
-	case KEY_CIDR_LIST:
-		if (c->n_allow_from >= CONFIG_MAX_ALLOW) {
-			add_error(c, file, line, k->name, "at most %d networks", CONFIG_MAX_ALLOW);
-			return -1;
-		}
-		if (parse_cidr(value, &c->allow_from[c->n_allow_from]) < 0) {
-			add_error(c, file, line, k->name, "\"%s\" is not ADDRESS[/PREFIX]", value);
-			return -1;
-		}
-		c->n_allow_from++;
-		return 0;
-	case KEY_UINT:
-		if (parse_ulong(value, &v) < 0 || v < k->min || v > k->max) {
-			add_error(c, file, line, k->name, "\"%s\" is not a whole number from %lu to %lu", value, k->min,
-				  k->max);
-			return -1;
-		}
-		*(unsigned *)(void *)base = (unsigned)v;
-		return 0;
-	case KEY_DURATION:
-		if (parse_duration(value, &v) < 0 || v < k->min || v > k->max) {
-			add_error(c, file, line, k->name,
-				  "\"%s\" is not a duration from %lums to %lus (e.g. 500ms, 10s, 5m)", value, k->min,
-				  k->max / 1000);
-			return -1;
-		}
-		*(unsigned *)(void *)base = (unsigned)v;
-		return 0;
-	case KEY_BOOL:
-		if (parse_bool(value, (int *)(void *)base) < 0) {
-			add_error(c, file, line, k->name, "\"%s\" is not yes or no", value);
-			return -1;
-		}
-		return 0;
-	case KEY_PATH:
-	case KEY_LOG:
-		if (value[0] == '\0' || strlen(value) >= CONFIG_PATH_MAX) {
-			add_error(c, file, line, k->name, "needs a path of 1 to %d bytes", CONFIG_PATH_MAX - 1);
-			return -1;
-		}
-		snprintf(base, CONFIG_PATH_MAX, "%s", value);
-		return 0;
-	case KEY_POLICY:
-		if (!valid_policy(value)) {
-			add_error(c, file, line, k->name, "\"%s\" is not dane, dane-only or pkix", value);
-			return -1;
-		}
-		snprintf(base, 16, "%s", value);
-		return 0;
-	case KEY_TRANSPORT:
-		if (strcmp(value, "tcp") != 0 && strcmp(value, "udp") != 0) {
-			add_error(c, file, line, k->name, "\"%s\" is not tcp or udp", value);
-			return -1;
-		}
-		if (strcmp(value, "udp") == 0) {
-			/* Measured here (tests/test_resolver.c known_bugs): getdns 1.6.0 double-frees when UDP answers are
-			 * lost or truncated, and reuses closed descriptors on TCP fallback. A daemon must not run that. */
-			add_error(c, file, line, k->name,
-				  "udp is refused: getdns 1.6.0 crashes on lost or truncated UDP answers; use tcp");
-			return -1;
-		}
-		c->dns_udp = 0;
-		return 0;
-	case KEY_VALIDATION:
-		if (strcmp(value, "self") != 0 && strcmp(value, "resolver") != 0) {
-			add_error(c, file, line, k->name, "\"%s\" is not self or resolver", value);
-			return -1;
-		}
-		c->validation_resolver = strcmp(value, "resolver") == 0;
-		/* Remembered for config_validate: the upstream rule is checked on the whole configuration. */
-		snprintf(c->validation_file, sizeof(c->validation_file), "%s", file);
-		c->validation_line = line;
-		return 0;
-	case KEY_UPSTREAM_LIST:
-		if (c->n_upstreams >= CONFIG_MAX_UPSTREAMS) {
-			add_error(c, file, line, k->name, "at most %d resolvers", CONFIG_MAX_UPSTREAMS);
-			return -1;
-		}
-		if (!valid_upstream(value) || strlen(value) >= sizeof(c->upstreams[0])) {
-			add_error(c, file, line, k->name, "\"%s\" is not IP, IP@PORT or [IPv6]@PORT", value);
-			return -1;
-		}
-		snprintf(c->upstreams[c->n_upstreams++], sizeof(c->upstreams[0]), "%s", value);
-		return 0;
-	case KEY_PORT_LIST: {
-		const char *p = value;
-		size_t n, before;
-		if (!c->ports_set) {
-			c->ports_set = 1;   /* a list given replaces the default one */
-			c->n_ports = 0;
-		}
-		before = c->n_ports;
-		while (*p) {
-			struct config_port_range pr;
-			while (*p == ' ' || *p == ',')
-				p++;
-			if (*p == '\0')
-				break;
-			n = strcspn(p, " ,");
-			if (c->n_ports >= CONFIG_MAX_PORTS || parse_port_range(p, n, &pr) < 0) {
-				add_error(c, file, line, k->name,
-					  "\"%s\" is not a list of up to %d ports or ranges (1-65535, e.g. 443, 8000-8999)",
-					  value, CONFIG_MAX_PORTS);
-				return -1;
-			}
-			c->ports[c->n_ports++] = pr;
-			p += n;
-		}
-		if (c->n_ports == before) {
-			add_error(c, file, line, k->name, "needs at least one port");
-			return -1;
-		}
-		return 0;
+	if (c->n_rules >= CONFIG_MAX_RULES) {
+		add_error(c, file, line, k->name, "at most %d rules", CONFIG_MAX_RULES);
+		return -1;
 	}
-	case KEY_DOMAIN_LIST: {
-		const char *p = value;
-		char name[CONFIG_HOST_MAX];
-		size_t n;
-		c->n_ca_name_constraints = 0;
-		while (*p) {
-			while (*p == ' ' || *p == ',')
-				p++;
-			n = strcspn(p, " ,");
-			if (n == 0)
-				break;
-			if (n >= sizeof(name) || c->n_ca_name_constraints >= CONFIG_MAX_CONSTRAINTS) {
-				add_error(c, file, line, k->name, "at most %d names of up to 253 bytes", CONFIG_MAX_CONSTRAINTS);
-				return -1;
-			}
-			memcpy(name, p, n);
-			name[n] = '\0';
-			if (!hostname_valid(name) || strchr(name, '.') == NULL ||
-			    normalize_host(name, sizeof(name)) < 0) {
-				add_error(c, file, line, k->name, "\"%s\" is not a domain name", name);
-				return -1;
-			}
-			snprintf(c->ca_name_constraints[c->n_ca_name_constraints++], CONFIG_HOST_MAX, "%s", name);
-			p += n;
-		}
-		if (c->n_ca_name_constraints == 0) {
-			add_error(c, file, line, k->name, "needs at least one domain");
-			return -1;
-		}
-		return 0;
+	if (parse_rule(value, &c->rules[c->n_rules], &why) < 0) {
+		add_error(c, file, line, k->name, "\"%s\": %s", value, why);
+		return -1;
 	}
-	case KEY_PATTERN_LIST:
-		if (c->n_passthrough >= CONFIG_MAX_PASSTHROUGH) {
-			add_error(c, file, line, k->name, "at most %d entries", CONFIG_MAX_PASSTHROUGH);
-			return -1;
-		}
-		snprintf(c->passthrough[c->n_passthrough], CONFIG_HOST_MAX, "%s", value);
-		if (strlen(value) >= CONFIG_HOST_MAX || normalize_pattern(c->passthrough[c->n_passthrough], CONFIG_HOST_MAX) < 0) {
-			add_error(c, file, line, k->name, "\"%s\" is not a host name, *.domain or *", value);
-			return -1;
-		}
-		c->n_passthrough++;
-		return 0;
-	case KEY_DIGESTS: {
-		char problem[120];
-		if (config_digests_parse(value, (uint8_t *)base, problem, sizeof(problem)) < 0) {
-			add_error(c, file, line, k->name, "%s", problem);
-			return -1;
-		}
-		return 0;
-	}
-	case KEY_RULE_LIST:
-		if (c->n_rules >= CONFIG_MAX_RULES) {
-			add_error(c, file, line, k->name, "at most %d rules", CONFIG_MAX_RULES);
-			return -1;
-		}
-		if (parse_rule(value, &c->rules[c->n_rules], &why) < 0) {
-			add_error(c, file, line, k->name, "\"%s\": %s", value, why);
-			return -1;
-		}
-		c->n_rules++;
-		return 0;
-	}
-	return -1;
+	c->n_rules++;
+	return 0;
 }
 
 /* route_find_or_add - the route of a [route NAME] section. */
@@ -721,7 +800,7 @@ static int apply(struct config *c, const char *section, const char *key, const c
 	}
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, key) == 0)
-			return set_key(c, &keys[i], value, file, line);
+			return keys[i].parse(c, &keys[i], value, file, line);
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strcmp(keys[i].section, section) == 0)
 			break;

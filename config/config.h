@@ -84,6 +84,7 @@ struct config {
 	char passthrough[CONFIG_MAX_PASSTHROUGH][CONFIG_HOST_MAX];   /* names tunnelled without termination */
 	size_t n_passthrough;
 	unsigned mint_cache_size;
+	int terminate_dane;                  /* [connect] terminate = dane: tunnel untouched where DANE does not apply */
 	char ca_name_constraints[CONFIG_MAX_CONSTRAINTS][CONFIG_HOST_MAX];   /* permitted DNS subtrees of the CA */
 	size_t n_ca_name_constraints;
 	/* [resolver] */

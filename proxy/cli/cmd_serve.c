@@ -28,6 +28,8 @@ static void serve_usage(FILE *out)
 		"  --ports LIST            destination ports clients may reach, e.g. 443,8443,9000-9100\n"
 		"                          (default 443,465,993,995,8443; absolute-form and CONNECT alike)\n"
 		"  --log FILE              per-connection JSON lines (default stderr)\n"
+		"  --terminate MODE        CONNECT: always (default) terminates every tunnel; dane only where secure\n"
+		"                          TLSA records make DANE apply, other names are tunnelled untouched\n"
 		"  --state-dir DIR         where the local CA for CONNECT lives (default: /var/lib/daneproxy for root,\n"
 		"                          else ~/.local/state/daneproxy)\n" RUNTIME_OPTIONS_HELP);
 }
@@ -46,7 +48,7 @@ static size_t report(const struct config *cfg)
 
 int cmd_serve(int argc, char **argv)
 {
-	enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG, OPT_STATE_DIR, OPT_PORTS };
+	enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG, OPT_STATE_DIR, OPT_PORTS, OPT_TERMINATE };
 	static const struct option longopts[] = {
 		RUNTIME_LONG_OPTIONS,
 		{"listen", required_argument, NULL, OPT_LISTEN},
@@ -56,6 +58,7 @@ int cmd_serve(int argc, char **argv)
 		{"log", required_argument, NULL, OPT_LOG},
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 		{"ports", required_argument, NULL, OPT_PORTS},
+		{"terminate", required_argument, NULL, OPT_TERMINATE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -97,6 +100,7 @@ int cmd_serve(int argc, char **argv)
 		case OPT_LOG: config_set(cfg, "proxy", "log", optarg, "--log"); break;
 		case OPT_STATE_DIR: config_set(cfg, "connect", "state_dir", optarg, "--state-dir"); break;
 		case OPT_PORTS: config_set(cfg, "proxy", "ports", optarg, "--ports"); break;
+		case OPT_TERMINATE: config_set(cfg, "connect", "terminate", optarg, "--terminate"); break;
 		case RUNTIME_OPT_RESOLVER: config_set(cfg, "resolver", "upstream", optarg, "--resolver"); break;
 		case RUNTIME_OPT_TRUST_ANCHOR: config_set(cfg, "resolver", "trust_anchor", optarg, "--trust-anchor"); break;
 		case RUNTIME_OPT_CA_FILE: config_set(cfg, "policy", "ca_file", optarg, "--ca-file"); break;

@@ -111,6 +111,8 @@ static void conn_log(const struct conn *c)
 	}
 	fprintf(out, ", \"tunnel\": ");
 	json_put_string(out, c->tunnel);
+	fprintf(out, ", \"tunnel_reason\": ");
+	json_put_string(out, c->tunnel_reason);
 	fprintf(out, ", \"leaf\": ");
 	json_put_string(out, c->leaf);
 	fprintf(out, ", \"requests\": %u, \"status\": ", c->requests);
@@ -146,6 +148,8 @@ static void conn_log(const struct conn *c)
 	json_put_string(out, c->have_rep && r->peer[0] ? r->peer : NULL);
 	fprintf(out, ", \"tls\": ");
 	json_put_string(out, c->have_rep && r->tls_version[0] ? r->tls_version : NULL);
+	fprintf(out, ", \"alpn\": ");
+	json_put_string(out, c->have_rep && r->alpn[0] ? r->alpn : NULL);
 	fprintf(out, ", \"bytes_up\": %llu, \"bytes_down\": %llu, \"dns_ms\": %.3f, \"connect_ms\": %.3f, "
 		     "\"handshake_ms\": %.3f, \"duration_ms\": %.3f, \"close\": ",
 		(unsigned long long)c->bytes_up, (unsigned long long)c->bytes_down, c->have_rep ? r->dns_ms : 0.0,

@@ -94,11 +94,14 @@ struct http_state {
 enum connect_wait {
 	CONNECT_AWAIT_ORIGIN,          /* the origin verified (nothing answered before that) */
 	CONNECT_AWAIT_CLIENT_HELLO,    /* 200 sent: the client's whole ClientHello */
+	CONNECT_AWAIT_ALPN_ORIGIN,     /* the client cannot speak the protocol the origin chose: a second origin
+					* connection offered the client's own ALPN list */
 	CONNECT_AWAIT_CLIENT_TLS,      /* the client's handshake with the minted leaf */
 };
 struct connect_state {
 	enum connect_wait wait;
 	int passthrough;               /* a tunnel of raw bytes: the client authenticates the origin itself */
+	char client_alpn[256];         /* the protocols the client offered ("h2,http/1.1"), for the second origin */
 	uint8_t *hello;                /* bytes the client sent before the handshake started (bounded) */
 	size_t hello_len;
 };
@@ -140,6 +143,7 @@ struct conn {
 	struct upstream_report rep;
 	int have_rep;
 	const char *tunnel;            /* "terminated", "passthrough" or NULL */
+	const char *tunnel_reason;     /* why that: the passthrough rule, DANE applies, terminate = dane and no TLSA */
 	const char *leaf;              /* "cached", "minted" or NULL */
 	const char *refusal;           /* RFC 9209 token of a refusal answered by the proxy itself */
 	const char *close_reason;

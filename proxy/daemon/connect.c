@@ -5,8 +5,14 @@
  *
  * States (enum connect_wait): CONNECT_AWAIT_ORIGIN (nothing is answered before the origin is verified, so a refused
  * origin is a 502 and never a 200) -> CONNECT_AWAIT_CLIENT_HELLO (200 sent; the whole ClientHello is read and its
- * SNI checked against the verified host before anything is minted) -> CONNECT_AWAIT_CLIENT_TLS (the handshake with
- * the minted leaf, under handshake_timeout) -> the relay (conn.c). Passthrough goes from the origin to the relay.
+ * SNI checked against the verified host before anything is minted) -> [CONNECT_AWAIT_ALPN_ORIGIN] ->
+ * CONNECT_AWAIT_CLIENT_TLS (the handshake with the minted leaf, under handshake_timeout) -> the relay (conn.c).
+ * Passthrough goes from the origin to the relay.
+ *
+ * ALPN is mirrored, so that HTTP/2 works through the tunnel without an HTTP/2 stack here: the origin is offered
+ * "h2, http/1.1", the client is offered only what the origin chose; a client that does not offer that gets a second
+ * origin connection, offered the client's own list (the TLSA records are cached: the same verification). With
+ * [connect] terminate = dane, a name where DANE does not apply (no DNSSEC-secure usable TLSA) is tunnelled untouched.
  * Memory: the ClientHello buffer exists until the handshake starts; an established tunnel holds no buffer of ours.
  */
 #include "ca.h"
@@ -35,6 +41,25 @@ static void connect_release(struct conn *c)
 }
 
 static const struct conn_driver connect_driver = {"connect", connect_idle, connect_release};
+
+static void reopen_origin(struct conn *c);
+static void connect_upstream_done(struct stream *origin, const struct upstream_report *rep, void *arg);
+
+/* alpn_listed - proto is one of the comma-separated list. */
+static int alpn_listed(const char *list, const char *proto)
+{
+	size_t n = strlen(proto);
+	const char *p = list;
+
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && memcmp(p, proto, n) == 0)
+			return 1;
+		p += len + (comma ? 1 : 0);
+	}
+	return 0;
+}
 
 /* hello_append - keep client bytes until the whole ClientHello is in (bounded by CLIENTHELLO_MAX). */
 static int hello_append(struct conn *c, const uint8_t *data, size_t len)
@@ -121,13 +146,19 @@ static void check_hello(struct conn *c)
 		conn_close(c, "sni_mismatch", err);
 		return;
 	}
+	/* The client must speak what the origin chose; if it does not, ask the origin again with the client's list. */
+	if (c->rep.alpn[0] != '\0' && !alpn_listed(ch.alpn, c->rep.alpn)) {
+		snprintf(st->client_alpn, sizeof(st->client_alpn), "%s", ch.alpn);
+		reopen_origin(c);
+		return;
+	}
 	if (mint_get(env->mint, c->host, &der, &der_len, &minted, err, sizeof(err)) < 0) {
 		conn_close(c, "mint_error", err);
 		return;
 	}
 	c->leaf = minted ? "minted" : "cached";
 	key = ca_leaf_key_der(env->ca, &key_len);
-	t = tls_server_new(env->tls_server, der, der_len, key, key_len, "http/1.1");
+	t = tls_server_new(env->tls_server, der, der_len, key, key_len, c->rep.alpn[0] ? c->rep.alpn : NULL);
 	if (t == NULL) {
 		conn_close(c, "internal_error", "cannot create the client TLS session");
 		return;
@@ -152,7 +183,7 @@ static void hello_data(struct stream *s, const uint8_t *data, size_t len, void *
 	if (hello_append(c, data, len) < 0)
 		return;
 	if (c->d.connect.wait == CONNECT_AWAIT_CLIENT_HELLO)
-		check_hello(c);
+		check_hello(c);   /* (bytes that arrive while a second origin is opened wait in the buffer) */
 }
 
 /* client_event - before the tunnel: a client that goes away ends it at once. */
@@ -174,6 +205,18 @@ static void connect_upstream_done(struct stream *origin, const struct upstream_r
 
 	c->up = NULL;
 	conn_take_report(c, rep);
+	if (st->wait == CONNECT_AWAIT_ALPN_ORIGIN) {
+		/* The 200 is out: a refusal now can only end the tunnel. */
+		if (origin == NULL) {
+			conn_close(c, "refused", rep->details);
+			return;
+		}
+		c->origin.s = origin;
+		stream_set_callbacks(c->origin.s, NULL, origin_event, c);
+		st->wait = CONNECT_AWAIT_CLIENT_HELLO;
+		check_hello(c);
+		return;
+	}
 	if (origin == NULL) {
 		conn_refuse(c, rep->error, 0, rep->details);
 		return;
@@ -181,6 +224,11 @@ static void connect_upstream_done(struct stream *origin, const struct upstream_r
 	c->origin.s = origin;
 	c->status = 200;
 	c->requests++;
+	if (rep->method == AUTH_PASSTHROUGH && !st->passthrough) {
+		st->passthrough = 1;
+		c->tunnel = "passthrough";
+		c->tunnel_reason = "terminate = dane and no DNSSEC-secure usable TLSA: the client authenticates the origin";
+	}
 	if (stream_write(c->client.s, (const uint8_t *)established, sizeof(established) - 1) < 0) {
 		conn_close(c, "client_write_error", NULL);
 		return;
@@ -212,6 +260,31 @@ static int passthrough(const struct conn *c)
 	return 0;
 }
 
+/* open_origin - upstream_open for this tunnel: plain for passthrough, else TLS offering alpn. */
+static void open_origin(struct conn *c, const char *alpn)
+{
+	struct connect_state *st = &c->d.connect;
+	unsigned flags = st->passthrough ? UPSTREAM_PLAIN : c->env->cfg->terminate_dane ? UPSTREAM_TUNNEL_UNLESS_DANE : 0;
+
+	c->have_rep = 0;
+	c->up = upstream_open(c->env->upstream, c->host, c->port, c->policy, st->passthrough ? NULL : alpn, flags,
+			      connect_upstream_done, c);
+	if (c->up == NULL)
+		conn_close(c, "internal_error", "out of memory");
+}
+
+/* reopen_origin - the client cannot speak the protocol the origin chose: the same origin, offered the client's
+ * own ALPN list (or none). */
+static void reopen_origin(struct conn *c)
+{
+	struct connect_state *st = &c->d.connect;
+
+	stream_close(c->origin.s);
+	c->origin.s = NULL;
+	st->wait = CONNECT_AWAIT_ALPN_ORIGIN;
+	open_origin(c, st->client_alpn[0] ? st->client_alpn : NULL);
+}
+
 void connect_start(struct conn *c, const uint8_t *early, size_t early_len)
 {
 	struct connect_state *st = &c->d.connect;
@@ -221,6 +294,7 @@ void connect_start(struct conn *c, const uint8_t *early, size_t early_len)
 	st->wait = CONNECT_AWAIT_ORIGIN;
 	st->passthrough = passthrough(c);
 	c->tunnel = st->passthrough ? "passthrough" : "terminated";
+	c->tunnel_reason = st->passthrough ? "a [connect] passthrough rule names the host" : "the proxy authenticates the origin";
 	if (!st->passthrough && !ca_permits(c->env->ca, c->host)) {
 		conn_refuse(c, "http_request_denied", 0,
 			    "the target is outside the local CA's name constraints ([connect] ca_name_constraints)");
@@ -239,8 +313,5 @@ void connect_start(struct conn *c, const uint8_t *early, size_t early_len)
 	stream_set_callbacks(c->client.s, hello_data, client_event, c);
 	stream_set_read_limit(c->client.s, CLIENTHELLO_MAX - st->hello_len);
 	stream_read_start(c->client.s);
-	c->up = upstream_open(c->env->upstream, c->host, c->port, c->policy, st->passthrough ? NULL : "http/1.1",
-			      st->passthrough ? UPSTREAM_PLAIN : 0, connect_upstream_done, c);
-	if (c->up == NULL)
-		conn_refuse(c, "proxy_internal_error", 0, "out of memory");
+	open_origin(c, "h2,http/1.1");
 }

@@ -180,6 +180,7 @@ static void on_origin_event(struct stream *s, enum stream_event ev, void *arg)
 		u->rep.handshake_ms = ms_since(u->t_connect, uv_hrtime());
 		snprintf(u->rep.tls_version, sizeof(u->rep.tls_version), "%s", tls_version(t));
 		snprintf(u->rep.tls_cipher, sizeof(u->rep.tls_cipher), "%s", tls_cipher(t));
+		snprintf(u->rep.alpn, sizeof(u->rep.alpn), "%s", tls_alpn(t));
 		stream_read_stop(s);
 		up_finish(u, s);
 	} else if (ev == STREAM_ERROR || ev == STREAM_EOF) {
@@ -526,6 +527,11 @@ static void proceed(struct upstream *u)
 		/* Passthrough: the client authenticates the origin; only a failed or bogus lookup stops us. */
 		d.method = AUTH_PASSTHROUGH;
 		d.why = "passthrough";
+	} else if ((u->flags & UPSTREAM_TUNNEL_UNLESS_DANE) && d.method == AUTH_PKIX) {
+		/* DANE adds nothing here: the client's own PKIX (its trust store, pinning, CT) sees the real origin. */
+		u->flags |= UPSTREAM_PLAIN;
+		d.method = AUTH_PASSTHROUGH;
+		d.why = "no DNSSEC-secure usable TLSA: tunnelled untouched (terminate = dane)";
 	}
 	u->rep.method = d.method;
 	if (d.method == AUTH_REFUSE) {

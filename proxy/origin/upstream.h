@@ -56,6 +56,7 @@ struct upstream_report {
 	int usable_records;
 	char peer[64];                  /* address that answered */
 	char tls_version[16];
+	char alpn[32];                  /* the protocol the origin chose by ALPN, "" when none */
 	char tls_cipher[64];
 	double dns_ms;
 	double connect_ms;
@@ -66,6 +67,9 @@ struct upstream_report {
 /* upstream_open flags */
 #define UPSTREAM_STARTTLS_SMTP 0x1   /* plaintext SMTP up to STARTTLS, then TLS (RFC 3207, RFC 7672 profile) */
 #define UPSTREAM_PLAIN 0x2           /* CONNECT passthrough: no TLS here; DNS failures still refuse */
+/* CONNECT with terminate = dane: where no DNSSEC-secure usable TLSA makes DANE apply, the policy's PKIX fallback
+ * becomes a plain tunnel (the client authenticates the origin itself, method AUTH_PASSTHROUGH); refusals stay. */
+#define UPSTREAM_TUNNEL_UNLESS_DANE 0x4
 
 /* upstream_cb - origin is an open TLS stream owned by the callee from now on, or NULL with rep->error set. */
 typedef void (*upstream_cb)(struct stream *origin, const struct upstream_report *rep, void *arg);

@@ -66,6 +66,7 @@ struct tls_conn {
 	size_t out_len;
 	size_t out_cap;
 	char err[200];
+	char alpn[32];           /* the negotiated protocol, copied out for tls_alpn() */
 	uint8_t in[TLS_IN_CAP];
 };
 
@@ -396,6 +397,19 @@ int tls_alert_received(const struct tls_conn *t)
 int tls_verify_refused(const struct tls_conn *t)
 {
 	return t->verify_refused;
+}
+
+const char *tls_alpn(struct tls_conn *t)
+{
+	char *name = NULL;
+	unsigned short len = 0;
+
+	if (wolfSSL_ALPN_GetProtocol(t->ssl, &name, &len) != WOLFSSL_SUCCESS || name == NULL ||
+	    len >= sizeof(t->alpn))
+		return "";
+	memcpy(t->alpn, name, len);
+	t->alpn[len] = '\0';
+	return t->alpn;
 }
 
 const char *tls_version(const struct tls_conn *t)

@@ -76,6 +76,8 @@ int tls_alert_received(const struct tls_conn *t);
 int tls_verify_refused(const struct tls_conn *t);
 /* tls_version / tls_cipher - negotiated protocol version and cipher suite, after the handshake. */
 const char *tls_version(const struct tls_conn *t);
+/* tls_alpn - the application protocol negotiated by ALPN ("h2", "http/1.1"), "" when none, after the handshake. */
+const char *tls_alpn(struct tls_conn *t);
 const char *tls_cipher(const struct tls_conn *t);
 
 #endif

@@ -91,7 +91,7 @@ nginx_start() {
 	printf '<!DOCTYPE html>\n<html><head><title>connect test</title></head><body><p id="m">%s</p></body></html>\n' \
 		"$MARK" >"$W/www/marker.html"
 	head -c 1048576 /dev/urandom >"$W/www/big.bin"
-	[ "$HAVE_V6" = 1 ] && v6="listen [::1]:$T ssl;"
+	[ "$HAVE_V6" = 1 ] && v6="listen [::1]:$T ssl http2;"
 	{
 		[ "$(id -u)" = 0 ] && echo "user root;"
 		cat <<EOF
@@ -108,7 +108,7 @@ http {
   ssl_protocols TLSv1.2 TLSv1.3;
   keepalive_requests 10000;
   server {
-    listen 127.0.0.1:$T ssl; $v6
+    listen 127.0.0.1:$T ssl http2; $v6
     server_name _;
     ssl_certificate $TESTBED_CHAIN; ssl_certificate_key $TESTBED_LEAF_KEY;
     root $W/www;
@@ -173,8 +173,8 @@ cert_field() { # cert_field NAME FIELD - a field of the first certificate of cur
 }
 
 # t_ok PROXY NAME HOST [LOG-EXPECTATIONS...] - a DANE-valid origin through a terminated tunnel: 200 to CONNECT,
-# the marker page intact with the origin's header, a minted leaf for HOST (ALPN http/1.1 though curl offers h2),
-# and the log line.
+# the marker page intact with the origin's header, a minted leaf for HOST, HTTP/2 on both legs (the origin speaks
+# h2, curl offers it: ALPN is mirrored), and the log line.
 t_ok() {
 	local proxy=$1 name=$2 host=$3 san
 	shift 3
@@ -183,14 +183,14 @@ t_ok() {
 	check "curl exit" "$P_RC" 0
 	check "CONNECT status" "$P_CONNECT" 200
 	check "status" "$P_CODE" 200
-	check "http version (ALPN http/1.1)" "$P_HTTPV" 1.1
+	check "http version (ALPN h2 mirrored)" "$P_HTTPV" 2
 	grep -qF "$MARK" "$W/req-$name.b" || err "the marker is not in the body: $(head -c 200 "$W/req-$name.b" | tr '\n' ' ')"
 	check "X-Origin-Marker" "$(header "$W/req-$name.h" X-Origin-Marker)" "$XMARK"
 	san=$(cert_field "$name" "X509v3 Subject Alternative Name")
 	check "minted leaf SAN" "$san" "DNS:$host"
 	check "minted leaf issuer (the local CA)" "$(cert_field "$name" Issuer)" "$CA_SUBJECT"
 	get_logline "$W/$proxy.log" "$P_LPORT"
-	expect_log "$LOGLINE" tunnel=terminated status=200 dnssec=secure auth=dane error=null "target=$host:$T" "$@"
+	expect_log "$LOGLINE" tunnel=terminated status=200 dnssec=secure auth=dane error=null "target=$host:$T" alpn=h2 "$@"
 	[ ${#CASE_ERRS[@]} -eq 0 ] || curl_note "$name"
 	case_end
 }
@@ -406,7 +406,36 @@ group_curl() {
 	t_ok P passthrough-other-names-terminated ta.dane.test "tlsa=2 0 1 $CA" depth=1
 	t_refuse P passthrough-bogus-refused www.expired.dane.test 502 dns_error "bogus" tunnel=passthrough
 
-	case_alive A O P
+	# --- ALPN mirroring: a client that does not speak what the origin chose gets a second origin connection
+	case_begin alpn-http11-client-second-origin
+	preq alpn11 A "https://www.dane.test:$T/marker.html?c=alpn11" --cacert "$W/ca.pem" --http1.1
+	check "curl exit" "$P_RC" 0
+	check "status" "$P_CODE" 200
+	check "http version" "$P_HTTPV" 1.1
+	grep -qF "$MARK" "$W/req-alpn11.b" || err "the marker is not in the body"
+	grep -q '"GET /marker.html?c=alpn11 HTTP/1.1"' "$ORIGIN_LOG" || err "the origin did not see an HTTP/1.1 request"
+	get_logline "$W/A.log" "$P_LPORT"
+	expect_log "$LOGLINE" tunnel=terminated status=200 auth=dane alpn=http/1.1 close=done
+	case_end
+	case_begin alpn-h2-both-legs
+	grep -q '"GET /marker.html?c=ok-www HTTP/2.0"' "$ORIGIN_LOG" || err "the origin did not see ok-www over HTTP/2"
+	case_end
+
+	# --- terminate = dane: only names whose secure TLSA makes DANE apply are terminated; others are tunnelled
+	case_begin terminate-dane-no-tlsa-tunnelled
+	preq tdn D "https://notlsa.dane.test:$T/marker.html?c=tdn" --cacert "$TESTBED_CA_CERT"
+	check "curl exit (the origin's own certificate, trusted by the bed's CA)" "$P_RC" 0
+	check "status" "$P_CODE" 200
+	check "leaf issuer (the origin's CA, not the local CA)" "$(cert_field tdn Issuer)" \
+		"$(openssl x509 -in "$TESTBED_CA_CERT" -noout -subject 2>/dev/null | sed -e 's/^subject= *//')"
+	get_logline "$W/D.log" "$P_LPORT"
+	expect_log "$LOGLINE" tunnel=passthrough "tunnel_reason~terminate = dane" auth=passthrough leaf=null \
+		"dnssec=secure absence" status=200
+	case_end
+	t_ok D terminate-dane-dane-name-terminated www.dane.test "tlsa=3 1 1 $SPKI" "tunnel_reason~authenticates"
+	t_refuse D terminate-dane-bogus-refused www.expired.dane.test 502 dns_error "bogus"
+
+	case_alive A O P D
 }
 
 # ================================================================= group: chromium
@@ -450,7 +479,8 @@ group_chromium() {
 	grep -qF "$MARK" "$W/chr-valid.out" || err "the marker is not in Chromium's DOM: $(head -c 300 "$W/chr-valid.out" | tr '\n' ' ') / $(grep -v dbus "$W/chr-valid.err" | tail -n 2 | tr '\n' ' ')"
 	LOGLINE=$(grep -F "\"target\": \"www.dane.test:$T\"" "$W/C.log" 2>/dev/null | grep -F '"status": 200' | tail -n 1)
 	expect_log "$LOGLINE" tunnel=terminated status=200 auth=dane "tlsa=3 1 1 $TESTBED_LEAF_SPKI_SHA256"
-	grep -q 'c=chromium-valid' "$ORIGIN_LOG" || err "the origin did not see Chromium's request"
+	grep -q 'c=chromium-valid HTTP/2.0' "$ORIGIN_LOG" || err "the origin did not see Chromium's request over HTTP/2"
+	check_re "ALPN on both legs" "$LOGLINE" '"alpn": "h2"'
 	case_end
 
 	case_begin chromium-mismatch
@@ -679,6 +709,7 @@ if nginx_start && proxy_start A; then
 		proxy_start O "[policy]" "default = dane-only" &&
 			proxy_start P "passthrough = www.dane.test" "passthrough = www.expired.dane.test" &&
 			proxy_start S "[proxy]" "idle_timeout = 6s" "header_timeout = 2s" "handshake_timeout = 2s" &&
+			proxy_start D "terminate = dane" &&
 			proxy_start C || setup_ok=0
 	else
 		setup_fail "daneproxy ca export failed" "$W/ca-export.err"
@@ -703,11 +734,11 @@ if [ "$setup_ok" = 1 ]; then
 	case_begin ca-unchanged
 	"$DANEPROXY" ca export --state-dir "$STATE" >"$W/ca-end.pem" 2>/dev/null
 	cmp -s "$W/ca.pem" "$W/ca-end.pem" || err "the CA changed during the run"
-	for p in O P S C; do grep -q 'newly issued' "$W/$p.out" "$W/$p.err" && err "proxy $p issued a new CA"; done
+	for p in O P S C D; do grep -q 'newly issued' "$W/$p.out" "$W/$p.err" && err "proxy $p issued a new CA"; done
 	case_end
 	# SIGTERM: every proxy exits 0 within shutdown_grace (2 s) plus slack (sanitizer builds report leaks here)
 	case_begin shutdown-clean
-	for p in A O P S C; do
+	for p in A O P S C D; do
 		if alive "${PPID_OF[$p]}"; then
 			stop_pid "${PPID_OF[$p]}" TERM
 			check "proxy $p exit status after SIGTERM" "$STOP_RC" 0

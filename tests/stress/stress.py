@@ -712,7 +712,11 @@ class Gen:
         if head is not None:
             method = "HEAD" if head.startswith(b"HEAD ") else "CONNECT" if head.startswith(b"CONNECT ") else "GET"
             connect = method == "CONNECT"
-        self.steps.append(self.resp_step(method, t or self.env["t_mut"], token, headonly, connect))
+        step = self.resp_step(method, t or self.env["t_mut"], token, headonly, connect)
+        if head is not None:
+            # whether the request asked to switch protocols (else a 101 must never reach the client)
+            step["upgrade_asked"] = bool(re.search(rb"\nupgrade[ \t]*:", head, re.I))
+        self.steps.append(step)
 
     def resp_step(self, method, t, token, headonly, connect):
         """resp_step - strict unless an earlier request on the connection was mutated or ambiguously framed
@@ -1000,13 +1004,14 @@ class Gen:
         mode = r.choice(HOSTILE_MODES)
         method = r.choice(["GET", "GET", "HEAD", "POST"])
         body = os.urandom(r.choice([0, 10, 5000])) if method == "POST" else None
-        head, b, _token = self.request(method, self.hostile(), "/%s" % mode, body=body)
+        extra = ["Upgrade: x", "Connection: upgrade"] if mode == "upgrade" and r.random() < 0.5 else None
+        head, b, _token = self.request(method, self.hostile(), "/%s" % mode, body=body, headers=extra)
         self.send(head + b)
-        self.resp(method, t=self.env["t_mut"] * 2)
+        self.resp(method, t=self.env["t_mut"] * 2, head=head)
         if r.random() < 0.5:
             h2, b2, _ = self.request("GET", self.hostile(), "/%s" % r.choice(HOSTILE_MODES))
             self.send(h2 + b2)
-            self.resp("GET", t=self.env["t_mut"])
+            self.resp("GET", t=self.env["t_mut"], head=h2)
         self.cut_and_abort()
 
     def gen_route(self):
@@ -1109,7 +1114,12 @@ def run_case(env, case):
                     res["notes"].append("malformed response: %s" % e)
                     break
                 res["statuses"].append(rsp["status"])
-                if st["method"] == "HEAD" and st.get("strict", True):
+                if rsp["status"] == 101 and st.get("upgrade_asked") is False and st.get("strict", True):
+                    res["bad"].append("a 101 reached the client for a request that asked for no upgrade: the proxy "
+                                      "relays the origin's bytes raw from here, and the client's next requests on "
+                                      "this connection (meant for any origin) go to this origin")
+                    break
+                if st["method"] == "HEAD" and st.get("strict", True) and rsp["status"] != 101:
                     # no content may follow the head of an answer to HEAD (RFC 9110 section 9.3.2); the proxy's own
                     # answers close the connection, so wait for that; else look at what is already here
                     extra = c.drain(time.monotonic() + min(st["t"], 0.5), keep=True) if rsp["own"] else bytes(c.buf)
@@ -1207,7 +1217,7 @@ def known_finding(case):
 
 
 REPORT_EACH = 3
-ORACLES = ("head-body", "bad-hello-accepted", "not-http", "smuggling", "refused-forwarded", "log-json", "unlogged")
+ORACLES = ("head-body", "bad-hello-accepted", "unsolicited-101", "not-http", "smuggling", "refused-forwarded", "log-json", "unlogged")
 
 
 class Fuzzer:
@@ -1437,7 +1447,7 @@ class Fuzzer:
                     self.fail("case %s: %s\n%s" %
                               (res["id"], b, self.replay_text(self.cases[res["id"]])),
                               "head-body" if "to HEAD" in b else "bad-hello-accepted" if "ClientHello" in b
-                              else "not-http")
+                              else "unsolicited-101" if "a 101 reached" in b else "not-http")
             ok, snap, waited = self.settle(target)
             print("round %d/%d: %d cases in %.1f s, settled in %.2f s: %s" % (
                 rnd + 1, nrounds, n, time.monotonic() - tr, waited, fmt_snap(snap)), flush=True)

@@ -60,10 +60,8 @@ SAN=${STRESS_SANITIZED:-0}
 W=$(mktemp -d "${TMPDIR:-/tmp}/daneproxy-stress-$MODE.XXXXXX")
 RESULTS=$W/results
 : >"$RESULTS"
-GROUP=$MODE
-CASE=""
-CASE_ERRS=()
-CASE_NOTES=()
+# shellcheck disable=SC2034 # used by the harness's case_* functions
+GROUP=$MODE CASE="" CASE_ERRS=() CASE_NOTES=()
 
 # free_port - FREE = an unused port in this mode's range (fuzz 6000-6999, soak 7000-7999; tests/e2e and
 # tests/connect use 10000-19999, the bed 20000+)

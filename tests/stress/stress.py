@@ -4,24 +4,29 @@
 tests/stress/stress.sh starts the origins and the proxy, writes an environment file (JSON) and runs one of:
 
   stress.py fuzz ENV.json [--seed N|random] [--cases N] [--per-round N] [--workers N] [--replay R:C]
-                          [--case-file FILE] [--max-isolate N]
+                          [--case-file FILE] [--max-isolate N] [--max-failed-rounds N] [--ignore ORACLE,...]
       Mutated request heads, bodies (Content-Length and chunked), CONNECT + ClientHello sequences (real
       ClientHellos from Python's ssl over memory BIOs, then rewritten, split across records and TCP segments,
-      truncated), pipelined requests on one connection, and aborts at random points (close, RST via SO_LINGER 0,
-      half-close). Cases run in rounds, several at a time; after each round every proxy-side connection must be
-      gone and the proxy's file descriptors (/proc/PID/fd, not counting its resolver's TCP connections) back at
-      the baseline within a deadline, the proxy alive and serving, every log line valid JSON, and the origin must
-      never have seen a smuggled request or the head of a request the proxy refused itself. Case C of round R is
-      generated from the string "SEED/R/C" alone, so --replay R:C runs it again, alone, on a fresh proxy. A
-      round that leaks is replayed case by case to find the culprit, which is then shrunk; the minimal case is
-      printed (and written as JSON for --case-file).
+      truncated), pipelined requests on one connection, a hostile origin, port-mapped routes, and aborts at
+      random points (close, RST via SO_LINGER 0, half-close). Cases run in rounds, several at a time; after each
+      round every proxy-side connection must be gone and the proxy's file descriptors (/proc/PID/fd, not counting
+      its resolver's TCP connections) back at the baseline within a deadline, the proxy alive and serving, and
+      every log line valid JSON. Throughout, the oracles in ORACLES: answers are HTTP, nothing follows an answer
+      to HEAD, no unsolicited 101, no handshake for a ClientHello that must be refused, and the origin never sees
+      a smuggled request or the head of a request the proxy refused itself. Case C of round R is generated from
+      the string "SEED/R/C" alone, so --replay R:C runs it again, alone, on a fresh proxy. A round that leaks is
+      replayed case by case to find the culprit, which is then shrunk; the minimal case is printed (and written
+      as JSON for --case-file).
 
-  stress.py soak ENV.json [--rounds N] [--ops N] [--workers N] [--seed N]
-      Rounds of mixed operations with their expected outcomes (GETs, keep-alive bursts, POST bodies both
-      framings, CONNECT + TLS verified against the local CA, refusals: TLSA mismatch, bogus DNSSEC, a port
-      outside the allow-list; clients that abort mid-body, mid-response and mid-handshake). After each round the
-      descriptors must be back at the baseline; the proxy's RSS must stay within a tolerance of its value after
-      the first round (not asserted for sanitizer builds: see RSS_* below).
+  stress.py soak ENV.json [--rounds N] [--ops N] [--workers N] [--seed N] [--skip KIND,...]
+      Rounds of mixed operations with their expected outcomes (SOAK_OPS: GETs, keep-alive bursts, POST bodies
+      both framings, CONNECT + TLS verified against the local CA, routes, refusals: TLSA mismatch, bogus DNSSEC,
+      a port outside the allow-list; clients that abort mid-body, mid-response and mid-handshake). After each
+      round the descriptors must be back at the baseline; the proxy's RSS must stay within a tolerance of its
+      value after the first round (not asserted for sanitizer builds: see RSS_* below).
+
+  stress.py hostile PORT CERT KEY
+      The hostile TLS origin: the path of each request names a way to answer badly (HOSTILE_MODES).
 
 Both print one line per round and end with "stress: PASS" or "stress: FAIL" (exit 0 / 1; 2 for bad usage).
 """

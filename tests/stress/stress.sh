@@ -211,11 +211,14 @@ sanitizer_report() { grep -Eq "$SANITIZER_RE" "$W/proxy.err" 2>/dev/null; }
 
 now_ms
 T0=$NOW
+# Deadlines (s): T_OK for an answer that is due, T_MUT for one that may never come; descriptors must be back
+# within SETTLE, and a round is judged early once nothing changed for STABLE (a case replayed alone: STABLE_MIN);
+# MINIMIZE bounds the shrinking of a leaking case. Sanitizer builds run several times slower.
 if [ "$SAN" = 1 ]; then
-	T_OK=15 T_MUT=0.8 SETTLE=30 STABLE=6 STABLE_MIN=3 MINIMIZE=40
+	T_OK=15 T_MUT=0.8 SETTLE=30 STABLE=15 STABLE_MIN=3 MINIMIZE=40
 	CASES=${STRESS_FUZZ_CASES:-2500} ROUNDS=${STRESS_SOAK_ROUNDS:-8} OPS=${STRESS_SOAK_OPS:-800}
 else
-	T_OK=5 T_MUT=0.3 SETTLE=10 STABLE=3 STABLE_MIN=1.5 MINIMIZE=20
+	T_OK=5 T_MUT=0.3 SETTLE=10 STABLE=5 STABLE_MIN=1.5 MINIMIZE=20
 	CASES=${STRESS_FUZZ_CASES:-3000} ROUNDS=${STRESS_SOAK_ROUNDS:-10} OPS=${STRESS_SOAK_OPS:-800}
 fi
 SEED=${STRESS_SEED:-1}

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ static int set_pattern(struct config *c, const struct key_def *k, const char *va
 static int set_digests(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 static int set_rule(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 static int set_terminate(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_user(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 
 /* The table: every key of the file, with its type and range. Defaults live in config_defaults(). */
 static const struct key_def keys[] = {
@@ -69,6 +71,7 @@ static const struct key_def keys[] = {
 	{"proxy", "origin_keepalive", set_duration, OFF(origin_keepalive_ms), 0, 3600000,
 	 "how long an origin connection is kept for the client's next request (0: closed after each response)"},
 	{"proxy", "log", set_path, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
+	{"proxy", "user", set_user, OFF(user), 0, 0, "account to switch to after binding, when started as root"},
 	{"connect", "state_dir", set_path, OFF(state_dir), 0, 0, "where the local CA lives"},
 	{"proxy", "ports", set_ports, OFF(ports), 0, 0,
 	 "destination ports clients may reach, absolute-form and CONNECT alike (\"443, 8443, 10000-10100\")"},
@@ -95,6 +98,62 @@ static const struct key_def keys[] = {
 	{"policy", "digests", set_digests, OFF(digests), 0, 0, "TLSA digests used, strongest first (sha512, sha256)"},
 	{"policy", "rule", set_rule, OFF(rules), 0, 0, "\"PATTERN[:PORT] MODE\" (repeatable)"},
 };
+
+/* The keys of every [route NAME] section (set_route_key applies them): names and documentation only. */
+static const struct route_key_def {
+	const char *name;
+	const char *type;
+	const char *help;
+} route_keys[] = {
+	{"listen", "address", "ADDR:PORT the route listens on"},
+	{"target", "host:port", "HOST:PORT every client of the route is connected to"},
+	{"policy", "policy", "dane, dane-only or pkix (default: the rules, then [policy] default)"},
+	{"starttls", "protocol", "smtp (STARTTLS before the handshake) or none"},
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+#define N_ROUTE_KEYS (sizeof(route_keys) / sizeof(route_keys[0]))
+
+/* How the manual names the values of each parse function (daneproxy.conf(5) is checked against these). */
+static const struct {
+	key_parse_fn parse;
+	const char *type;
+} type_names[] = {
+	{set_listen, "address list"}, {set_allow_from, "network list"}, {set_uint, "number"},
+	{set_duration, "duration"}, {set_bool, "boolean"}, {set_path, "path"}, {set_policy, "policy"},
+	{set_transport, "transport"}, {set_validation, "validation mode"}, {set_upstream, "resolver list"},
+	{set_ports, "port list"}, {set_domains, "domain list"}, {set_pattern, "name pattern list"},
+	{set_digests, "digest list"}, {set_rule, "rule list"}, {set_user, "user name"}, {set_terminate, "terminate mode"},
+};
+
+size_t config_key_count(void)
+{
+	return N_KEYS + N_ROUTE_KEYS;
+}
+
+int config_key_at(size_t i, struct config_key_info *out)
+{
+	size_t t;
+
+	if (i < N_KEYS) {
+		out->section = keys[i].section;
+		out->name = keys[i].name;
+		out->type = "value";   /* a parse function without a name here: test_config says so */
+		for (t = 0; t < sizeof(type_names) / sizeof(type_names[0]); t++)
+			if (type_names[t].parse == keys[i].parse)
+				out->type = type_names[t].type;
+		out->help = keys[i].help;
+		return 0;
+	}
+	if (i < N_KEYS + N_ROUTE_KEYS) {
+		out->section = "route";
+		out->name = route_keys[i - N_KEYS].name;
+		out->type = route_keys[i - N_KEYS].type;
+		out->help = route_keys[i - N_KEYS].help;
+		return 0;
+	}
+	return -1;
+}
 
 /* ---------- errors ---------- */
 
@@ -712,6 +771,70 @@ static int set_rule(struct config *c, const struct key_def *k, const char *value
 	return 0;
 }
 
+/* valid_user_name - 1..32 bytes of letters, digits, '_', '-', '.', not starting with '-' or a digit (useradd's
+ * rule with Debian's relaxations), optionally ending in '$'. */
+static int valid_user_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n >= CONFIG_USER_MAX || s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (i = 0; i < n; i++) {
+		char ch = s[i];
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+		    ch == '-' || ch == '.' || (ch == '$' && i == n - 1))
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+/* check_user - the account exists and is not root; -1 with the problem in why. */
+static int check_user(const char *name, char *why, size_t whylen)
+{
+	struct passwd pw, *found = NULL;
+	char *buf;
+	size_t buflen = 16384;
+	int rc;
+
+	if (!valid_user_name(name)) {
+		snprintf(why, whylen, "\"%.40s\" is not a user name", name);
+		return -1;
+	}
+	if ((buf = malloc(buflen)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	rc = getpwnam_r(name, &pw, buf, buflen, &found);
+	if (rc != 0 || found == NULL) {
+		if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM)
+			snprintf(why, whylen, "no such user \"%s\" on this host (useradd --system %s creates one)", name,
+				 name);
+		else
+			snprintf(why, whylen, "cannot look up user \"%s\": %s", name, strerror(rc));
+		free(buf);
+		return -1;
+	}
+	rc = found->pw_uid == 0 ? -1 : 0;
+	if (rc < 0)
+		snprintf(why, whylen, "\"%s\" has uid 0: name an unprivileged account", name);
+	free(buf);
+	return rc;
+}
+
+/* set_user - [proxy] user: an existing account other than root, checked now so that -t names a missing one. */
+static int set_user(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	char problem[160];
+
+	if (check_user(value, problem, sizeof(problem)) < 0) {
+		add_error(c, file, line, k->name, "%s", problem);
+		return -1;
+	}
+	snprintf((char *)c + k->offset, CONFIG_USER_MAX, "%s", value);
+	return 0;
+}
+
 /* route_find_or_add - the route of a [route NAME] section. */
 static struct config_route *route_find_or_add(struct config *c, const char *name, const char *file, int line)
 {
@@ -796,15 +919,23 @@ static int apply(struct config *c, const char *section, const char *key, const c
 			return -1;
 		}
 		r = route_find_or_add(c, name, file, line);
-		return r == NULL ? -1 : set_route_key(c, r, key, value, file, line);
+		if (r == NULL)
+			return -1;
+		/* The table decides which keys exist, as for every other section (the manual is checked against it). */
+		for (i = 0; i < N_ROUTE_KEYS; i++)
+			if (strcmp(route_keys[i].name, key) == 0)
+				return set_route_key(c, r, key, value, file, line);
+		add_error(c, file, line, key, "unknown key in a [route] section (listen, target, policy, starttls)");
+		r->broken = 1;
+		return -1;
 	}
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = 0; i < N_KEYS; i++)
 		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, key) == 0)
 			return keys[i].parse(c, &keys[i], value, file, line);
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = 0; i < N_KEYS; i++)
 		if (strcmp(keys[i].section, section) == 0)
 			break;
-	if (i == sizeof(keys) / sizeof(keys[0]))
+	if (i == N_KEYS)
 		add_error(c, file, line, key, "unknown section [%s] (proxy, connect, resolver, policy, route NAME)",
 			  section);
 	else

@@ -22,6 +22,7 @@
 #define CONFIG_MAX_CONSTRAINTS 32
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_HOST_MAX 254
+#define CONFIG_USER_MAX 33                  /* a user name of up to 32 bytes (useradd's limit) */
 
 /* An address to listen on: IPv4 or IPv6 and a port. */
 struct config_addr {
@@ -76,6 +77,7 @@ struct config {
 	unsigned shutdown_grace_ms;
 	unsigned origin_keepalive_ms;        /* a verified origin connection kept between a client's requests */
 	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
+	char user[CONFIG_USER_MAX];          /* account to switch to when started as root; "" = none */
 	/* CONNECT termination */
 	char state_dir[CONFIG_PATH_MAX];     /* local CA; "" = the per-user or system default */
 	struct config_port_range ports[CONFIG_MAX_PORTS];   /* destination ports clients may choose */
@@ -140,6 +142,22 @@ size_t config_validate(struct config *c);
  * is not used at all (Postfix's tls_dane_digests). Returns 0, or -1 with the problem in why (out unchanged).
  */
 int config_digests_parse(const char *s, uint8_t out[4], char *why, size_t whylen);
+
+/*
+ * One key of the configuration file as the loader knows it, for the manual and its tests (config_key_at).
+ * section is "proxy", "connect", "resolver", "policy", or "route" for the keys of every [route NAME] section.
+ */
+struct config_key_info {
+	const char *section;
+	const char *name;
+	const char *type;       /* what the value is: "duration", "number", "path", "address list", ... */
+	const char *help;       /* one line */
+};
+
+/* config_key_count - how many keys the loader knows (the table plus the [route NAME] keys). */
+size_t config_key_count(void);
+/* config_key_at - key i (0 .. config_key_count() - 1) into out, in table order; -1 when i is past the end. */
+int config_key_at(size_t i, struct config_key_info *out);
 
 /* config_is_loopback - 1 when addr is in 127.0.0.0/8 or ::1. */
 int config_is_loopback(const struct config_addr *a);

@@ -1522,6 +1522,85 @@ static void test_directory_is_not_a_file(void **state)
 	test_free(c);
 }
 
+/* ---------- [proxy] user and the key table (issue 13) ---------- */
+
+/* user names an existing unprivileged account; the loader says when it does not exist, is root or is no name. */
+static void test_user(void **state)
+{
+	static const char *const want[] = {
+		("t.ini:3: user: no such user \"daneproxy-no-such-user\" on this host (useradd --system "
+		 "daneproxy-no-such-user creates one)"),
+		"t.ini:4: user: \"root\" has uid 0: name an unprivileged account",
+		"t.ini:5: user: \"-x\" is not a user name",
+		"t.ini:6: user: \"a b\" is not a user name",
+		"t.ini:7: user: \"\" is not a user name",
+		"t.ini:8: user: \"123abc\" is not a user name",
+		"t.ini:9: user: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is not a user name",
+	};
+	struct config *c = new_config();
+
+	(void)state;
+	assert_string_equal(c->user, "");
+	load(c, "[proxy]\n"
+		"user = nobody\n"
+		"user = daneproxy-no-such-user\n"
+		"user = root\n"
+		"user = -x\n"
+		"user = a b\n"
+		"user =\n"
+		"user = 123abc\n"
+		"user = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
+	expect_errors(c, want, sizeof(want) / sizeof(want[0]));
+	assert_string_equal(c->user, "nobody");   /* a rejected value never replaces a good one */
+	test_free(c);
+
+	c = new_config();
+	assert_int_equal(config_set(c, "proxy", "user", "nobody", "--user"), 0);
+	assert_string_equal(c->user, "nobody");
+	assert_int_equal(config_validate(c), 0);
+	test_free(c);
+}
+
+/* The key table is the loader's: every listed key loads into its section without "unknown key", each is listed
+ * once with a type and help, and the list ends where config_key_count says. */
+static void test_key_table(void **state)
+{
+	struct config_key_info k, other;
+	size_t i, j, n = config_key_count();
+	char text[200];
+	int routes = 0, user = 0;
+
+	(void)state;
+	assert_true(n >= 30);
+	assert_int_equal(config_key_at(n, &k), -1);
+	assert_int_equal(config_key_at((size_t)-1, &k), -1);
+	for (i = 0; i < n; i++) {
+		struct config *c = new_config();
+		assert_int_equal(config_key_at(i, &k), 0);
+		assert_non_null(k.section);
+		assert_true(k.name[0] != '\0' && k.type[0] != '\0' && k.help[0] != '\0');
+		if (strcmp(k.type, "value") == 0)
+			fail_msg("[%s] %s: its parse function has no name in config.c's type_names", k.section, k.name);
+		for (j = 0; j < i; j++) {
+			assert_int_equal(config_key_at(j, &other), 0);
+			if (strcmp(k.section, other.section) == 0 && strcmp(k.name, other.name) == 0)
+				fail_msg("[%s] %s listed twice", k.section, k.name);
+		}
+		routes += strcmp(k.section, "route") == 0;
+		user += strcmp(k.section, "proxy") == 0 && strcmp(k.name, "user") == 0;
+		/* A value no key accepts: the error must be about the value, never "unknown key". */
+		snprintf(text, sizeof(text), "[%s%s]\n%s = \x01\n", k.section,
+			 strcmp(k.section, "route") == 0 ? " t" : "", k.name);
+		load(c, text);
+		for (j = 0; j < c->n_errors; j++)
+			if (strstr(c->errors[j], "unknown") != NULL)
+				fail_msg("[%s] %s is listed but the loader says: %s", k.section, k.name, c->errors[j]);
+		test_free(c);
+	}
+	assert_int_equal(routes, 4);
+	assert_int_equal(user, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1569,6 +1648,8 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_file_errors_name_the_path),
 		cmocka_unit_test(test_directory_is_not_a_file),
+		cmocka_unit_test(test_user),
+		cmocka_unit_test(test_key_table),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

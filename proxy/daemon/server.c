@@ -11,6 +11,8 @@
 #include "config.h"
 #include "conn.h"
 #include "mint.h"
+#include "notify.h"
+#include "privdrop.h"
 #include "server.h"
 #include "stream.h"
 #include "text.h"
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -262,6 +265,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 		return;
 	}
 	srv->stopping = 1;
+	notify_stopping();
 	fprintf(stderr, "daneproxy: signal %d: no new connections, %u open get %u ms to finish\n", signum,
 		srv->env.n_conns, srv->cfg->shutdown_grace_ms);
 	stop_listening(srv);
@@ -309,13 +313,18 @@ int server_run(const struct config *cfg)
 {
 	struct server srv;
 	struct runtime_options ro;
-	char err[300];
+	struct privdrop pd;
+	char err[300], msg[PRIVDROP_MSG_MAX];
 	size_t i, n;
 	int rc = 1;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.loop = uv_default_loop();
 	srv.cfg = cfg;
+	if (cfg->user[0] && privdrop_lookup(cfg->user, &pd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "daneproxy: %s\n", err);
+		return 1;
+	}
 	runtime_from_config(cfg, &ro);
 	srv.rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(*srv.rules));
 	srv.listeners = calloc(cfg->n_listen + cfg->n_routes, sizeof(*srv.listeners));
@@ -392,6 +401,29 @@ int server_run(const struct config *cfg)
 			goto fail_listen;
 	}
 	srv.n_listeners = n;
+	/* Listeners bound and keys read: the rest runs without root (privdrop.h). */
+	if (cfg->user[0] && srv.env.ca != NULL && geteuid() == 0) {
+		char dir[CONFIG_PATH_MAX];
+		if (cfg->state_dir[0])
+			snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
+		else
+			ca_default_dir(dir, sizeof(dir));
+		if (privdrop_check_dir(&pd, dir, msg, sizeof(msg)) < 0)
+			fprintf(stderr, "daneproxy: warning: %s\n", msg);
+	}
+	switch (privdrop_apply(cfg->user[0] ? &pd : NULL, msg, sizeof(msg))) {
+	case PRIVDROP_FAILED:
+		fprintf(stderr, "daneproxy: %s; not starting\n", msg);
+		goto fail_listen;
+	case PRIVDROP_NOT_ROOT:
+		if (cfg->user[0])
+			fprintf(stderr, "daneproxy: %s\n", msg);
+		break;
+	case PRIVDROP_DROPPED:
+	case PRIVDROP_ROOT_NO_USER:
+		fprintf(stderr, "daneproxy: %s\n", msg);
+		break;
+	}
 	uv_timer_init(srv.loop, &srv.grace);
 	srv.grace.data = &srv;
 	uv_unref((uv_handle_t *)&srv.grace);
@@ -417,6 +449,8 @@ int server_run(const struct config *cfg)
 		       cfg->routes[i].host, cfg->routes[i].port,
 		       policy_mode_name(srv.listeners[cfg->n_listen + i].conn_listener.route_policy));
 	fflush(stdout);
+	notify_status("%zu listeners open, policy %s", srv.n_listeners, cfg->policy);
+	notify_ready();
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	if (srv.env.mint != NULL) {
 		struct mint_stats ms;

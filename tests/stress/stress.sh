@@ -12,7 +12,7 @@
 #         RESOURCE_LOCK dnsbed_tls_port2).
 # Environment (the CI defaults are bounded; stress.cmake sets STRESS_SANITIZED=1 in sanitizer builds, which
 # lowers the counts and lengthens the deadlines):
-#   STRESS_SEED (default 1; "random" picks one and prints it), STRESS_FUZZ_CASES (default 3000, sanitized 2500),
+#   STRESS_SEED (default 1; "random" picks one and prints it), STRESS_FUZZ_CASES (default 3000, sanitized 2000),
 #   STRESS_SOAK_ROUNDS (default 10, sanitized 8), STRESS_SOAK_OPS (ops per round, default 800, sanitized 800),
 #   STRESS_WORKERS (concurrent clients, default 8), STRESS_KEEP=1 keeps the work directory (always kept on
 #   failure). Options after the mode go to stress.py and win over the environment, e.g.
@@ -216,7 +216,7 @@ T0=$NOW
 # MINIMIZE bounds the shrinking of a leaking case. Sanitizer builds run several times slower.
 if [ "$SAN" = 1 ]; then
 	T_OK=15 T_MUT=0.8 SETTLE=30 STABLE=15 STABLE_MIN=3 MINIMIZE=40
-	CASES=${STRESS_FUZZ_CASES:-2500} ROUNDS=${STRESS_SOAK_ROUNDS:-8} OPS=${STRESS_SOAK_OPS:-800}
+	CASES=${STRESS_FUZZ_CASES:-2000} ROUNDS=${STRESS_SOAK_ROUNDS:-8} OPS=${STRESS_SOAK_OPS:-800}
 else
 	T_OK=5 T_MUT=0.3 SETTLE=10 STABLE=5 STABLE_MIN=1.5 MINIMIZE=20
 	CASES=${STRESS_FUZZ_CASES:-3000} ROUNDS=${STRESS_SOAK_ROUNDS:-10} OPS=${STRESS_SOAK_OPS:-800}

@@ -314,6 +314,8 @@ def main():
     ap.add_argument("--rows", default="direct,daneproxy,postfix,postfix-relay")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--commit", default="unknown")
+    ap.add_argument("--profile", action="store_true",
+                    help="after the measurement, perf-record daneproxy and Postfix's smtp(8) over one more run each")
     args = ap.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     for r in rows:
@@ -332,6 +334,36 @@ def main():
         if os.path.exists(os.path.join(bed, "testbed.env")):
             subprocess.run(["bash", os.path.join(args.repo, "tests/testbed/testbed.sh"), "stop", bed],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile(args, rows, W, deliver, selection):
+    """perf record -g of the delivering processes (daneproxy's group; Postfix's smtp(8)) over one more run each;
+    returns perf report's flat profile (self time by symbol) of each."""
+    if not shutil.which("perf"):
+        log("--profile: perf is not installed (package linux-perf)")
+        return None
+    text = []
+    for row, key in (("daneproxy", "daneproxy"), ("postfix", "smtp")):
+        if row not in rows:
+            continue
+        pids = sorted(snapshot(selection(row))[key][1])
+        data = os.path.join(W, f"perf-{row}.data")
+        rec = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-o", data, "-p", ",".join(map(str, pids))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        m = deliver(row, args.n, args.c, "profile")
+        rec.send_signal(signal.SIGINT)
+        rec.wait()
+        views = []
+        for sort, limit in (("dso", "0.5"), ("dso,sym", "0.4")):
+            r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort,
+                                "--percent-limit", limit, "-g", "none"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+            views.append("\n".join(x for x in r.splitlines() if x and not x.startswith("#"))[:6000])
+        text.append(f"== {ROWS[row]}: {m['delivered']} messages, {m['ms_per_msg_' + key]:.3f} ms CPU/msg; "
+                    f"perf record -F 1999 -g -p {','.join(map(str, pids))} ({key} processes)\n"
+                    f"-- self time by DSO\n{views[0]}\n-- self time by symbol\n{views[1]}\n")
+    return "\n".join(text)
 
 
 def run(args, rows, W, procs):
@@ -482,6 +514,7 @@ def run(args, rows, W, procs):
                 + (f", client CPU {cpu:.3f} ms/msg" if cpu is not None else "")
                 + f", MX {m['ms_per_msg_mx']:.3f} ms/msg")
     load_after = open("/proc/loadavg").read().split()[:3]
+    profile_text = profile(args, rows, W, deliver, selection) if args.profile else None
 
     # ---- the report
     def col(row, key):
@@ -632,6 +665,10 @@ def run(args, rows, W, procs):
         p("Problems:")
         out.extend(checks)
     text = "\n".join(out) + "\n"
+    if profile_text:
+        with open(os.path.join(args.out, f"smtp-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-profile.txt"),
+                  "w") as f:
+            f.write(profile_text)
     print(text)
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ("-quick" if args.quick else "")

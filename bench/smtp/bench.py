@@ -469,8 +469,13 @@ def run(args, rows, W, procs):
         s1 = snapshot(sel)
         with open(events) as f:
             new = f.read().splitlines()[ev0:]
+        tls_kinds = {}
+        for e in new:
+            if e.startswith("1 "):
+                kind = " ".join(e.split()[2:])
+                tls_kinds[kind] = tls_kinds.get(kind, 0) + 1
         m = {"row": row, "tag": tag, "n": n, "c": c, "load": res, "delivered": delivered,
-             "over_tls": sum(1 for e in new if e.startswith("1 ")),
+             "over_tls": sum(1 for e in new if e.startswith("1 ")), "mx_tls": tls_kinds,
              "elapsed_s": t_end - t0, "msg_per_s": delivered / (t_end - t0) if t_end > t0 else None}
         for k in sel:
             cpu = s1[k][0] - s0[k][0]
@@ -509,9 +514,10 @@ def run(args, rows, W, procs):
             m = deliver(row, args.n, args.c, f"rep{rep + 1}")
             m["rep"] = rep + 1
             results.append(m)
-            cpu = m.get("ms_per_msg_daneproxy") if row == "daneproxy" else m.get("ms_per_msg_smtp")
+            cpu = {"daneproxy": m.get("ms_per_msg_daneproxy"), "postfix": m.get("ms_per_msg_smtp"),
+                   "postfix-relay": (m.get("ms_per_msg_smtp") or 0) + (m.get("ms_per_msg_daneproxy") or 0)}.get(row)
             log(f"rep {rep + 1} {row}: {m['delivered']}/{m['n']} delivered, {m['msg_per_s']:.0f} msg/s"
-                + (f", client CPU {cpu:.3f} ms/msg" if cpu is not None else "")
+                + (f", delivering CPU {cpu:.3f} ms/msg" if cpu is not None else "")
                 + f", MX {m['ms_per_msg_mx']:.3f} ms/msg")
     load_after = open("/proc/loadavg").read().split()[:3]
     profile_text = profile(args, rows, W, deliver, selection) if args.profile else None
@@ -632,6 +638,26 @@ def run(args, rows, W, procs):
             p(f"Postfix has no DNS cache of its own: its MX, A and TLSA lookups per message go to the local "
               f"unbound, which spends {fmt(unb)} ms per message on them (smtp(8) + unbound: "
               f"{fmt(pf_med + unb)} ms); daneproxy answers them from its own cache.")
+        p("")
+        pf_whole = med([m["ms_per_msg_mta"] for m in results if m["row"] == "postfix"])
+        relay_whole = med([m["ms_per_msg_mta"] for m in results if m["row"] == "postfix-relay"])
+        if pf_whole is not None and relay_whole is not None:
+            p(f"Whole chain: a Postfix that keeps its own queue but hands every message to daneproxy spends "
+              f"{fmt(relay_whole)} ms per message with daneproxy included, against {fmt(pf_whole)} ms for the same "
+              f"Postfix doing DANE itself ({relay_whole / pf_whole:.2f}x).")
+        p("")
+    kinds = []
+    for row in rows:
+        agg = {}
+        for m in results:
+            if m["row"] == row:
+                for k, v in m.get("mx_tls", {}).items():
+                    agg[k] = agg.get(k, 0) + v
+        if agg:
+            kinds.append(f"{ROWS[row].split(',')[0]}: " + ", ".join(f"{k} ({v:,})" for k, v in
+                                                                    sorted(agg.items(), key=lambda x: -x[1])))
+    if kinds:
+        p("TLS as the MX saw it (version, cipher, key exchange): " + "; ".join(kinds) + ".")
         p("")
     pf_tls = tls_of_postfix()
     dp_recs = []

@@ -6,7 +6,8 @@
  * off (every STARTTLS is a full handshake, like the bench's nginx origin). It answers what a real MX answers:
  * a 220 greeting, EHLO with PIPELINING SIZE 8BITMIME ENHANCEDSTATUSCODES (and STARTTLS before TLS), 250 to
  * MAIL/RCPT, 354 to DATA and 250 after the "." line, 221 to QUIT. Every accepted message appends one line
- * "<tls 0|1> <bytes>" to the events file, which the harness counts to know what was delivered.
+ * "1 <bytes> <TLS version> <cipher> <key exchange group>" (or "0 <bytes>" without TLS) to the events file, which
+ * the harness counts to know what was delivered and over what.
  *
  *   mxsink --listen ADDR:PORT --cert CHAIN.pem --key KEY.pem --events FILE [--name HOST] [--ready FILE]
  *
@@ -18,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -175,7 +177,13 @@ static void session_run(struct session *s)
 			if (!done)
 				return;
 			pthread_mutex_lock(&s->sink->lock);
-			fprintf(s->sink->events, "%d %zu\n", s->ssl ? 1 : 0, bytes);
+			if (s->ssl) {
+				int group = SSL_get_negotiated_group(s->ssl);
+				fprintf(s->sink->events, "1 %zu %s %s %s\n", bytes, SSL_get_version(s->ssl),
+					SSL_get_cipher_name(s->ssl), group ? OBJ_nid2sn(group) : "-");
+			} else {
+				fprintf(s->sink->events, "0 %zu\n", bytes);
+			}
 			fflush(s->sink->events);
 			pthread_mutex_unlock(&s->sink->lock);
 			if (say(s, "250 2.0.0 Ok: queued\r\n") < 0)

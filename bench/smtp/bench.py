@@ -625,7 +625,9 @@ def run(args, rows, W, procs):
       "(supervisor and worker) in the daneproxy row, the Postfix instance's smtp(8) processes in the Postfix row, "
       "both in the relay row. **Whole MTA side** adds, for Postfix, every other process of the instance (smtpd "
       "receiving the message, cleanup, qmgr, trivial-rewrite, tlsmgr, postlogd, master, exited children). "
-      "CPU is utime+stime from /proc/PID/stat over the window from the first message injected to the last one "
+      "CPU is read from /proc (utime+stime of /proc/PID/stat, or the nanosecond sum of "
+      "/proc/PID/task/*/schedstat where that is larger, plus reaped children; see bench/smtp/README.md) "
+      "over the window from the first message injected to the last one "
       "accepted by the MX (and the queue empty), divided by the messages delivered. msg/s is messages delivered "
       "at the MX over that window.")
     p("")

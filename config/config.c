@@ -57,12 +57,17 @@ static int set_digests(struct config *c, const struct key_def *k, const char *va
 static int set_rule(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 static int set_terminate(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 static int set_user(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_workers(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
+static int set_address(struct config *c, const struct key_def *k, const char *value, const char *file, int line);
 
 /* The table: every key of the file, with its type and range. Defaults live in config_defaults(). */
 static const struct key_def keys[] = {
 	{"proxy", "listen", set_listen, OFF(listen), 0, 0, "ADDR:PORT of the HTTP proxy listener (repeatable)"},
 	{"proxy", "allow_from", set_allow_from, OFF(allow_from), 0, 0, "client network allowed in (repeatable)"},
-	{"proxy", "max_connections", set_uint, OFF(max_connections), 1, 1000000, "concurrent client connections"},
+	{"proxy", "max_connections", set_uint, OFF(max_connections), 1, 1000000,
+	 "concurrent client connections, over all workers"},
+	{"proxy", "workers", set_workers, OFF(workers), 1, 64,
+	 "worker processes: auto (the CPUs the process may use) or 1 to 64"},
 	{"proxy", "idle_timeout", set_duration, OFF(idle_timeout_ms), 100, 86400000, "idle connection timeout"},
 	{"proxy", "header_timeout", set_duration, OFF(header_timeout_ms), 100, 3600000, "time to send a request head"},
 	{"proxy", "connect_timeout", set_duration, OFF(connect_timeout_ms), 100, 3600000, "TCP connect timeout"},
@@ -72,6 +77,8 @@ static const struct key_def keys[] = {
 	 "how long an origin connection is kept for the client's next request (0: closed after each response)"},
 	{"proxy", "log", set_path, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
 	{"proxy", "user", set_user, OFF(user), 0, 0, "account to switch to after binding, when started as root"},
+	{"metrics", "listen", set_address, OFF(metrics_listen), 0, 0,
+	 "ADDR:PORT serving GET /metrics (Prometheus text format); none when unset"},
 	{"connect", "state_dir", set_path, OFF(state_dir), 0, 0, "where the local CA lives"},
 	{"proxy", "ports", set_ports, OFF(ports), 0, 0,
 	 "destination ports clients may reach, absolute-form and CONNECT alike (\"443, 8443, 10000-10100\")"},
@@ -111,8 +118,19 @@ static const struct route_key_def {
 	{"starttls", "protocol", "smtp (STARTTLS before the handshake) or none"},
 };
 
+/* The keys of every [smtp NAME] section (set_smtp_key applies them). */
+static const struct route_key_def smtp_keys[] = {
+	{"listen", "address", "ADDR:PORT the smarthost listens on (default 127.0.0.1:2525)"},
+	{"allow_from", "network list", "mail clients relayed for besides loopback (repeatable); never an open relay"},
+	{"helo", "host name", "the EHLO name towards MX hosts (default: this host's fully qualified name)"},
+	{"policy", "smtp policy", "dane (default), dane-only or encrypt; [policy] rule patterns apply to domains too"},
+	{"mx_port", "port", "the port of the MX hosts (default 25)"},
+	{"max_message_size", "number", "largest message accepted, octets (default 52428800), announced as SIZE"},
+};
+
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 #define N_ROUTE_KEYS (sizeof(route_keys) / sizeof(route_keys[0]))
+#define N_SMTP_KEYS (sizeof(smtp_keys) / sizeof(smtp_keys[0]))
 
 /* How the manual names the values of each parse function (daneproxy.conf(5) is checked against these). */
 static const struct {
@@ -124,11 +142,12 @@ static const struct {
 	{set_transport, "transport"}, {set_validation, "validation mode"}, {set_upstream, "resolver list"},
 	{set_ports, "port list"}, {set_domains, "domain list"}, {set_pattern, "name pattern list"},
 	{set_digests, "digest list"}, {set_rule, "rule list"}, {set_user, "user name"}, {set_terminate, "terminate mode"},
+	{set_workers, "worker count"}, {set_address, "address"},
 };
 
 size_t config_key_count(void)
 {
-	return N_KEYS + N_ROUTE_KEYS;
+	return N_KEYS + N_ROUTE_KEYS + N_SMTP_KEYS;
 }
 
 int config_key_at(size_t i, struct config_key_info *out)
@@ -150,6 +169,13 @@ int config_key_at(size_t i, struct config_key_info *out)
 		out->name = route_keys[i - N_KEYS].name;
 		out->type = route_keys[i - N_KEYS].type;
 		out->help = route_keys[i - N_KEYS].help;
+		return 0;
+	}
+	if (i < N_KEYS + N_ROUTE_KEYS + N_SMTP_KEYS) {
+		out->section = "smtp";
+		out->name = smtp_keys[i - N_KEYS - N_ROUTE_KEYS].name;
+		out->type = smtp_keys[i - N_KEYS - N_ROUTE_KEYS].type;
+		out->help = smtp_keys[i - N_KEYS - N_ROUTE_KEYS].help;
 		return 0;
 	}
 	return -1;
@@ -355,6 +381,43 @@ int config_port_allowed(const struct config *c, uint16_t port)
 
 	for (i = 0; i < c->n_ports; i++)
 		if (port >= c->ports[i].lo && port <= c->ports[i].hi)
+			return 1;
+	return 0;
+}
+
+size_t config_listeners(const struct config *c, const struct config_addr **out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->n_listen; i++)
+		out[n++] = &c->listen[i];
+	for (i = 0; i < c->n_routes; i++)
+		out[n++] = &c->routes[i].listen;
+	for (i = 0; i < c->n_smtp; i++)
+		out[n++] = &c->smtp[i].listen;
+	return n;
+}
+
+int config_smtp_client_allowed(const struct config_smtp *m, int family, const uint8_t *addr)
+{
+	size_t i;
+
+	if (addr_is_loopback(family, addr))
+		return 1;
+	for (i = 0; i < m->n_allow_from; i++)
+		if (config_cidr_contains(&m->allow_from[i], family, addr))
+			return 1;
+	return 0;
+}
+
+int config_client_allowed(const struct config *c, int family, const uint8_t *addr)
+{
+	size_t i;
+
+	if (addr_is_loopback(family, addr))
+		return 1;
+	for (i = 0; i < c->n_allow_from; i++)
+		if (config_cidr_contains(&c->allow_from[i], family, addr))
 			return 1;
 	return 0;
 }
@@ -743,6 +806,36 @@ static int set_digests(struct config *c, const struct key_def *k, const char *va
 	return 0;
 }
 
+/* set_workers - auto, or a count within the key's range. */
+static int set_workers(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	unsigned long v;
+
+	if (strcmp(value, "auto") == 0) {
+		c->workers = 0;
+		return 0;
+	}
+	if (parse_ulong(value, &v) < 0 || v < k->min || v > k->max) {
+		add_error(c, file, line, k->name, "\"%s\" is not auto or a whole number from %lu to %lu", value, k->min,
+			  k->max);
+		return -1;
+	}
+	c->workers = (unsigned)v;
+	return 0;
+}
+
+/* set_address - one ADDR:PORT. */
+static int set_address(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
+{
+	struct config_addr *a = (struct config_addr *)(void *)((char *)c + k->offset);
+
+	if (parse_addr(value, a) < 0) {
+		add_error(c, file, line, k->name, "\"%s\" is not IPv4:PORT or [IPv6]:PORT", value);
+		return -1;
+	}
+	return 0;
+}
+
 /* set_terminate - always or dane. */
 static int set_terminate(struct config *c, const struct key_def *k, const char *value, const char *file, int line)
 {
@@ -904,6 +997,86 @@ static int set_route_key_checked(struct config *c, struct config_route *r, const
 	return 0;
 }
 
+/* smtp_find_or_add - the smarthost of an [smtp NAME] section, with its defaults. */
+static struct config_smtp *smtp_find_or_add(struct config *c, const char *name, const char *file, int line)
+{
+	struct config_smtp *m;
+	size_t i;
+
+	for (i = 0; i < c->n_smtp; i++)
+		if (strcmp(c->smtp[i].name, name) == 0)
+			return &c->smtp[i];
+	if (c->n_smtp >= CONFIG_MAX_SMTP) {
+		add_error(c, file, line, "smtp", "at most %d smtp listeners", CONFIG_MAX_SMTP);
+		return NULL;
+	}
+	m = &c->smtp[c->n_smtp++];
+	memset(m, 0, sizeof(*m));
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	snprintf(m->policy, sizeof(m->policy), "dane");
+	parse_addr("127.0.0.1:2525", &m->listen);   /* loopback: what a local MTA relays to */
+	m->mx_port = 25;
+	m->max_message_size = 52428800;
+	if (line > 0)
+		snprintf(m->origin, sizeof(m->origin), "%s:%d", file, line);
+	else
+		snprintf(m->origin, sizeof(m->origin), "%s", file);
+	return m;
+}
+
+/* set_smtp_key - one key of an [smtp NAME] section (smtp_keys lists them). */
+static int set_smtp_key(struct config *c, struct config_smtp *m, const char *key, const char *value, const char *file,
+			int line)
+{
+	unsigned long v;
+
+	if (strcmp(key, "listen") == 0) {
+		if (parse_addr(value, &m->listen) < 0) {
+			add_error(c, file, line, key, "\"%s\" is not IPv4:PORT or [IPv6]:PORT", value);
+			goto fail;
+		}
+	} else if (strcmp(key, "allow_from") == 0) {
+		if (m->n_allow_from >= CONFIG_MAX_ALLOW || parse_cidr(value, &m->allow_from[m->n_allow_from]) < 0) {
+			add_error(c, file, line, key, "\"%s\" is not ADDRESS[/PREFIX] (at most %d networks)", value,
+				  CONFIG_MAX_ALLOW);
+			goto fail;
+		}
+		m->n_allow_from++;
+	} else if (strcmp(key, "helo") == 0) {
+		snprintf(m->helo, sizeof(m->helo), "%s", value);
+		if (strlen(value) >= sizeof(m->helo) || !hostname_valid(value) || normalize_host(m->helo, sizeof(m->helo)) < 0) {
+			add_error(c, file, line, key, "\"%s\" is not a host name", value);
+			m->helo[0] = '\0';
+			goto fail;
+		}
+	} else if (strcmp(key, "policy") == 0) {
+		if (strcmp(value, "dane") != 0 && strcmp(value, "dane-only") != 0 && strcmp(value, "encrypt") != 0) {
+			add_error(c, file, line, key, "\"%s\" is not dane, dane-only or encrypt", value);
+			goto fail;
+		}
+		snprintf(m->policy, sizeof(m->policy), "%s", value);
+	} else if (strcmp(key, "mx_port") == 0) {
+		if (parse_port(value, &m->mx_port) < 0) {
+			add_error(c, file, line, key, "\"%s\" is not a port (1-65535)", value);
+			goto fail;
+		}
+	} else if (strcmp(key, "max_message_size") == 0) {
+		if (parse_ulong(value, &v) < 0 || v < 1024) {
+			add_error(c, file, line, key, "\"%s\" is not a whole number of octets from 1024 to 4294967295", value);
+			goto fail;
+		}
+		m->max_message_size = v;
+	} else {
+		add_error(c, file, line, key,
+			  "unknown key in an [smtp] section (listen, allow_from, helo, policy, mx_port, max_message_size)");
+		goto fail;
+	}
+	return 0;
+fail:
+	m->broken = 1;
+	return -1;
+}
+
 /* apply - one key=value from a file or the command line. */
 static int apply(struct config *c, const char *section, const char *key, const char *value, const char *file, int line)
 {
@@ -929,6 +1102,26 @@ static int apply(struct config *c, const char *section, const char *key, const c
 		r->broken = 1;
 		return -1;
 	}
+	if (strncmp(section, "smtp ", 5) == 0) {
+		const char *name = section + 5;
+		struct config_smtp *m;
+		while (*name == ' ')
+			name++;
+		if (*name == '\0' || strlen(name) >= sizeof(c->smtp[0].name)) {
+			add_error(c, file, line, key, "an smtp section needs a name: [smtp NAME]");
+			return -1;
+		}
+		m = smtp_find_or_add(c, name, file, line);
+		return m == NULL ? -1 : set_smtp_key(c, m, key, value, file, line);
+	}
+	if (strcmp(section, "smtp") == 0) {
+		/* --smtp-mx-port and friends: the smarthost the command line created last */
+		if (c->n_smtp == 0 || strncmp(c->smtp[c->n_smtp - 1].name, "cli-", 4) != 0) {
+			add_error(c, file, line, key, "needs --smtp LISTEN_ADDR:PORT before it");
+			return -1;
+		}
+		return set_smtp_key(c, &c->smtp[c->n_smtp - 1], key, value, file, line);
+	}
 	for (i = 0; i < N_KEYS; i++)
 		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, key) == 0)
 			return keys[i].parse(c, &keys[i], value, file, line);
@@ -936,7 +1129,7 @@ static int apply(struct config *c, const char *section, const char *key, const c
 		if (strcmp(keys[i].section, section) == 0)
 			break;
 	if (i == N_KEYS)
-		add_error(c, file, line, key, "unknown section [%s] (proxy, connect, resolver, policy, route NAME)",
+		add_error(c, file, line, key, "unknown section [%s] (proxy, connect, resolver, policy, metrics, route NAME, smtp NAME)",
 			  section);
 	else
 		add_error(c, file, line, key, "unknown key in section [%s]", section);
@@ -954,6 +1147,7 @@ struct ini_state {
 };
 
 static struct config_route *route_find_or_add(struct config *c, const char *name, const char *file, int line);
+static struct config_smtp *smtp_find_or_add(struct config *c, const char *name, const char *file, int line);
 
 /*
  * check_line - syntax of one line (leading blanks already gone): blank, comment, [section] or key = value.
@@ -976,6 +1170,17 @@ static int check_line(struct ini_state *st, const char *s, size_t n)
 		if (close == NULL) {
 			add_error(st->c, st->name, st->line, "syntax", "section header without ']'");
 			return -1;
+		}
+		if (close - s > 5 && strncmp(s + 1, "smtp ", 5) == 0) {
+			const char *r = s + 6;
+			while (*r == ' ' && r < close)
+				r++;
+			k = (size_t)(close - r);
+			if (k > 0 && k < sizeof(name) && k < sizeof(st->c->smtp[0].name)) {
+				memcpy(name, r, k);
+				name[k] = '\0';
+				smtp_find_or_add(st->c, name, st->name, st->line);
+			}
 		}
 		if (close - s > 6 && strncmp(s + 1, "route ", 6) == 0) {
 			const char *r = s + 7;
@@ -1123,6 +1328,13 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 			return -1;
 		return 0;
 	}
+	if (strcmp(key, "smtp") == 0 && section[0] == '\0') {
+		/* --smtp LISTEN_ADDR:PORT: a smarthost with the defaults */
+		struct config_smtp *m;
+		snprintf(name, sizeof(name), "cli-%zu", c->n_smtp + 1);
+		m = smtp_find_or_add(c, name, origin, 0);
+		return m == NULL ? -1 : set_smtp_key(c, m, "listen", value, origin, 0);
+	}
 	return apply(c, section, key, value, origin, 0);
 }
 
@@ -1157,6 +1369,9 @@ int config_listens_on(const struct config *c, int family, const uint8_t *addr_in
 			return 1;
 	for (i = 0; i < c->n_routes; i++)
 		if (c->routes[i].listen.port != 0 && listener_catches(&c->routes[i].listen, family, addr, port, local))
+			return 1;
+	for (i = 0; i < c->n_smtp; i++)
+		if (c->smtp[i].listen.port != 0 && listener_catches(&c->smtp[i].listen, family, addr, port, local))
 			return 1;
 	return 0;
 }
@@ -1203,7 +1418,44 @@ size_t config_validate(struct config *c)
 			if (same_addr(&c->listen[i], &c->listen[j]))
 				add_error(c, "configuration", 0, "listen", "%s is given twice", c->listen[i].text);
 	}
-	if (c->n_listen == 0 && c->n_routes == 0)
+	for (i = 0; i < c->n_smtp; i++) {
+		struct config_smtp *m = &c->smtp[i];
+		if (m->broken)
+			continue;
+		if (m->listen.port == 0) {
+			add_error(c, m->origin, 0, "smtp", "smtp \"%s\" has no listen address", m->name);
+			continue;
+		}
+		/* Never an open relay: off loopback, the section names the mail clients it relays for. */
+		if (!m->listen.loopback && m->n_allow_from == 0)
+			add_error(c, m->origin, 0, "allow_from",
+				  "smtp \"%s\" listens on %s, not loopback: it needs allow_from (the mail clients it relays for)",
+				  m->name, m->listen.text);
+		for (j = 0; j < c->n_listen; j++)
+			if (same_addr(&m->listen, &c->listen[j]))
+				add_error(c, m->origin, 0, "smtp", "listen %s is also the HTTP proxy listener", m->listen.text);
+		for (j = 0; j < c->n_routes; j++)
+			if (same_addr(&m->listen, &c->routes[j].listen))
+				add_error(c, m->origin, 0, "smtp", "listen %s is also route \"%s\"'s listener", m->listen.text,
+					  c->routes[j].name);
+		for (j = 0; j < i; j++)
+			if (same_addr(&m->listen, &c->smtp[j].listen))
+				add_error(c, m->origin, 0, "smtp", "listen %s is used by smtp \"%s\" too", m->listen.text,
+					  c->smtp[j].name);
+	}
+	if (c->metrics_listen.port != 0) {
+		if (!c->metrics_listen.loopback)
+			public_listener = 1;   /* the metrics are served under the same allow_from rule */
+		for (j = 0; j < c->n_listen; j++)
+			if (same_addr(&c->metrics_listen, &c->listen[j]))
+				add_error(c, "configuration", 0, "metrics", "listen %s is also the HTTP proxy listener",
+					  c->metrics_listen.text);
+		for (j = 0; j < c->n_routes; j++)
+			if (same_addr(&c->metrics_listen, &c->routes[j].listen))
+				add_error(c, "configuration", 0, "metrics", "listen %s is also route \"%s\"'s listener",
+					  c->metrics_listen.text, c->routes[j].name);
+	}
+	if (c->n_listen == 0 && c->n_routes == 0 && c->n_smtp == 0)
 		add_error(c, "configuration", 0, "listen", "no listener and no route: nothing to do");
 	/* Never an open proxy: a listener off loopback needs an explicit list of client networks. */
 	if (public_listener && c->n_allow_from == 0)

@@ -22,6 +22,7 @@
 #define CONFIG_MAX_CONSTRAINTS 32
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_HOST_MAX 254
+#define CONFIG_MAX_SMTP 16
 #define CONFIG_USER_MAX 33                  /* a user name of up to 32 bytes (useradd's limit) */
 
 /* An address to listen on: IPv4 or IPv6 and a port. */
@@ -62,6 +63,20 @@ struct config_cidr {
 	unsigned prefix;
 };
 
+/* An SMTP smarthost listener: [smtp NAME] or --smtp. */
+struct config_smtp {
+	char name[64];
+	struct config_addr listen;
+	struct config_cidr allow_from[CONFIG_MAX_ALLOW];   /* the mail clients it relays for (loopback always) */
+	size_t n_allow_from;
+	char helo[CONFIG_HOST_MAX];         /* the EHLO name towards MX hosts; "" = this host's name */
+	char policy[16];                    /* dane (default), dane-only or encrypt */
+	uint16_t mx_port;                   /* the MX port, 25 */
+	uint64_t max_message_size;          /* octets, announced as SIZE */
+	char origin[CONFIG_PATH_MAX + 16];  /* "file:line" where it was defined */
+	int broken;
+};
+
 struct config {
 	/* [proxy] */
 	struct config_addr listen[CONFIG_MAX_LISTEN];
@@ -70,6 +85,8 @@ struct config {
 	struct config_cidr allow_from[CONFIG_MAX_ALLOW];
 	size_t n_allow_from;
 	unsigned max_connections;
+	unsigned workers;                    /* worker processes; 0 = auto (the CPUs the process may use) */
+	struct config_addr metrics_listen;   /* [metrics] listen: GET /metrics; port 0 = none */
 	unsigned idle_timeout_ms;
 	unsigned header_timeout_ms;
 	unsigned connect_timeout_ms;
@@ -112,6 +129,9 @@ struct config {
 	/* [route NAME] sections and --route */
 	struct config_route routes[CONFIG_MAX_ROUTES];
 	size_t n_routes;
+	/* [smtp NAME] sections and --smtp */
+	struct config_smtp smtp[CONFIG_MAX_SMTP];
+	size_t n_smtp;
 
 	/* every problem found, "file:line: key: problem" */
 	char errors[CONFIG_MAX_ERRORS][300];
@@ -161,6 +181,11 @@ int config_key_at(size_t i, struct config_key_info *out);
 
 /* config_is_loopback - 1 when addr is in 127.0.0.0/8 or ::1. */
 int config_is_loopback(const struct config_addr *a);
+#define CONFIG_MAX_LISTENERS (CONFIG_MAX_LISTEN + CONFIG_MAX_ROUTES + CONFIG_MAX_SMTP)
+/* config_listeners - every listening address in worker order: listen[], then routes[], then smtp[]; the count
+ * (at most CONFIG_MAX_LISTENERS). */
+size_t config_listeners(const struct config *c, const struct config_addr **out);
+
 /*
  * config_listens_on - 1 when a connection to (family, addr, port) would arrive on one of the configured listeners
  * (HTTP or route): the same address, or a wildcard listener and an address of this host (loopback, 0.0.0.0/::, or
@@ -170,6 +195,11 @@ int config_is_loopback(const struct config_addr *a);
 int config_listens_on(const struct config *c, int family, const uint8_t *addr, uint16_t port, int local);
 /* config_port_allowed - 1 when port is in the ports allow-list (every destination a client chooses). */
 int config_port_allowed(const struct config *c, uint16_t port);
+/* config_client_allowed - a client at (family, 4 or 16 bytes, unmapped) may use the listeners: loopback always,
+ * other addresses only from allow_from networks (never an open proxy). */
+int config_client_allowed(const struct config *c, int family, const uint8_t *addr);
+/* config_smtp_client_allowed - a mail client may relay through smarthost m: loopback always, else its allow_from. */
+int config_smtp_client_allowed(const struct config_smtp *m, int family, const uint8_t *addr);
 /* config_cidr_contains - 1 when the address (family, 4 or 16 bytes) is inside the network. */
 int config_cidr_contains(const struct config_cidr *net, int family, const uint8_t *addr);
 

@@ -1,10 +1,12 @@
 /*
- * resolver.c - DNSSEC-validated A/AAAA/TLSA lookups with getdns on libuv, a TTL-bounded LRU cache, and
+ * resolver.c - DNSSEC-validated A/AAAA/TLSA and MX lookups with getdns on libuv, a TTL-bounded LRU cache, and
  * coalescing of concurrent lookups.
  *
- * One cache entry per (host, port, kind). A pending entry owns up to four getdns transactions (A, AAAA, TLSA at
- * the original name, TLSA at the CNAME target) and a list of waiting queries; when it finishes, its waiters move
- * to the ready list and are called back from an idle handle, never from inside getdns or resolver_lookup().
+ * One cache entry per (host, port, kind), the kinds being the four entry points: addresses and TLSA
+ * (resolver_lookup), TLSA only, addresses only, MX. A pending entry owns up to four getdns transactions (A, AAAA,
+ * TLSA at the original name, TLSA at the CNAME target; or the one MX query) and a list of waiting queries; when it
+ * finishes, its waiters move to the ready list and are called back from an idle handle, never from inside getdns
+ * or resolver_lookup().
  * Outcomes follow shared/DANE.md sections 4-5: bogus never becomes "no TLSA", insecure address records end
  * the lookup without TLSA, a secure CNAME chain looks for TLSA at the target first.
  *
@@ -37,6 +39,7 @@ const char resolver_err_indeterminate[] = "DNSSEC validation indeterminate";
 const char resolver_err_timeout[] = "DNS lookup timed out";
 const char resolver_err_failure[] = "DNS lookup failed";
 const char resolver_err_no_host[] = "host has no address";
+const char resolver_err_no_domain[] = "no such domain";
 const char resolver_err_cancelled[] = "lookup cancelled";
 
 #define RESOLVER_MAX_ANCHOR_FILE (1u << 20)
@@ -46,7 +49,19 @@ const char resolver_err_cancelled[] = "lookup cancelled";
 /* DNSSEC EDE info-codes (RFC 8914 section 4): a SERVFAIL carrying one is a validation failure. */
 #define EDE_IS_DNSSEC(c) ((c) == 1 || (c) == 2 || ((c) >= 5 && (c) <= 12))
 
-enum txn_kind { TXN_A, TXN_AAAA, TXN_TLSA, TXN_TLSA_TARGET, TXN_COUNT };
+enum txn_kind { TXN_A, TXN_AAAA, TXN_TLSA, TXN_TLSA_TARGET, TXN_MX, TXN_COUNT };
+
+/* The RR type each transaction asks for. */
+static const uint16_t txn_rrtype[TXN_COUNT] = {GETDNS_RRTYPE_A, GETDNS_RRTYPE_AAAA, GETDNS_RRTYPE_TLSA,
+					       GETDNS_RRTYPE_TLSA, GETDNS_RRTYPE_MX};
+
+/* What an entry looks up: part of the cache key. */
+enum entry_kind {
+	KIND_FULL,    /* resolver_lookup: A, AAAA, then TLSA */
+	KIND_TLSA,    /* resolver_lookup_tlsa */
+	KIND_ADDRS,   /* resolver_lookup_addrs */
+	KIND_MX,      /* resolver_lookup_mx */
+};
 
 /* What one finished DNS query told us, reduced to what the decisions need. */
 struct txn {
@@ -74,6 +89,9 @@ struct txn {
 	size_t n_tlsa;
 	struct resolver_tlsa tlsa[RESOLVER_MAX_TLSA];
 	uint8_t *tlsa_blob;
+	struct resolver_mx *mx;     /* TXN_MX: RESOLVER_MAX_MX slots, allocated with the first record */
+	size_t n_mx;
+	size_t mx_dropped;          /* records beyond RESOLVER_MAX_MX (the worst preferences) */
 };
 
 enum entry_state { ENTRY_PENDING, ENTRY_DONE };
@@ -83,7 +101,7 @@ struct entry {
 	enum entry_state state;
 	char host[RESOLVER_MAX_NAME];
 	uint16_t port;
-	int tlsa_only;                          /* resolver_lookup_tlsa: part of the key */
+	enum entry_kind kind;                   /* part of the key */
 	uint32_t hash;
 	struct entry *hash_next;
 	struct entry *lru_prev, *lru_next;      /* done entries, most recent first */
@@ -100,6 +118,7 @@ struct entry {
 	int addrs_evaluated;
 	struct resolver_result result;
 	uint8_t *result_blob;                   /* TLSA data the result points into */
+	struct resolver_mx *result_mx;          /* MX records the result points to */
 };
 
 struct resolver_query {
@@ -223,9 +242,9 @@ static void normalise_name(const char *in, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
-static uint32_t hash_key(const char *host, uint16_t port, int tlsa_only)
+static uint32_t hash_key(const char *host, uint16_t port, enum entry_kind kind)
 {
-	uint32_t h = 2166136261u ^ port ^ ((uint32_t)tlsa_only << 16);
+	uint32_t h = 2166136261u ^ port ^ ((uint32_t)kind << 16);
 
 	for (; *host; host++)
 		h = (h ^ (uint8_t)*host) * 16777619u;
@@ -515,6 +534,8 @@ static void txn_release(struct txn *t)
 {
 	free(t->tlsa_blob);
 	t->tlsa_blob = NULL;
+	free(t->mx);
+	t->mx = NULL;
 }
 
 /* entry_free - unlink from the hash and free; the entry has no refs and no active transaction. */
@@ -546,6 +567,7 @@ static void entry_free(struct resolver *r, struct entry *e)
 	for (i = 0; i < TXN_COUNT; i++)
 		txn_release(&e->txn[i]);
 	free(e->result_blob);
+	free(e->result_mx);
 	free(e);
 	r->n_entries--;
 }
@@ -569,12 +591,13 @@ static void cache_trim(struct resolver *r, size_t room)
 	}
 }
 
-static struct entry *cache_find(struct resolver *r, const char *host, uint16_t port, int tlsa_only, uint32_t hash)
+static struct entry *cache_find(struct resolver *r, const char *host, uint16_t port, enum entry_kind kind,
+			       uint32_t hash)
 {
 	struct entry *e;
 
 	for (e = r->buckets[hash % HASH_BUCKETS]; e != NULL; e = e->hash_next)
-		if (e->hash == hash && e->port == port && e->tlsa_only == tlsa_only && strcmp(e->host, host) == 0)
+		if (e->hash == hash && e->port == port && e->kind == kind && strcmp(e->host, host) == 0)
 			return e;
 	return NULL;
 }
@@ -793,7 +816,39 @@ static uint32_t negative_ttl(getdns_dict *reply)
 	return 0;
 }
 
-/* read_answer - collect the address or TLSA RRs owned by owner from a reply's answer section. */
+/*
+ * mx_add - one MX record into t (the exchange as lowercase text, "" for the root: the null MX of RFC 7505).
+ * Beyond RESOLVER_MAX_MX records the worst preference gives way. -1 when the record is unreadable or memory is out.
+ */
+static int mx_add(struct txn *t, uint16_t preference, const getdns_bindata *exchange)
+{
+	struct resolver_mx *slot;
+	size_t i, worst = 0;
+
+	if (t->mx == NULL && (t->mx = calloc(RESOLVER_MAX_MX, sizeof(*t->mx))) == NULL)
+		return -1;
+	if (t->n_mx < RESOLVER_MAX_MX) {
+		slot = &t->mx[t->n_mx];
+	} else {
+		for (i = 1; i < t->n_mx; i++)
+			if (t->mx[i].preference > t->mx[worst].preference)
+				worst = i;
+		t->mx_dropped++;
+		if (t->mx[worst].preference <= preference)
+			return 0;
+		slot = &t->mx[worst];
+	}
+	if (exchange->size == 1 && exchange->data[0] == 0)
+		slot->host[0] = '\0';
+	else if (dname_to_text(exchange, slot->host, sizeof(slot->host)) < 0)
+		return -1;
+	slot->preference = preference;
+	if (slot == &t->mx[t->n_mx])
+		t->n_mx++;
+	return 0;
+}
+
+/* read_answer - collect the address, TLSA or MX RRs owned by owner from a reply's answer section. */
 static void read_answer(struct txn *t, getdns_dict *reply, const char *owner)
 {
 	getdns_list *answer;
@@ -808,7 +863,7 @@ static void read_answer(struct txn *t, getdns_dict *reply, const char *owner)
 	    getdns_list_get_length(answer, &n) != GETDNS_RETURN_GOOD)
 		return;
 	/* Size the TLSA blob once: the sum of the association data lengths. */
-	for (i = 0; t->kind >= TXN_TLSA && i < n; i++)
+	for (i = 0; (t->kind == TXN_TLSA || t->kind == TXN_TLSA_TARGET) && i < n; i++)
 		if (getdns_list_get_dict(answer, i, &rr) == GETDNS_RETURN_GOOD &&
 		    getdns_dict_get_bindata(rr, "/rdata/certificate_association_data", &bd) == GETDNS_RETURN_GOOD)
 			blob_cap += bd->size;
@@ -846,7 +901,7 @@ static void read_answer(struct txn *t, getdns_dict *reply, const char *owner)
 				sin->sin_family = AF_INET;
 				memcpy(&sin->sin_addr, bd->data, 4);
 			}
-		} else if (type == GETDNS_RRTYPE_TLSA && t->kind >= TXN_TLSA) {
+		} else if (type == GETDNS_RRTYPE_TLSA && (t->kind == TXN_TLSA || t->kind == TXN_TLSA_TARGET)) {
 			struct resolver_tlsa *rec;
 			if (t->n_tlsa >= RESOLVER_MAX_TLSA ||
 			    getdns_dict_get_int(rr, "/rdata/certificate_usage", &u) != GETDNS_RETURN_GOOD ||
@@ -864,6 +919,11 @@ static void read_answer(struct txn *t, getdns_dict *reply, const char *owner)
 				memcpy(t->tlsa_blob + blob_used, bd->data, bd->size);
 			rec->data = t->tlsa_blob + blob_used;
 			blob_used += bd->size;
+		} else if (type == GETDNS_RRTYPE_MX && t->kind == TXN_MX) {
+			if (getdns_dict_get_int(rr, "/rdata/preference", &u) != GETDNS_RETURN_GOOD || u > 65535 ||
+			    getdns_dict_get_bindata(rr, "/rdata/exchange", &bd) != GETDNS_RETURN_GOOD ||
+			    mx_add(t, (uint16_t)u, bd) < 0)
+				continue;
 		} else {
 			continue;
 		}
@@ -1019,7 +1079,7 @@ static void txn_absorb(struct txn *t, getdns_callback_type_t type, getdns_dict *
 	if (getdns_dict_get_bindata(reply, "canonical_name", &canon) == GETDNS_RETURN_GOOD)
 		dname_to_text(canon, t->canonical, sizeof(t->canonical));
 	read_answer(t, reply, t->canonical);
-	if (t->n_addrs == 0 && t->n_tlsa == 0)
+	if (t->n_addrs == 0 && t->n_tlsa == 0 && t->n_mx == 0)
 		t->ttl = negative_ttl(reply);
 }
 
@@ -1121,12 +1181,18 @@ static int evaluate_addresses(struct entry *e)
 		if (strcmp(src->canonical, e->host) != 0)
 			snprintf(res->cname_target, sizeof(res->cname_target), "%s", src->canonical);
 	}
-	if (!secure) {
-		/* DANE.md section 5 (Postfix's rule): DANE cannot apply to a host whose addresses are unsigned. */
+	if (!secure || e->kind == KIND_ADDRS) {
+		/* DANE.md section 5 (Postfix's rule): DANE cannot apply to a host whose addresses are unsigned. An
+		 * address-only lookup asks no TLSA, so DANE does not apply to it either. */
 		res->outcome = RESOLVER_INSECURE;
-		snprintf(res->detail, sizeof(res->detail), "address records of %s are not signed: no TLSA lookup",
-			 res->cname_target[0] ? res->cname_target : e->host);
-		snprintf(res->tlsa_name, sizeof(res->tlsa_name), "_%u._tcp.%s", e->port, e->host);
+		if (!secure)
+			snprintf(res->detail, sizeof(res->detail), "address records of %s are not signed: no TLSA lookup",
+				 res->cname_target[0] ? res->cname_target : e->host);
+		else
+			snprintf(res->detail, sizeof(res->detail), "address records of %s are signed (addresses only: "
+				 "no TLSA lookup)", res->cname_target[0] ? res->cname_target : e->host);
+		if (e->kind == KIND_FULL)
+			snprintf(res->tlsa_name, sizeof(res->tlsa_name), "_%u._tcp.%s", e->port, e->host);
 		res->rcode = GETDNS_RCODE_NOERROR;
 		entry_finish(e, min_u32(a->n_addrs ? a->ttl : aaaa->ttl, aaaa->n_addrs ? aaaa->ttl : a->ttl));
 		return 1;
@@ -1184,7 +1250,7 @@ static void evaluate_tlsa(struct entry *e)
 	res->ede = t->ede;
 	a_ttl_src = e->txn[TXN_A].n_addrs ? TXN_A : TXN_AAAA;
 	/* A TLSA-only lookup has no address TTL to bound it: the TLSA answer's own (or negative) TTL. */
-	ttl = e->tlsa_only ? (t->ttl > 0 ? t->ttl : r->opts.ttl_min) : e->txn[a_ttl_src].ttl;
+	ttl = e->kind == KIND_TLSA ? (t->ttl > 0 ? t->ttl : r->opts.ttl_min) : e->txn[a_ttl_src].ttl;
 	if (t->dnssec_status != GETDNS_DNSSEC_SECURE) {
 		res->outcome = RESOLVER_INSECURE;
 		snprintf(res->detail, sizeof(res->detail), "TLSA RRset at %s is not signed", t->qname);
@@ -1212,14 +1278,91 @@ static void evaluate_tlsa(struct entry *e)
 	entry_finish(e, ttl);
 }
 
+/* mx_order - qsort: preference, then name (a stable order for the cache; callers shuffle equals). */
+static int mx_order(const void *pa, const void *pb)
+{
+	const struct resolver_mx *a = pa, *b = pb;
+
+	if (a->preference != b->preference)
+		return a->preference < b->preference ? -1 : 1;
+	return strcmp(a->host, b->host);
+}
+
+/*
+ * evaluate_mx - the MX answer is in (RFC 7672 section 2.2.1, RFC 7505): a failure, no such domain, or the RRset
+ * (empty for NODATA: the domain is its own mail host) with its DNSSEC state, after CNAME expansion of the domain.
+ */
+static void evaluate_mx(struct entry *e)
+{
+	struct resolver_result *res = &e->result;
+	struct txn *t = &e->txn[TXN_MX];
+	size_t i, k;
+	int roots = 0;
+
+	if (dnssec_failure(e, t, "MX records"))
+		return;
+	if (t->timeout || t->failed) {
+		note_error(e, t);
+		if (t->timeout)
+			entry_fail(e, RESOLVER_TIMEOUT, resolver_err_timeout, "no answer for the MX records of %s in %u ms",
+				   e->host, e->r->opts.timeout_ms);
+		else
+			entry_fail(e, RESOLVER_FAILURE, resolver_err_failure, "MX lookup of %s failed%s", e->host,
+				   t->answered ? " (rcode not NOERROR/NXDOMAIN)" : ": no answer from the upstream");
+		return;
+	}
+	res->rcode = (int)t->rcode;
+	res->ede = t->ede;
+	if (strcmp(t->canonical, e->host) != 0)
+		snprintf(res->cname_target, sizeof(res->cname_target), "%s", t->canonical);
+	res->mx_secure = t->dnssec_status == GETDNS_DNSSEC_SECURE;
+	if (t->rcode == GETDNS_RCODE_NXDOMAIN) {
+		entry_fail(e, RESOLVER_NO_HOST, resolver_err_no_domain, "%s: no such domain (NXDOMAIN%s)",
+			   res->cname_target[0] ? res->cname_target : e->host, res->mx_secure ? ", proven by DNSSEC" : "");
+		return;
+	}
+	res->outcome = res->mx_secure ? RESOLVER_SECURE : RESOLVER_INSECURE;
+	for (i = 0; i < t->n_mx; i++)
+		roots += t->mx[i].host[0] == '\0';
+	/* A root target names no host. Alone (RFC 7505's null MX, whatever its preference) the domain accepts no
+	 * mail; beside other MX records it is dropped and the others are tried. */
+	for (i = k = 0; i < t->n_mx; i++)
+		if (t->mx[i].host[0] != '\0')
+			t->mx[k++] = t->mx[i];
+	t->n_mx = k;
+	if (k > 1)
+		qsort(t->mx, k, sizeof(t->mx[0]), mx_order);
+	if (roots > 0 && k == 0) {
+		res->mx_null = 1;
+		snprintf(res->detail, sizeof(res->detail), "%s publishes a null MX (RFC 7505): it accepts no mail%s",
+			 e->host, res->mx_secure ? "" : " (unsigned)");
+	} else if (k == 0) {
+		snprintf(res->detail, sizeof(res->detail), "%s has no MX records (NODATA%s): the domain is its own mail "
+			 "host", e->host, res->mx_secure ? ", proven by DNSSEC" : ", unsigned");
+	} else {
+		snprintf(res->detail, sizeof(res->detail), "%zu MX records for %s (%s)%s%s", k, e->host,
+			 res->mx_secure ? "signed" : "unsigned", roots ? ", a root target ignored" : "",
+			 t->mx_dropped ? ", the worst preferences beyond the limit dropped" : "");
+	}
+	res->n_mx = t->n_mx;
+	res->mx = e->result_mx = t->mx;
+	t->mx = NULL;
+	entry_finish(e, t->ttl > 0 ? t->ttl : e->r->opts.ttl_min);
+}
+
 /* entry_advance - called after each answer: decide as soon as the answers in hand allow. */
 static void entry_advance(struct entry *e)
 {
 	if (e->state == ENTRY_DONE)
 		return;
-	if (e->tlsa_only) {
+	if (e->kind == KIND_TLSA) {
 		if (e->txn[TXN_TLSA].done)
 			evaluate_tlsa(e);
+		return;
+	}
+	if (e->kind == KIND_MX) {
+		if (e->txn[TXN_MX].done)
+			evaluate_mx(e);
 		return;
 	}
 	if (!e->txn[TXN_A].done || !e->txn[TXN_AAAA].done)
@@ -1245,8 +1388,6 @@ static void on_getdns(getdns_context *ctx, getdns_callback_type_t type, getdns_d
 /* txn_retry_tcp - resolver mode: the UDP answer was truncated; the same question over the TCP-only context. */
 static void txn_retry_tcp(struct txn *t)
 {
-	static const uint16_t types[TXN_COUNT] = {GETDNS_RRTYPE_A, GETDNS_RRTYPE_AAAA, GETDNS_RRTYPE_TLSA,
-						  GETDNS_RRTYPE_TLSA};
 	struct resolver *r = t->e->r;
 
 	txn_release(t);
@@ -1259,7 +1400,7 @@ static void txn_retry_tcp(struct txn *t)
 	t->done = 0;
 	t->active = 1;
 	r->stats.queries++;
-	if (r->ctx_tcp == NULL || getdns_general(r->ctx_tcp, t->qname, types[t->kind], r->extensions, t, &t->id,
+	if (r->ctx_tcp == NULL || getdns_general(r->ctx_tcp, t->qname, txn_rrtype[t->kind], r->extensions, t, &t->id,
 						 on_getdns) != GETDNS_RETURN_GOOD) {
 		t->active = 0;
 		t->done = 1;
@@ -1307,8 +1448,6 @@ static void on_getdns(getdns_context *ctx, getdns_callback_type_t type, getdns_d
 /* txn_start - issue one query; -1 when getdns refused it outright. */
 static int txn_start(struct entry *e, enum txn_kind kind, const char *qname)
 {
-	static const uint16_t types[TXN_COUNT] = {GETDNS_RRTYPE_A, GETDNS_RRTYPE_AAAA, GETDNS_RRTYPE_TLSA,
-						  GETDNS_RRTYPE_TLSA};
 	struct txn *t = &e->txn[kind];
 
 	t->e = e;
@@ -1319,7 +1458,7 @@ static int txn_start(struct entry *e, enum txn_kind kind, const char *qname)
 	t->ede = RESOLVER_EDE_NONE;
 	t->stalled_at_start = stalled_connects(e->r);
 	e->r->stats.queries++;
-	if (e->r->ctx == NULL || getdns_general(e->r->ctx, qname, types[kind], e->r->extensions, t, &t->id, on_getdns) !=
+	if (e->r->ctx == NULL || getdns_general(e->r->ctx, qname, txn_rrtype[kind], e->r->extensions, t, &t->id, on_getdns) !=
 	    GETDNS_RETURN_GOOD) {
 		t->active = 0;
 		t->done = 1;
@@ -1364,19 +1503,25 @@ static void on_deadline(uv_timer_t *timer)
 
 /* ---------- recovery ---------- */
 
-/* entry_start - issue e's queries: A, AAAA and TLSA at once (TLSA only for a TLSA-only entry); -1 when getdns
- * refused one (e is then failed, its waiters are told from the loop). */
+/* entry_start - issue e's queries: A, AAAA and TLSA at once (TLSA only, addresses only or MX only for those
+ * kinds); -1 when getdns refused one (e is then failed, its waiters are told from the loop). */
 static int entry_start(struct entry *e)
 {
 	char tlsa_name[RESOLVER_MAX_NAME];
+	int bad = 0;
 
 	e->result.rcode = -1;
 	e->result.ede = RESOLVER_EDE_NONE;
-	e->result.tlsa_only = e->tlsa_only;
+	e->result.tlsa_only = e->kind == KIND_TLSA;
 	snprintf(tlsa_name, sizeof(tlsa_name), "_%u._tcp.%s", e->port, e->host);
-	/* All three leave at once; the TLSA answer is simply dropped if the addresses turn out insecure. */
-	if ((!e->tlsa_only && (txn_start(e, TXN_A, e->host) < 0 || txn_start(e, TXN_AAAA, e->host) < 0)) ||
-	    txn_start(e, TXN_TLSA, tlsa_name) < 0) {
+	/* All leave at once; the TLSA answer is simply dropped if the addresses turn out insecure. */
+	if (e->kind == KIND_MX)
+		bad = txn_start(e, TXN_MX, e->host) < 0;
+	if (!bad && (e->kind == KIND_FULL || e->kind == KIND_ADDRS))
+		bad = txn_start(e, TXN_A, e->host) < 0 || txn_start(e, TXN_AAAA, e->host) < 0;
+	if (!bad && (e->kind == KIND_FULL || e->kind == KIND_TLSA))
+		bad = txn_start(e, TXN_TLSA, tlsa_name) < 0;
+	if (bad) {
 		e->result.ede = RESOLVER_EDE_NETWORK_ERROR;
 		entry_fail(e, RESOLVER_FAILURE, resolver_err_failure, "getdns refused to start the lookup of %s", e->host);
 		return -1;
@@ -1395,6 +1540,8 @@ static void entry_restart(struct entry *e)
 	}
 	free(e->result_blob);
 	e->result_blob = NULL;
+	free(e->result_mx);
+	e->result_mx = NULL;
 	memset(&e->result, 0, sizeof(e->result));
 	e->addrs_evaluated = 0;
 	entry_start(e);
@@ -1434,8 +1581,8 @@ static void maybe_rebuild(struct resolver *r)
 
 /* entry_new - a pending entry for (name, port, kind), on the pending list and in the hash unless it is a refresh;
  * its queries are started. NULL when out of memory. */
-static struct entry *entry_new(struct resolver *r, const char *name, uint16_t port, int tlsa_only, uint32_t hash,
-			       struct entry *refresh_of)
+static struct entry *entry_new(struct resolver *r, const char *name, uint16_t port, enum entry_kind kind,
+			       uint32_t hash, struct entry *refresh_of)
 {
 	struct entry *e;
 
@@ -1447,7 +1594,7 @@ static struct entry *entry_new(struct resolver *r, const char *name, uint16_t po
 	e->state = ENTRY_PENDING;
 	snprintf(e->host, sizeof(e->host), "%s", name);
 	e->port = port;
-	e->tlsa_only = tlsa_only;
+	e->kind = kind;
 	e->hash = hash;
 	if (refresh_of != NULL) {
 		e->refresh_of = refresh_of;
@@ -1482,9 +1629,9 @@ static void waiter_add(struct entry *e, struct resolver_query *q)
 	e->waiters = q;
 }
 
-/* lookup - resolver_lookup and resolver_lookup_tlsa: a cache hit (maybe starting a refresh), a join of the lookup
- * in flight, or a new entry. */
-static struct resolver_query *lookup(struct resolver *r, const char *host, uint16_t port, int tlsa_only,
+/* lookup - every resolver_lookup_*: a cache hit (maybe starting a refresh), a join of the lookup in flight, or a
+ * new entry. Addresses-only and MX lookups have no port (0). */
+static struct resolver_query *lookup(struct resolver *r, const char *host, uint16_t port, enum entry_kind kind,
 				     resolver_cb cb, void *arg)
 {
 	char name[RESOLVER_MAX_NAME];
@@ -1493,11 +1640,11 @@ static struct resolver_query *lookup(struct resolver *r, const char *host, uint1
 	uint32_t hash;
 	uint64_t now;
 
-	if (!resolver_valid_hostname(host) || port == 0)
+	if (!resolver_valid_hostname(host) || (port == 0) != (kind == KIND_ADDRS || kind == KIND_MX))
 		return NULL;
 	maybe_rebuild(r);
 	normalise_name(host, name, sizeof(name));
-	hash = hash_key(name, port, tlsa_only);
+	hash = hash_key(name, port, kind);
 	q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return NULL;
@@ -1506,7 +1653,7 @@ static struct resolver_query *lookup(struct resolver *r, const char *host, uint1
 	q->arg = arg;
 	r->stats.lookups++;
 	now = now_ms(r);
-	e = cache_find(r, name, port, tlsa_only, hash);
+	e = cache_find(r, name, port, kind, hash);
 	if (e != NULL && e->state == ENTRY_DONE && e->expires_ms <= now) {
 		if (e->refresh != NULL) {
 			/* Expired while its refresh is in flight: wait for the refresh, which takes its place. */
@@ -1534,14 +1681,14 @@ static struct resolver_query *lookup(struct resolver *r, const char *host, uint1
 		/* Used in the last 10% of its TTL: refresh in the background, once, so the next hits stay warm. */
 		if (now >= e->prefetch_ms && e->refresh == NULL && !e->refreshed) {
 			r->stats.prefetches++;
-			entry_new(r, name, port, tlsa_only, hash, e);
+			entry_new(r, name, port, kind, hash, e);
 		}
 		return q;
 	}
 	if (e != NULL) {
 		r->stats.coalesced++;
 	} else {
-		e = entry_new(r, name, port, tlsa_only, hash, NULL);
+		e = entry_new(r, name, port, kind, hash, NULL);
 		if (e == NULL) {
 			free(q);
 			return NULL;
@@ -1562,13 +1709,23 @@ static struct resolver_query *lookup(struct resolver *r, const char *host, uint1
 struct resolver_query *resolver_lookup(struct resolver *r, const char *host, uint16_t port, resolver_cb cb,
 				       void *arg)
 {
-	return lookup(r, host, port, 0, cb, arg);
+	return lookup(r, host, port, KIND_FULL, cb, arg);
 }
 
 struct resolver_query *resolver_lookup_tlsa(struct resolver *r, const char *host, uint16_t port, resolver_cb cb,
 					    void *arg)
 {
-	return lookup(r, host, port, 1, cb, arg);
+	return lookup(r, host, port, KIND_TLSA, cb, arg);
+}
+
+struct resolver_query *resolver_lookup_addrs(struct resolver *r, const char *host, resolver_cb cb, void *arg)
+{
+	return lookup(r, host, 0, KIND_ADDRS, cb, arg);
+}
+
+struct resolver_query *resolver_lookup_mx(struct resolver *r, const char *domain, resolver_cb cb, void *arg)
+{
+	return lookup(r, domain, 0, KIND_MX, cb, arg);
 }
 
 void resolver_cancel(struct resolver_query *q)

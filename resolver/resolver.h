@@ -1,6 +1,7 @@
 /*
  * resolver.h - asynchronous DNSSEC-validated lookups of everything one upstream connection needs:
- * the host's A and AAAA records and its TLSA RRset at _<port>._tcp.<host>, on the caller's libuv loop.
+ * the host's A and AAAA records and its TLSA RRset at _<port>._tcp.<host>, on the caller's libuv loop; and for
+ * mail, a destination domain's MX RRset (resolver_lookup_mx) and a host's addresses alone (resolver_lookup_addrs).
  *
  * getdns runs in stub mode. With validation = self (the default) it validates DNSSEC itself against configured
  * trust anchors; with validation = resolver it only asks a validating resolver on loopback (DO bit set) and takes
@@ -21,6 +22,7 @@
 #define RESOLVER_MAX_ADDRS 16
 #define RESOLVER_MAX_TLSA 64
 #define RESOLVER_MAX_NAME 272  /* a 253-byte host plus "_65535._tcp." */
+#define RESOLVER_MAX_MX 32     /* MX records kept per domain (the best preferences) */
 
 /* The TLSA outcome of shared/DANE.md section 5, plus the ways a lookup fails. */
 enum resolver_outcome {
@@ -57,6 +59,7 @@ extern const char resolver_err_indeterminate[];
 extern const char resolver_err_timeout[];
 extern const char resolver_err_failure[];
 extern const char resolver_err_no_host[];
+extern const char resolver_err_no_domain[];   /* resolver_lookup_mx: NXDOMAIN */
 extern const char resolver_err_cancelled[];
 
 struct resolver_tlsa {
@@ -65,6 +68,12 @@ struct resolver_tlsa {
 	uint8_t mtype;
 	uint16_t len;
 	const uint8_t *data;   /* owned by the result */
+};
+
+/* One MX record (RFC 5321 section 5.1): its preference and exchange host, lowercase, without the trailing dot. */
+struct resolver_mx {
+	uint16_t preference;
+	char host[RESOLVER_MAX_NAME];
 };
 
 /* A finished lookup. Valid only during the callback: copy what you keep. */
@@ -86,6 +95,11 @@ struct resolver_result {
 	int rcode;                          /* DNS rcode (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...); -1 no answer */
 	int ede;                            /* RFC 8914 info-code, RESOLVER_EDE_NONE when there is none */
 	int tlsa_only;                      /* from resolver_lookup_tlsa: no addresses were asked */
+	/* resolver_lookup_mx only (see there) */
+	size_t n_mx;                        /* 0: no MX RRset (NODATA: the domain is its own mail host), or null MX */
+	const struct resolver_mx *mx;       /* by preference, then name; owned by the result */
+	int mx_null;                        /* RFC 7505 null MX: the domain accepts no mail */
+	int mx_secure;                      /* the MX answer (RRset, NODATA or NXDOMAIN, and any CNAME) validated */
 };
 
 /* Decides DANE.md section 1 usability of one record; the resolver counts, the caller's engine decides. */
@@ -154,6 +168,31 @@ struct resolver_query *resolver_lookup(struct resolver *r, const char *host, uin
  */
 struct resolver_query *resolver_lookup_tlsa(struct resolver *r, const char *host, uint16_t port, resolver_cb cb,
 					    void *arg);
+
+/*
+ * resolver_lookup_addrs - only the A and AAAA records of host (CNAMEs expanded), e.g. an MX host whose MX RRset is
+ * unsigned, where DANE cannot apply and a TLSA lookup could only fail or delay. The outcome is RESOLVER_INSECURE
+ * (no TLSA was asked, so DANE does not apply) with the addresses, or RESOLVER_NO_HOST, or a failure (bogus,
+ * indeterminate, timeout, failure) that says why there are no addresses; addrs_secure tells whether the address
+ * records validated. n_tlsa is 0. Same contract as resolver_lookup.
+ */
+struct resolver_query *resolver_lookup_addrs(struct resolver *r, const char *host, resolver_cb cb, void *arg);
+
+/*
+ * resolver_lookup_mx - the MX RRset of a mail domain (RFC 5321 section 5.1, RFC 7672 section 2.2.1). A CNAME at
+ * the domain is followed (cname_target names the expanded domain); the DNSSEC state covers the whole answer.
+ * Outcomes (STYLE.md habit 7: a lookup error is never "no MX"):
+ *   RESOLVER_SECURE / RESOLVER_INSECURE - an answer, signed (mx_secure) or provably unsigned, that is either
+ *       n_mx > 0 MX records sorted by preference (equal preferences by name: callers shuffle them), or
+ *       mx_null: a null MX (RFC 7505: a root target alone; beside other records a root target is dropped), or
+ *       n_mx == 0 and !mx_null: no MX RRset (NODATA), so the domain itself is the mail host (RFC 5321 5.1);
+ *   RESOLVER_NO_HOST - the domain does not exist (NXDOMAIN; reason resolver_err_no_domain);
+ *   RESOLVER_BOGUS / RESOLVER_INDETERMINATE / RESOLVER_TIMEOUT / RESOLVER_FAILURE - no usable answer: mail is
+ *       deferred (RFC 7672 section 2.2.1), never sent to the domain itself.
+ * No addresses and no TLSA are part of the result. Cached and coalesced like resolver_lookup (per domain, TTL of
+ * the MX RRset or the negative TTL); same callback contract.
+ */
+struct resolver_query *resolver_lookup_mx(struct resolver *r, const char *domain, resolver_cb cb, void *arg);
 
 /* resolver_cancel - the callback of q will never be called; q is freed. Safe to call from any callback. */
 void resolver_cancel(struct resolver_query *q);

@@ -21,12 +21,12 @@ set_tests_properties(dnsbed_setup PROPERTIES FIXTURES_SETUP dnsbed TIMEOUT 60)
 add_test(NAME dnsbed_cleanup COMMAND ${DANEPROXY_TESTBED} stop ${DANEPROXY_DNSBED_DIR})
 set_tests_properties(dnsbed_cleanup PROPERTIES FIXTURES_CLEANUP dnsbed TIMEOUT 30)
 
-# test_resolver: every bed case, cache, coalescing, cancellation, timeouts, a lossy relay, measured figures.
+# test_resolver: every bed case, the mail cases (MX lookups, MX hosts), cache, coalescing, cancellation, timeouts, a lossy relay, measured figures.
 add_executable(test_resolver ${CMAKE_CURRENT_LIST_DIR}/test_resolver.c)
 target_link_libraries(test_resolver PRIVATE daneproxy_resolver daneproxy_dane PkgConfig::CMOCKA)
 
 # group -> ctest timeout in seconds (the relay group waits out many 1 s lookup timeouts).
-set(DANEPROXY_RESOLVER_GROUPS cases:60 cache:60 coalesce:60 cancel:60 timeout:60 relay:300 figures:120)
+set(DANEPROXY_RESOLVER_GROUPS cases:60 mail:60 cache:60 coalesce:60 cancel:60 timeout:60 relay:300 figures:120)
 foreach(entry ${DANEPROXY_RESOLVER_GROUPS})
   string(REPLACE ":" ";" entry ${entry})
   list(GET entry 0 group)

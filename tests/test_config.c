@@ -413,7 +413,7 @@ static void test_every_error_with_line(void **state)
 		"bad.ini:7: listen: \"localhost:8080\" is not IPv4:PORT or [IPv6]:PORT",
 		"bad.ini:8: line: longer than 198 bytes",
 		"bad.ini:9: line: contains a NUL byte",
-		"bad.ini:11: key: unknown section [nowhere] (proxy, connect, resolver, policy, route NAME)",
+		"bad.ini:11: key: unknown section [nowhere] (proxy, connect, resolver, policy, metrics, route NAME, smtp NAME)",
 		"bad.ini:13: default: \"strict\" is not dane, dane-only or pkix",
 		"bad.ini:14: rule: \"example.com\": expected \"PATTERN[:PORT] MODE\", e.g. \"*.example.com dane-only\"",
 		"bad.ini:16: upstream: \"192.0.2.1@99999\" is not IP, IP@PORT or [IPv6]@PORT",
@@ -954,10 +954,10 @@ static void test_error_overflow(void **state)
 static void test_keys_in_wrong_place(void **state)
 {
 	static const char *const want[] = {
-		"t.ini:1: listen: unknown section [] (proxy, connect, resolver, policy, route NAME)",
+		"t.ini:1: listen: unknown section [] (proxy, connect, resolver, policy, metrics, route NAME, smtp NAME)",
 		"t.ini:3: upstream: unknown key in section [proxy]",
 		"t.ini:5: LISTEN: unknown key in section [proxy]",
-		"t.ini:7: listen: unknown section [route] (proxy, connect, resolver, policy, route NAME)",
+		"t.ini:7: listen: unknown section [route] (proxy, connect, resolver, policy, metrics, route NAME, smtp NAME)",
 	};
 	struct config *c = new_config();
 
@@ -1110,6 +1110,85 @@ static void test_route_listen_conflicts(void **state)
 	assert_int_equal(load(c, "[route t]\ntarget = a.example:25\n"), 0);
 	assert_int_equal(config_validate(c), 1);
 	assert_true(find_error(c, "t.ini:", "route: route \"t\" has no listen address") == 0);
+	test_free(c);
+}
+
+/* [smtp NAME] sections and --smtp: defaults, every key, and the checks that keep it from being an open relay. */
+static void test_smtp_sections(void **state)
+{
+	struct config *c = new_config();
+	uint8_t lo[4] = {127, 0, 0, 1}, inside[4] = {10, 1, 0, 7}, outside[4] = {10, 2, 0, 7};
+
+	(void)state;
+	assert_int_equal(load(c, "[smtp relay]\n"), 0);
+	expect_no_errors(c);
+	assert_int_equal(config_validate(c), 0);
+	assert_int_equal(c->n_smtp, 1);
+	assert_string_equal(c->smtp[0].name, "relay");
+	assert_string_equal(c->smtp[0].listen.text, "127.0.0.1:2525");
+	assert_string_equal(c->smtp[0].policy, "dane");
+	assert_int_equal(c->smtp[0].mx_port, 25);
+	assert_int_equal(c->smtp[0].max_message_size, 52428800);
+	assert_string_equal(c->smtp[0].helo, "");
+	assert_true(config_smtp_client_allowed(&c->smtp[0], AF_INET, lo));
+	assert_false(config_smtp_client_allowed(&c->smtp[0], AF_INET, inside));
+	test_free(c);
+
+	c = new_config();
+	assert_int_equal(load(c, "[smtp out]\nlisten = 10.1.0.1:2525\nallow_from = 10.1.0.0/24\nhelo = Relay.Example.ORG.\n"
+				 "policy = dane-only\nmx_port = 2025\nmax_message_size = 1048576\n"), 0);
+	expect_no_errors(c);
+	assert_int_equal(config_validate(c), 0);
+	assert_string_equal(c->smtp[0].helo, "relay.example.org");
+	assert_string_equal(c->smtp[0].policy, "dane-only");
+	assert_int_equal(c->smtp[0].mx_port, 2025);
+	assert_int_equal(c->smtp[0].max_message_size, 1048576);
+	assert_true(config_smtp_client_allowed(&c->smtp[0], AF_INET, inside));
+	assert_false(config_smtp_client_allowed(&c->smtp[0], AF_INET, outside));
+	/* the HTTP listener's allow_from is not the smarthost's */
+	assert_false(config_client_allowed(c, AF_INET, inside));
+	test_free(c);
+
+	/* Every bad value, with its line. */
+	c = new_config();
+	assert_int_equal(load(c, "[smtp a]\nlisten = nowhere\nallow_from = 10.0.0.0/99\nhelo = bad..name\n"
+				 "policy = pkix\nmx_port = 0\nmax_message_size = 12\ncolour = blue\n[smtp ]\nhelo = x.test\n"),
+			 8);
+	assert_true(find_error(c, "t.ini:2: listen: ", "is not IPv4:PORT") == 0);
+	assert_true(find_error(c, "t.ini:3: allow_from: ", "is not ADDRESS[/PREFIX]") == 1);
+	assert_true(find_error(c, "t.ini:4: helo: ", "is not a host name") == 2);
+	assert_true(find_error(c, "t.ini:5: policy: ", "is not dane, dane-only or encrypt") == 3);
+	assert_true(find_error(c, "t.ini:6: mx_port: ", "is not a port") == 4);
+	assert_true(find_error(c, "t.ini:7: max_message_size: ", "from 1024") == 5);
+	assert_true(find_error(c, "t.ini:8: colour: ", "unknown key in an [smtp] section") == 6);
+	assert_true(find_error(c, "t.ini:10: helo: ", "an smtp section needs a name") == 7);
+	test_free(c);
+
+	/* Not loopback without allow_from: refused (never an open relay); clashes with other listeners. */
+	c = new_config();
+	assert_int_equal(load(c, "[smtp open]\nlisten = 0.0.0.0:2525\n[smtp b]\nlisten = 127.0.0.1:8080\n"
+				 "[smtp c]\nlisten = 127.0.0.1:2600\n[smtp d]\nlisten = 127.0.0.1:2600\n"), 0);
+	assert_int_equal(config_validate(c), 3);
+	assert_true(find_error(c, "t.ini:1: allow_from: ", "not loopback: it needs allow_from") == 0);
+	assert_true(find_error(c, "t.ini:3: smtp: ", "is also the HTTP proxy listener") == 1);
+	assert_true(find_error(c, "t.ini:7: smtp: ", "listen 127.0.0.1:2600 is used by smtp \"c\" too") == 2);
+	test_free(c);
+
+	/* The command line: --smtp creates one, --smtp-mx-port sets the last one's port, and only after it. */
+	c = new_config();
+	assert_int_equal(config_set(c, "smtp", "mx_port", "2025", "--smtp-mx-port"), -1);
+	assert_true(find_error(c, "--smtp-mx-port", "needs --smtp") == 0);
+	test_free(c);
+	c = new_config();
+	assert_int_equal(config_set(c, "", "smtp", "127.0.0.1:2526", "--smtp"), 0);
+	assert_int_equal(config_set(c, "smtp", "mx_port", "2025", "--smtp-mx-port"), 0);
+	expect_no_errors(c);
+	assert_int_equal(config_validate(c), 0);
+	assert_int_equal(c->n_smtp, 1);
+	assert_string_equal(c->smtp[0].listen.text, "127.0.0.1:2526");
+	assert_int_equal(c->smtp[0].mx_port, 2025);
+	/* a route to the smarthost's own address is a loop */
+	assert_true(config_listens_on(c, AF_INET, lo, 2526, 0));
 	test_free(c);
 }
 
@@ -1633,6 +1712,7 @@ int main(void)
 		cmocka_unit_test(test_open_proxy_loopback_and_routes),
 		cmocka_unit_test(test_duplicate_listeners),
 		cmocka_unit_test(test_route_listen_conflicts),
+		cmocka_unit_test(test_smtp_sections),
 		cmocka_unit_test(test_validate_other),
 		cmocka_unit_test(test_validation_mode),
 		cmocka_unit_test(test_set_route),

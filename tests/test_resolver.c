@@ -1,7 +1,9 @@
 /*
  * test_resolver.c - the resolver (resolver/) against the hermetic DNSSEC test bed (tests/testbed/testbed.sh).
  *
- * Covers: the outcome of every case the bed lists (TESTBED_CASES), the result cache (hits, TTL expiry, the count
+ * Covers: the outcome of every case the bed lists (TESTBED_CASES), the MX lookups of the mail cases
+ * (TESTBED_MAIL_CASES: secure, unsigned, bogus, null MX, no MX, no such domain, CNAMEs) and the address and TLSA
+ * lookups of their MX hosts (TESTBED_MXHOST_CASES) at the SMTP port, the result cache (hits, TTL expiry, the count
  * bound, failure TTL), coalescing of concurrent lookups, cancellation (also from callbacks and by resolver_free),
  * timeouts against a server that never answers, and resilience behind an in-process lossy DNS relay (dropped,
  * truncated, cut answers, TCP connections closed mid-answer, parallel TCP fallback). It prints the measured
@@ -785,6 +787,7 @@ struct lk {
 	void *hook_arg;
 	struct resolver_result res;
 	uint8_t blob[TLSA_BLOB];
+	struct resolver_mx mx[RESOLVER_MAX_MX];   /* res.mx points here */
 };
 
 static void on_timer(uv_timer_t *timer)
@@ -957,6 +960,11 @@ static void on_result(const struct resolver_result *res, void *arg)
 		l->res.tlsa[i].data = l->blob + used;
 		used += len;
 	}
+	if (res->n_mx > RESOLVER_MAX_MX)
+		fail_msg("%zu MX records in a result (limit %d)", res->n_mx, RESOLVER_MAX_MX);
+	if (res->n_mx > 0)
+		memcpy(l->mx, res->mx, res->n_mx * sizeof(res->mx[0]));
+	l->res.mx = res->n_mx > 0 ? l->mx : NULL;
 	if (l->hook != NULL)
 		l->hook(l);
 }
@@ -1699,6 +1707,391 @@ static void test_cases_tlsa_only(void **state)
 	run_tlsa_only(b, RESOLVER_VALIDATE_SELF);
 	if (b->unbound != NULL)
 		run_tlsa_only(b, RESOLVER_VALIDATE_RESOLVER);
+}
+
+/* ---------- mail: MX lookups and MX hosts (TESTBED_MAIL_CASES, TESTBED_MXHOST_CASES) ---------- */
+
+/* bed_list - the ids of a comma-separated list key (split into a static-free copy the caller frees). */
+static char *bed_list(const struct bed *b, const char *key, const char **ids, size_t max, size_t *n)
+{
+	const char *v = bed_get(b, key);
+	char *copy, *tok, *save = NULL;
+
+	*n = 0;
+	if (v == NULL)
+		fail_msg("the bed has no %s (a bed from before the mail cases?)", key);
+	copy = strdup(v);
+	assert_non_null(copy);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL && *n < max; tok = strtok_r(NULL, ",", &save))
+		ids[(*n)++] = tok;
+	return copy;
+}
+
+/* mx_expected - does res carry exactly the bed's MX list ("pref:host,..."; "" none; "0:." the null MX)? */
+static int mx_list_matches(const struct resolver_result *res, const char *want, char *why, size_t whylen)
+{
+	char buf[1024], *tok, *save = NULL, *colon;
+	size_t i = 0;
+
+	if (strcmp(want, "0:.") == 0) {
+		if (!res->mx_null || res->n_mx != 0) {
+			snprintf(why, whylen, "expected a null MX, got mx_null %d and %zu records", res->mx_null, res->n_mx);
+			return 0;
+		}
+		return 1;
+	}
+	if (res->mx_null) {
+		snprintf(why, whylen, "unexpected null MX");
+		return 0;
+	}
+	snprintf(buf, sizeof(buf), "%s", want);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save), i++) {
+		colon = strchr(tok, ':');
+		assert_non_null(colon);
+		*colon = '\0';
+		if (i >= res->n_mx || res->mx[i].preference != (uint16_t)atoi(tok) || strcmp(res->mx[i].host, colon + 1)) {
+			snprintf(why, whylen, "MX %zu: got %s, want %s %s", i,
+				 i < res->n_mx ? res->mx[i].host : "(none)", tok, colon + 1);
+			return 0;
+		}
+	}
+	if (i != res->n_mx) {
+		snprintf(why, whylen, "%zu MX records, want %zu", res->n_mx, i);
+		return 0;
+	}
+	return 1;
+}
+
+/* mail_case_ok - one MX lookup against TESTBED_EXPECT_MX_<id> and TESTBED_MX_<id>; 1 when it matches. */
+static int mail_case_ok(const struct bed *b, const char *id, const struct lk *l, char *why, size_t whylen)
+{
+	const char *expect = bed_getf(b, "TESTBED_EXPECT_MX_%s", id), *list = bed_getf(b, "TESTBED_MX_%s", id);
+	const struct resolver_result *res = &l->res;
+
+	if (expect == NULL || list == NULL)
+		fail_msg("the bed lacks TESTBED_EXPECT_MX_%s or TESTBED_MX_%s", id, id);
+	if (l->calls != 1) {
+		snprintf(why, whylen, "callback called %u times", l->calls);
+		return 0;
+	}
+	if (res->n_addrs != 0 || res->n_tlsa != 0) {
+		snprintf(why, whylen, "an MX result with addresses or TLSA");
+		return 0;
+	}
+	if (strcmp(expect, "secure") == 0 || strcmp(expect, "insecure") == 0 || strcmp(expect, "secure-nodata") == 0) {
+		enum resolver_outcome want = strcmp(expect, "insecure") == 0 ? RESOLVER_INSECURE : RESOLVER_SECURE;
+		if (res->outcome != want || res->reason != NULL || res->mx_secure != (want == RESOLVER_SECURE)) {
+			snprintf(why, whylen, "outcome %s (mx_secure %d), want %s", resolver_outcome_name(res->outcome),
+				 res->mx_secure, expect);
+			return 0;
+		}
+		if (res->rcode != 0) {
+			snprintf(why, whylen, "rcode %d, want 0", res->rcode);
+			return 0;
+		}
+		return mx_list_matches(res, list, why, whylen);
+	}
+	if (strcmp(expect, "secure-nxdomain") == 0) {
+		if (res->outcome != RESOLVER_NO_HOST || res->reason != resolver_err_no_domain || !res->mx_secure ||
+		    res->rcode != 3 || res->n_mx != 0 || res->mx_null) {
+			snprintf(why, whylen, "outcome %s reason %s rcode %d mx_secure %d, want no such domain (proven)",
+				 resolver_outcome_name(res->outcome), res->reason ? res->reason : "-", res->rcode,
+				 res->mx_secure);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(expect, "bogus") == 0) {
+		/* Never "no MX": a bogus answer defers the mail. */
+		if (res->outcome != RESOLVER_BOGUS || res->reason != resolver_err_bogus || res->rcode != 2 ||
+		    res->n_mx != 0 || res->mx_null) {
+			snprintf(why, whylen, "outcome %s rcode %d, want bogus (SERVFAIL)", resolver_outcome_name(res->outcome),
+				 res->rcode);
+			return 0;
+		}
+		return 1;
+	}
+	fail_msg("unknown MX expectation %s for %s", expect, id);
+	return 0;
+}
+
+/* run_mail_matrix - every mail case's MX lookup in one mode, all at once; the CNAME'd domains name their target. */
+static void run_mail_matrix(const struct bed *b, int udp, enum resolver_validation validation)
+{
+	const char *ids[64];
+	size_t n, i;
+	char *list = bed_list(b, "TESTBED_MAIL_CASES", ids, 64, &n);
+	struct lk *l = calloc(n, sizeof(*l));
+	struct resolver_options o;
+	struct tctx t;
+	unsigned bad = 0;
+	char why[512];
+
+	assert_non_null(l);
+	tctx_open(&t, b);
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		resolver_mode_opts(&t, &o);
+	else
+		default_opts(&t, &o);
+	o.udp = udp;
+	tctx_resolver(&t, &o);
+	for (i = 0; i < n; i++) {
+		l[i].t = &t;
+		l[i].host = bed_getf(b, "TESTBED_MAIL_DOMAIN_%s", ids[i]);
+		assert_non_null(l[i].host);
+		t.in_lookup = 1;
+		l[i].q = resolver_lookup_mx(t.r, l[i].host, on_result, &l[i]);
+		t.in_lookup = 0;
+		assert_non_null(l[i].q);
+	}
+	if (!run_until(&t, &t.done, (unsigned)n, 15000))
+		fail_msg("only %u of %zu MX lookups finished within 15 s", t.done, n);
+	printf("  mail matrix, validation %s, %s:\n", resolver_validation_name(validation),
+	       validation == RESOLVER_VALIDATE_RESOLVER || udp ? "UDP then TCP" : "TCP only");
+	for (i = 0; i < n; i++) {
+		int ok = mail_case_ok(b, ids[i], &l[i], why, sizeof(why));
+		const char *cname = bed_getf(b, "TESTBED_MAIL_DOMAIN_%s", strcmp(ids[i], "ALIAS") == 0 ? "SECURE"
+							: strcmp(ids[i], "ALIAS_INSECURE") == 0 ? "INSECURE" : ids[i]);
+		/* The CNAME'd domains: the expanded name is reported; the others are no alias. */
+		if (ok && strcmp(l[i].res.cname_target, strcmp(cname, l[i].host) ? cname : "") != 0) {
+			snprintf(why, sizeof(why), "cname_target \"%s\", want \"%s\"", l[i].res.cname_target,
+				 strcmp(cname, l[i].host) ? cname : "");
+			ok = 0;
+		}
+		printf("    %-15s %-30s %-14s mx %2zu%s rcode %2d %s%s\n", ids[i], l[i].host,
+		       resolver_outcome_name(l[i].res.outcome), l[i].res.n_mx, l[i].res.mx_null ? " null" : "     ",
+		       l[i].res.rcode, ok ? "ok" : "MISMATCH: ", ok ? "" : why);
+		bad += !ok;
+	}
+	tctx_close(&t);
+	free(l);
+	free(list);
+	if (bad)
+		fail_msg("%u of %zu mail cases differ from the bed's expectations", bad, n);
+}
+
+static void test_mail_mx_tcp(void **state)
+{
+	run_mail_matrix(*state, 0, RESOLVER_VALIDATE_SELF);
+}
+
+static void test_mail_mx_udp(void **state)
+{
+	run_mail_matrix(*state, 1, RESOLVER_VALIDATE_SELF);
+}
+
+static void test_mail_mx_resolver_mode(void **state)
+{
+	need_unbound(*state);
+	run_mail_matrix(*state, 0, RESOLVER_VALIDATE_RESOLVER);
+}
+
+/* smtp_port - TESTBED_SMTP_PORT, where the MX hosts publish TLSA (besides 25). */
+static uint16_t smtp_port(const struct bed *b)
+{
+	const char *v = bed_get(b, "TESTBED_SMTP_PORT");
+	long port = v != NULL ? parse_port(v, v + strlen(v)) : -1;
+
+	if (port < 0)
+		fail_msg("the bed has no valid TESTBED_SMTP_PORT");
+	return (uint16_t)port;
+}
+
+/* one_addr4 - res holds exactly the IPv4 address text ip (MX hosts have one A record and no AAAA). */
+static int one_addr4(const struct resolver_result *res, const char *ip)
+{
+	struct in_addr want;
+
+	return inet_pton(AF_INET, ip, &want) == 1 && res->n_addrs == 1 && res->addrs[0].ss_family == AF_INET &&
+	       memcmp(&((const struct sockaddr_in *)&res->addrs[0])->sin_addr, &want, sizeof(want)) == 0;
+}
+
+/*
+ * test_mail_mx_hosts - every MX host at the SMTP port: resolver_lookup (addresses + TLSA, with the CNAME rule of
+ * RFC 7672 section 2.2.2) and resolver_lookup_addrs (addresses only: a bogus TLSA RRset cannot hide them, which is
+ * what a host reached through an unsigned MX RRset needs).
+ */
+static void test_mail_mx_hosts(void **state)
+{
+	const struct bed *b = *state;
+	const char *ids[64];
+	size_t n, i;
+	char *list = bed_list(b, "TESTBED_MXHOST_CASES", ids, 64, &n);
+	struct lk *full = calloc(n, sizeof(*full)), *addrs = calloc(n, sizeof(*addrs));
+	uint16_t port = smtp_port(b);
+	struct resolver_options o;
+	struct tctx t;
+	unsigned bad = 0;
+	char why[300];
+
+	assert_non_null(full);
+	assert_non_null(addrs);
+	tctx_open(&t, b);
+	default_opts(&t, &o);
+	tctx_resolver(&t, &o);
+	for (i = 0; i < n; i++) {
+		const char *host = bed_getf(b, "TESTBED_MXHOST_%s", ids[i]);
+		assert_non_null(host);
+		lk_start(&t, &full[i], host, port);
+		addrs[i].t = &t;
+		addrs[i].host = host;
+		t.in_lookup = 1;
+		addrs[i].q = resolver_lookup_addrs(t.r, host, on_result, &addrs[i]);
+		t.in_lookup = 0;
+		assert_non_null(addrs[i].q);
+	}
+	if (!run_until(&t, &t.done, (unsigned)(2 * n), 15000))
+		fail_msg("only %u of %zu lookups finished within 15 s", t.done, 2 * n);
+	printf("  MX hosts at port %u:\n", port);
+	for (i = 0; i < n; i++) {
+		const char *ip = bed_getf(b, "TESTBED_MXHOST_ADDR_%s", ids[i]);
+		const char *ea = bed_getf(b, "TESTBED_EXPECT_MXHOST_ADDR_%s", ids[i]);
+		const char *et = bed_getf(b, "TESTBED_EXPECT_MXHOST_TLSA_%s", ids[i]);
+		const struct resolver_result *f = &full[i].res, *a = &addrs[i].res;
+		int ok = 1;
+
+		why[0] = '\0';
+		if (strcmp(ea, "bogus") == 0) {
+			ok = f->outcome == RESOLVER_BOGUS && a->outcome == RESOLVER_BOGUS && a->n_addrs == 0;
+			snprintf(why, sizeof(why), "addresses bogus: full %s, addrs-only %s", resolver_outcome_name(f->outcome),
+				 resolver_outcome_name(a->outcome));
+		} else {
+			int secure = strcmp(ea, "secure") == 0;
+			/* Addresses only: never a TLSA verdict, whatever the TLSA RRset is. */
+			if (a->outcome != RESOLVER_INSECURE || a->addrs_secure != secure || !one_addr4(a, ip) || a->n_tlsa) {
+				ok = 0;
+				snprintf(why, sizeof(why), "addrs-only: %s addrs_secure %d n_addrs %zu, want insecure/%d/%s",
+					 resolver_outcome_name(a->outcome), a->addrs_secure, a->n_addrs, secure, ip);
+			} else if (!secure) {
+				ok = f->outcome == RESOLVER_INSECURE && !f->addrs_secure && one_addr4(f, ip) && f->n_tlsa == 0;
+				snprintf(why, sizeof(why), "full: %s, want insecure", resolver_outcome_name(f->outcome));
+			} else if (strcmp(et, "bogus") == 0) {
+				ok = f->outcome == RESOLVER_BOGUS && f->reason == resolver_err_bogus;
+				snprintf(why, sizeof(why), "full: %s, want bogus (the TLSA RRset)", resolver_outcome_name(f->outcome));
+			} else if (strcmp(et, "secure-nxdomain") == 0 || strcmp(et, "secure-nodata") == 0) {
+				ok = f->outcome == RESOLVER_SECURE_ABSENT && f->addrs_secure && one_addr4(f, ip);
+				snprintf(why, sizeof(why), "full: %s, want secure absence", resolver_outcome_name(f->outcome));
+			} else {
+				ok = (f->outcome == RESOLVER_SECURE || f->outcome == RESOLVER_SECURE_UNUSABLE) && f->addrs_secure &&
+				     one_addr4(f, ip) && f->n_tlsa > 0;
+				snprintf(why, sizeof(why), "full: %s n_tlsa %zu, want secure TLSA",
+					 resolver_outcome_name(f->outcome), f->n_tlsa);
+			}
+		}
+		if (ok && strcmp(ids[i], "MX_ALIAS") == 0) {
+			/* RFC 7672 section 2.2.2: TLSA at the expanded name first (mx1's records, which match the leaf). */
+			char want[RESOLVER_MAX_NAME];
+			const char *target = bed_getf(b, "TESTBED_MXHOST_MX1");
+			snprintf(want, sizeof(want), "_%u._tcp.%s", port, target);
+			ok = strcmp(f->cname_target, target) == 0 && strcmp(f->tlsa_name, want) == 0;
+			snprintf(why, sizeof(why), "alias: cname_target %s tlsa_name %s, want %s", f->cname_target, f->tlsa_name,
+				 want);
+		}
+		printf("    %-14s %-26s full %-26s addrs-only %-9s addrs-%s %s%s\n", ids[i], full[i].host,
+		       resolver_outcome_name(f->outcome), resolver_outcome_name(a->outcome), a->addrs_secure ? "s" : "i",
+		       ok ? "ok" : "MISMATCH: ", ok ? "" : why);
+		bad += !ok;
+	}
+	tctx_close(&t);
+	free(full);
+	free(addrs);
+	free(list);
+	if (bad)
+		fail_msg("%u of %zu MX hosts differ from the bed's expectations", bad, n);
+}
+
+/*
+ * test_mail_mx_cache - MX lookups are coalesced and cached per domain, apart from address and full lookups of the
+ * same name: 3 concurrent lookups cost one query, a fourth is a cache hit, the domain's own address lookup is
+ * another entry; a cancelled MX lookup is never called back; a bogus answer is cached briefly as a failure.
+ */
+static void test_mail_mx_cache(void **state)
+{
+	const struct bed *b = *state;
+	const char *domain = bed_get(b, "TESTBED_MAIL_DOMAIN_NOMX"), *bogus = bed_get(b, "TESTBED_MAIL_DOMAIN_BOGUS");
+	struct lk *l = calloc(8, sizeof(*l));
+	struct resolver_options o;
+	struct resolver_stats st;
+	struct tctx t;
+	int i;
+
+	assert_non_null(l);
+	assert_non_null(domain);
+	assert_non_null(bogus);
+	tctx_open(&t, b);
+	default_opts(&t, &o);
+	tctx_resolver(&t, &o);
+	for (i = 0; i < 4; i++) {
+		l[i].t = &t;
+		l[i].q = resolver_lookup_mx(t.r, domain, on_result, &l[i]);
+		assert_non_null(l[i].q);
+	}
+	resolver_cancel(l[3].q);
+	l[3].q = NULL;
+	st = stats(&t);
+	assert_int_equal(st.queries, 1);
+	assert_int_equal(st.coalesced, 3);
+	assert_true(run_until(&t, &t.done, 3, 10000));
+	run_for(&t, 20);
+	assert_int_equal(l[3].calls, 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(l[i].calls, 1);
+		assert_int_equal(l[i].res.outcome, RESOLVER_SECURE);
+		assert_int_equal(l[i].res.n_mx, 0);
+		assert_int_equal(l[i].res.mx_null, 0);
+	}
+	/* cached */
+	l[4].t = &t;
+	l[4].q = resolver_lookup_mx(t.r, domain, on_result, &l[4]);
+	assert_true(run_until(&t, &t.done, 4, 10000));
+	assert_int_equal(l[4].res.from_cache, 1);
+	assert_int_equal(stats(&t).queries, 1);
+	/* the same name's addresses are another kind of entry: two queries (A, AAAA) */
+	l[5].t = &t;
+	l[5].q = resolver_lookup_addrs(t.r, domain, on_result, &l[5]);
+	assert_true(run_until(&t, &t.done, 5, 10000));
+	assert_int_equal(l[5].res.from_cache, 0);
+	assert_int_equal(stats(&t).queries, 3);
+	assert_int_equal(l[5].res.outcome, RESOLVER_INSECURE);
+	assert_int_equal(l[5].res.addrs_secure, 1);
+	/* bogus: a failure, cached for failure_ttl like any other */
+	l[6].t = l[7].t = &t;
+	l[6].q = resolver_lookup_mx(t.r, bogus, on_result, &l[6]);
+	assert_true(run_until(&t, &t.done, 6, 10000));
+	assert_int_equal(l[6].res.outcome, RESOLVER_BOGUS);
+	assert_true(l[6].res.ttl <= 2);
+	l[7].q = resolver_lookup_mx(t.r, bogus, on_result, &l[7]);
+	assert_true(run_until(&t, &t.done, 7, 10000));
+	assert_int_equal(l[7].res.from_cache, 1);
+	assert_int_equal(l[7].res.outcome, RESOLVER_BOGUS);
+	tctx_close(&t);
+	free(l);
+}
+
+/* test_mail_invalid_input - bad domain names are refused at once, like resolver_lookup's. */
+static void test_mail_invalid_input(void **state)
+{
+	static const char *const bad[] = {"", ".", "a..b", "a b", "x/y", "-bad!", "a.b\n"};
+	const struct bed *b = *state;
+	struct resolver_options o;
+	struct tctx t;
+	struct lk l;
+	size_t i;
+
+	memset(&l, 0, sizeof(l));
+	tctx_open(&t, b);
+	default_opts(&t, &o);
+	tctx_resolver(&t, &o);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (resolver_lookup_mx(t.r, bad[i], on_result, &l) != NULL)
+			fail_msg("resolver_lookup_mx accepted \"%s\"", bad[i]);
+		if (resolver_lookup_addrs(t.r, bad[i], on_result, &l) != NULL)
+			fail_msg("resolver_lookup_addrs accepted \"%s\"", bad[i]);
+	}
+	assert_int_equal(stats(&t).queries, 0);
+	run_for(&t, 50);
+	assert_int_equal(l.calls, 0);
+	tctx_close(&t);
 }
 
 /* test_cases_resolver_mode_upstreams - resolver mode takes the AD bit only from explicit loopback upstreams. */
@@ -3318,6 +3711,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cases_resolver_mode_upstreams),
 		cmocka_unit_test(test_cases_invalid_input),
 	};
+	static const struct CMUnitTest mail[] = {
+		cmocka_unit_test(test_mail_mx_tcp),
+		cmocka_unit_test(test_mail_mx_udp),
+		cmocka_unit_test(test_mail_mx_resolver_mode),
+		cmocka_unit_test(test_mail_mx_hosts),
+		cmocka_unit_test(test_mail_mx_cache),
+		cmocka_unit_test(test_mail_invalid_input),
+	};
 	static const struct CMUnitTest cache[] = {
 		cmocka_unit_test(test_cache_hit),
 		cmocka_unit_test(test_cache_ttl_expiry),
@@ -3373,7 +3774,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bug_resolver_getdns_fallback),
 	};
 	static const struct group groups[] = {
-		GROUP("cases", cases, 1),     GROUP("cache", cache, 1),     GROUP("coalesce", coalesce, 1),
+		GROUP("cases", cases, 1),     GROUP("mail", mail, 1),       GROUP("cache", cache, 1),
+		GROUP("coalesce", coalesce, 1),
 		GROUP("cancel", cancel, 1),   GROUP("timeout", timeout, 1), GROUP("relay", relay, 1),
 		GROUP("figures", figures, 1), GROUP("known_bugs", known_bugs, 0),
 	};

@@ -4,6 +4,7 @@
 #include "text.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -126,4 +127,24 @@ void net_addr_unmap(int *family, uint8_t addr[16])
 	memmove(addr, addr + 12, 4);
 	memset(addr + 4, 0, 12);
 	*family = AF_INET;
+}
+
+int net_addr_from_sockaddr(const struct sockaddr *sa, struct net_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
+		out->family = AF_INET;
+		memcpy(out->addr, &sin->sin_addr, 4);
+		out->port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		out->family = AF_INET6;
+		memcpy(out->addr, &sin6->sin6_addr, 16);
+		out->port = ntohs(sin6->sin6_port);
+	} else {
+		return -1;
+	}
+	net_addr_unmap(&out->family, out->addr);
+	return 0;
 }

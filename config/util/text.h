@@ -50,4 +50,10 @@ int resolver_addr_parse(const char *s, uint16_t default_port, struct net_addr *o
  */
 void net_addr_unmap(int *family, uint8_t addr[16]);
 
+struct sockaddr;
+
+/* net_addr_from_sockaddr - the address and port of an AF_INET/AF_INET6 socket address, IPv4-mapped ones unmapped;
+ * 0, or -1 for another family. */
+int net_addr_from_sockaddr(const struct sockaddr *sa, struct net_addr *out);
+
 #endif

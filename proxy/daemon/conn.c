@@ -9,6 +9,7 @@
  */
 #include "conn.h"
 #include "json.h"
+#include "metrics.h"
 #include "proxy_status.h"
 #include "stream.h"
 
@@ -193,10 +194,52 @@ void conn_keep_origin(struct conn *c, int keep)
 		conn_arm(c);
 }
 
+/* count_refusal - one refusal more under its RFC 9209 token. */
+static void count_refusal(struct conn *c, const char *token)
+{
+	size_t i = proxy_status_index(proxy_status_lookup(token));
+
+	if (c->env->metrics != NULL && i < METRICS_MAX_TOKENS)
+		metrics_add(&c->env->metrics->refusals[i], 1);
+}
+
+/* count_upstream - what an origin's opening tells the metrics: the DNSSEC outcome, timings, how it was
+ * authenticated or why it was refused. */
+static void count_upstream(struct conn *c, const struct upstream_report *rep)
+{
+	struct metrics_slot *m = c->env->metrics;
+	enum metrics_verification v;
+
+	if (m == NULL)
+		return;
+	if (rep->dns_done && (unsigned)rep->dnssec < METRICS_N_OUTCOMES) {
+		metrics_add(&m->dnssec[rep->dnssec], 1);
+		metrics_observe(&m->dns, rep->dns_ms);
+	}
+	if (rep->tls_version[0])
+		metrics_observe(&m->handshake, rep->handshake_ms);
+	if (rep->error != NULL) {
+		v = METRICS_VERIFY_REFUSED;
+		count_refusal(c, rep->error);
+	} else if (rep->method == AUTH_DANE) {
+		/* the usage of the record that matched: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE */
+		v = rep->record[0] == '0' ? METRICS_VERIFY_PKIX_TA : rep->record[0] == '1' ? METRICS_VERIFY_PKIX_EE
+		  : rep->record[0] == '2' ? METRICS_VERIFY_DANE_TA : METRICS_VERIFY_DANE_EE;
+	} else if (rep->method == AUTH_PKIX) {
+		v = METRICS_VERIFY_PKIX_FALLBACK;
+	} else if (rep->method == AUTH_ENCRYPT) {
+		v = METRICS_VERIFY_ENCRYPT_ONLY;
+	} else {
+		v = METRICS_VERIFY_PASSTHROUGH;
+	}
+	metrics_add(&m->verifications[v], 1);
+}
+
 void conn_take_report(struct conn *c, const struct upstream_report *rep)
 {
 	c->rep = *rep;
 	c->have_rep = 1;
+	count_upstream(c, rep);
 }
 
 enum policy_mode conn_policy(const struct conn *c, const char *host, uint16_t port)
@@ -236,8 +279,12 @@ static void on_timer(uv_timer_t *t)
 		c->env->released++;
 	}
 	if (now - c->last_activity_ms >= c->env->cfg->idle_timeout_ms) {
-		conn_close(c, "idle_timeout", NULL);
-		return;
+		if (c->driver != NULL && c->driver->awaiting_origin != NULL && c->driver->awaiting_origin(c))
+			c->last_activity_ms = now;
+		else {
+			conn_close(c, "idle_timeout", NULL);
+			return;
+		}
 	}
 	conn_arm(c);
 }
@@ -440,6 +487,8 @@ void conn_refuse(struct conn *c, const char *token, int status, const char *deta
 		status = ps->status;
 	c->status = status;
 	c->refusal = ps->token;
+	if (!(c->have_rep && c->rep.error != NULL))
+		count_refusal(c, ps->token);   /* refusals of the origin were counted with their report */
 	proxy_status_sf_string(details ? details : "", sf, sizeof(sf));
 	bl = snprintf(body, sizeof(body), "daneproxy: %d %s\n\n%s%s%serror: %s\n%s\n\n%s\n", status, status_text(status),
 		      c->host[0] ? "target: " : "", c->host[0] ? c->host : "", c->host[0] ? "\n" : "", ps->token,

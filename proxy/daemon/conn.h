@@ -4,7 +4,7 @@
  *
  * conn_new() creates a connection over an injected environment (struct conn_env: loop, limits, policies, the local
  * CA, TLS contexts, log, a "gone" hook), so this file and the drivers include only what lies below the daemon.
- * A driver (http.c, connect.c, route.c) owns the connection's protocol and keeps its own state enum named after
+ * A driver (http.c, connect.c, route.c, smtp.c) owns the connection's protocol and keeps its own state enum named after
  * what it awaits; conn.c owns what every connection has: the client and origin streams, the timer, the relay of
  * raw bytes, the refusal answered over HTTP with a lingering close, and the one way out, conn_close(), whose last
  * handle close writes the connection's one log line, calls the gone hook and frees it.
@@ -22,6 +22,7 @@
 #include "upstream.h"
 
 struct ca;
+struct metrics_slot;
 struct mint_cache;
 struct stream;
 struct tls_ctx;
@@ -39,6 +40,7 @@ struct conn_env {
 	struct mint_cache *mint;                  /* the minted leaves, */
 	struct tls_ctx *tls_server;               /* and the server side of clients' TLS (NULL: no HTTP listener) */
 	FILE *log;                                /* one JSON line per connection; NULL: none */
+	struct metrics_slot *metrics;             /* this worker's counters (metrics.h); NULL: none */
 	void (*gone)(struct conn *c, void *arg);  /* the connection is finished and about to be freed */
 	void *gone_arg;
 	/* maintained by conn.c */
@@ -46,13 +48,18 @@ struct conn_env {
 	unsigned n_conns;
 	uint64_t next_id;
 	uint64_t released;                        /* connections and kept origins freed so far (memory to return) */
+	int stopping;                             /* shutting down: no keep-alive, responses say Connection: close */
 };
 
 /* What a connection is accepted on. */
+struct smtp_out_env;
 struct conn_listener {
-	const char *kind;                         /* "http" or "route": the log line's listener */
+	const char *kind;                         /* "http", "route" or "smtp": the log line's listener */
 	const struct config_route *route;         /* routes only */
 	enum policy_mode route_policy;
+	const struct config_smtp *smtp;           /* SMTP smarthosts only: */
+	const struct smtp_out_env *smtp_env;      /*   how MX sessions are opened */
+	const char *smtp_helo;                    /*   the name it greets with */
 };
 
 /* A driver: the protocol a connection speaks now (an HTTP connection becomes a CONNECT tunnel). */
@@ -60,6 +67,9 @@ struct conn_driver {
 	const char *name;
 	int (*idle)(const struct conn *c);        /* nothing in flight: may be closed at shutdown without loss */
 	void (*release)(struct conn *c);          /* free what the driver allocated; called once, at close */
+	/* awaiting_origin - optional: the client waits on the origin, whose own timeouts bound that wait (an MX may
+	 * take ten minutes to accept a message): idle_timeout does not close the connection meanwhile. */
+	int (*awaiting_origin)(const struct conn *c);
 };
 
 /* Where the connection is, as far as conn.c is concerned; drivers keep finer states of their own. */
@@ -113,6 +123,19 @@ struct route_state {
 	enum route_wait wait;
 };
 
+enum smtp_wait {
+	SMTP_AWAIT_COMMAND,            /* the client's next command (pipelined ones wait in the session's buffer) */
+	SMTP_AWAIT_MX_OPEN,            /* the first RCPT's domain: its MX chosen, connected, STARTTLS, DANE */
+	SMTP_AWAIT_MX_REPLY,           /* the MX's reply to a RCPT or DATA, answered to the client as it comes */
+	SMTP_AWAIT_CONTENT,            /* the message, streamed to the MX up to <CRLF>.<CRLF> */
+	SMTP_AWAIT_FINAL_REPLY,        /* the MX's reply to the end of data: 250 means it took the message */
+};
+struct smtp_session;
+struct smtp_state {
+	enum smtp_wait wait;
+	struct smtp_session *s;        /* the transaction and the command buffer (smtp.c) */
+};
+
 struct conn {
 	struct conn_env *env;
 	const struct conn_listener *listener;
@@ -124,6 +147,7 @@ struct conn {
 		struct http_state http;
 		struct connect_state connect;
 		struct route_state route;
+		struct smtp_state smtp;
 	} d;
 	struct half client;            /* relay halves: client -> origin */
 	struct half origin;            /*               origin -> client */
@@ -194,5 +218,6 @@ void conn_refuse(struct conn *c, const char *token, int status, const char *deta
 void http_start(struct conn *c);
 void connect_start(struct conn *c, const uint8_t *early, size_t early_len);
 void route_start(struct conn *c);
+void smtp_start(struct conn *c);
 
 #endif

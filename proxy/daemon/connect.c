@@ -40,7 +40,7 @@ static void connect_release(struct conn *c)
 	c->d.connect.hello_len = 0;
 }
 
-static const struct conn_driver connect_driver = {"connect", connect_idle, connect_release};
+static const struct conn_driver connect_driver = {"connect", connect_idle, connect_release, NULL};
 
 static void reopen_origin(struct conn *c);
 static void connect_upstream_done(struct stream *origin, const struct upstream_report *rep, void *arg);

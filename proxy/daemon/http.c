@@ -40,9 +40,11 @@ static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
 
 /* ---------- the driver ---------- */
 
+/* http_idle - kept alive between requests. A connection that has not sent its first request yet is not idle: it
+ * was accepted to be served (closing it at shutdown would fail a client that just connected). */
 static int http_idle(const struct conn *c)
 {
-	return c->d.http.wait == HTTP_AWAIT_HEAD && c->d.http.x == NULL;
+	return c->d.http.wait == HTTP_AWAIT_HEAD && c->d.http.x == NULL && c->requests > 0;
 }
 
 /* http_release - free the request in flight (at close, or when the connection becomes a relay). */
@@ -57,7 +59,7 @@ static void http_release(struct conn *c)
 	}
 }
 
-static const struct conn_driver http_driver = {"http", http_idle, http_release};
+static const struct conn_driver http_driver = {"http", http_idle, http_release, NULL};
 
 /* client_room - tell the client stream how much the buffer can take next (reads never overflow it). */
 static void client_room(struct conn *c)
@@ -288,7 +290,8 @@ static void send_head(struct conn *c)
 	struct http_exchange *x = c->d.http.x;
 
 	c->d.http.wait = HTTP_AWAIT_RESPONSE;
-	http_resp_init(&x->resp, x->req.is_head, x->req.http_minor, x->req.keep_alive, resp_emit, c);
+	/* Shutting down: this response is the connection's last, and says so. */
+	http_resp_init(&x->resp, x->req.is_head, x->req.http_minor, x->req.keep_alive && !c->env->stopping, resp_emit, c);
 	c->bytes_up += x->head_len;
 	if (stream_write(c->origin.s, (const uint8_t *)x->head, x->head_len) < 0) {
 		refuse(c, "connection_terminated", 0, stream_error(c->origin.s));

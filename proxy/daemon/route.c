@@ -18,7 +18,7 @@ static int route_idle(const struct conn *c)
 	return 0;
 }
 
-static const struct conn_driver route_driver = {"route", route_idle, NULL};
+static const struct conn_driver route_driver = {"route", route_idle, NULL, NULL};
 
 static void route_upstream_done(struct stream *origin, const struct upstream_report *rep, void *arg)
 {

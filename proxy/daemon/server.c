@@ -1,17 +1,18 @@
 /*
- * server.c - the proxy daemon: listeners from the frozen configuration, accepting within limits, signals and
- * graceful shutdown.
+ * server.c - one worker of the daemon: its own libuv loop, resolver, caches and connections, on listening sockets
+ * the supervisor (supervisor.c) bound and handed down; accepting within limits shared by every worker; graceful
+ * shutdown; log reopening.
  *
- * Read top-down: server_run() opens the runtime, the local CA and the listeners; on_accept() hands each client to
- * conn.c (routes) or http.c (HTTP proxy); on_signal() stops accepting and gives open connections shutdown_grace to
- * finish.
+ * Read top-down: worker_run() opens the runtime and the local CA, drops privileges, listens on the inherited
+ * sockets and tells the supervisor it is ready; on_accept() hands each client to conn.c with a driver (route.c or
+ * http.c); on_signal() stops accepting and gives open connections shutdown_grace to finish.
  */
 #include "ca.h"
 #include "daemon.h"
 #include "config.h"
 #include "conn.h"
+#include "metrics.h"
 #include "mint.h"
-#include "notify.h"
 #include "privdrop.h"
 #include "server.h"
 #include "stream.h"
@@ -21,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@
 #endif
 
 #define TRIM_INTERVAL_MS 5000
+#define STATS_INTERVAL_MS 1000   /* cache figures copied to the shared metrics */
 
 /* server_maybe_finish - once stopping and the last connection is gone, release the runtime: the loop ends. */
 static void server_maybe_finish(struct server *srv)
@@ -65,31 +68,32 @@ static void on_trim(uv_timer_t *t)
 /* on_conn_gone - conn.c's hook: a connection has ended (it is unlinked already). */
 static void on_conn_gone(struct conn *c, void *arg)
 {
-	(void)c;
-	server_maybe_finish(arg);
+	struct server *srv = arg;
+
+	metrics_add(&srv->metrics->bytes[0], c->bytes_up);
+	metrics_add(&srv->metrics->bytes[1], c->bytes_down);
+	metrics_open_release(srv->shm, srv->metrics);
+	server_maybe_finish(srv);
 }
 
-/* client_allowed - loopback always; anything else only from allow_from networks. IPv4 clients of a dual-stack
- * listener arrive as ::ffff:a.b.c.d: every rule sees them as a.b.c.d. */
-static int client_allowed(const struct server *srv, const struct sockaddr_storage *ss)
+/* on_stats - the resolver's and the mint cache's own figures, copied to this worker's metrics slot. */
+static void on_stats(uv_timer_t *t)
 {
-	uint8_t addr[16];
-	int family = ss->ss_family;
-	size_t i;
+	struct server *srv = t->data;
+	struct resolver_stats rs;
+	struct mint_stats ms;
 
-	if (family == AF_INET)
-		memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	else if (family == AF_INET6)
-		memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-	else
-		return 0;
-	net_addr_unmap(&family, addr);
-	if (family == AF_INET ? addr[0] == 127 : IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)(const void *)addr))
-		return 1;
-	for (i = 0; i < srv->cfg->n_allow_from; i++)
-		if (config_cidr_contains(&srv->cfg->allow_from[i], family, addr))
-			return 1;
-	return 0;
+	if (srv->rt.resolver != NULL) {
+		resolver_get_stats(srv->rt.resolver, &rs);
+		__atomic_store_n(&srv->metrics->tlsa_cache[0], rs.cache_hits, __ATOMIC_RELAXED);
+		__atomic_store_n(&srv->metrics->tlsa_cache[1], rs.lookups - rs.cache_hits - rs.coalesced, __ATOMIC_RELAXED);
+		__atomic_store_n(&srv->metrics->tlsa_cache[2], rs.coalesced, __ATOMIC_RELAXED);
+	}
+	if (srv->env.mint != NULL) {
+		mint_get_stats(srv->env.mint, &ms);
+		__atomic_store_n(&srv->metrics->minted[0], ms.hits, __ATOMIC_RELAXED);
+		__atomic_store_n(&srv->metrics->minted[1], ms.misses, __ATOMIC_RELAXED);
+	}
 }
 
 /* server_is_self - the destination is one of our own listeners (directly, or through a wildcard listener and one
@@ -97,25 +101,16 @@ static int client_allowed(const struct server *srv, const struct sockaddr_storag
 static int server_is_self(const struct sockaddr *sa, void *arg)
 {
 	const struct server *srv = arg;
-	uint8_t addr[16];
-	int family = sa->sa_family, local = 0;
-	uint16_t port;
+	struct net_addr a;
+	int local = 0;
 	size_t i;
 
-	if (family == AF_INET) {
-		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-		port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
-	} else if (family == AF_INET6) {
-		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-		port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
-	} else {
+	if (net_addr_from_sockaddr(sa, &a) < 0)
 		return 0;
-	}
-	net_addr_unmap(&family, addr);
 	for (i = 0; i < srv->n_local_addrs && !local; i++)
-		local = srv->local_addrs[i].family == family &&
-			memcmp(srv->local_addrs[i].addr, addr, family == AF_INET ? 4 : 16) == 0;
-	return config_listens_on(srv->cfg, family, addr, port, local);
+		local = srv->local_addrs[i].family == a.family &&
+			memcmp(srv->local_addrs[i].addr, a.addr, a.family == AF_INET ? 4 : 16) == 0;
+	return config_listens_on(srv->cfg, a.family, a.addr, a.port, local);
 }
 
 /* local_addrs_load - this host's interface addresses, for server_is_self (wildcard listeners). */
@@ -143,14 +138,17 @@ static void local_addrs_load(struct server *srv)
 	uv_free_interface_addresses(ifs, n);
 }
 
+static void refused_log(struct server *srv, const struct listener *l, const struct stream *s, const char *why);
+
 static void on_accept(uv_stream_t *listener_handle, int status)
 {
 	struct listener *l = listener_handle->data;
 	struct server *srv = l->srv;
 	struct sockaddr_storage ss;
+	struct net_addr peer;
 	struct stream *s;
 	struct conn *c;
-	int full = srv->env.n_conns >= srv->cfg->max_connections;
+	int full = 0;
 
 	if (status < 0) {
 		/* Out of descriptors: libuv's reserve-descriptor trick accepts and drops the backlog instead of
@@ -170,10 +168,25 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 		stream_close(s);
 		return;
 	}
-	if (stream_peer_addr(s, &ss) < 0 || !client_allowed(srv, &ss) || srv->stopping || full) {
-		if (full)
-			srv->refused_limit++;
-		if (full && strcmp(l->conn_listener.kind, "http") == 0) {
+	if (stream_peer_addr(s, &ss) < 0 || net_addr_from_sockaddr((struct sockaddr *)&ss, &peer) < 0 ||
+	    !(l->conn_listener.smtp != NULL ? config_smtp_client_allowed(l->conn_listener.smtp, peer.family, peer.addr)
+					     : config_client_allowed(srv->cfg, peer.family, peer.addr))) {
+		metrics_add(&srv->shm->refused_at_accept[1], 1);
+		refused_log(srv, l, s, "client address not in allow_from");
+		stream_close(s);
+		return;
+	}
+	/* max_connections holds across every worker: one shared count. */
+	if (srv->stopping || (full = metrics_open_try(srv->shm, srv->metrics, srv->cfg->max_connections) < 0)) {
+		if (full) {
+			metrics_add(&srv->shm->refused_at_accept[0], 1);
+			refused_log(srv, l, s, "max_connections reached");
+		}
+		if (full && l->conn_listener.smtp != NULL) {
+			static const char busy[] = "421 4.3.2 daneproxy: too many connections, try again later\r\n";
+			stream_write(s, (const uint8_t *)busy, sizeof(busy) - 1);
+			stream_shutdown(s);
+		} else if (full && l->conn_listener.route == NULL) {
 			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nProxy-Status: daneproxy; "
 						   "error=connection_limit_reached\r\nContent-Length: 0\r\n"
 						   "Connection: close\r\n\r\n";
@@ -184,42 +197,50 @@ static void on_accept(uv_stream_t *listener_handle, int status)
 		return;
 	}
 	c = conn_new(&srv->env, &l->conn_listener, s);
-	if (c == NULL)
+	if (c == NULL) {
+		metrics_open_release(srv->shm, srv->metrics);
 		return;
-	if (l->conn_listener.route != NULL)
+	}
+	if (l->conn_listener.smtp != NULL) {
+		metrics_add(&srv->metrics->connections[METRICS_LISTENER_SMTP], 1);
+		smtp_start(c);
+	} else if (l->conn_listener.route != NULL) {
+		metrics_add(&srv->metrics->connections[METRICS_LISTENER_ROUTE], 1);
 		route_start(c);
-	else
-		http_start(c);
-}
-
-static void sockaddr_from(const struct config_addr *a, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(a->port);
-		memcpy(&sin->sin_addr, a->addr, 4);
 	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(a->port);
-		memcpy(&sin6->sin6_addr, a->addr, 16);
+		metrics_add(&srv->metrics->connections[METRICS_LISTENER_HTTP], 1);
+		http_start(c);
 	}
 }
 
-/* listener_open - bind and listen; -1 with a message. */
-static int listener_open(struct server *srv, struct listener *l)
+/*
+ * refused_log - a connection turned away at accept gets a log line (never silence), at most one a second per
+ * worker with a count of those left out; the metrics count every one.
+ */
+static void refused_log(struct server *srv, const struct listener *l, const struct stream *s, const char *why)
 {
-	struct sockaddr_storage ss;
+	uint64_t now = uv_now(srv->loop);
+	char peer[64];
+
+	srv->refused_unlogged++;
+	if (now - srv->last_refusal_log_ms < 1000)
+		return;
+	srv->last_refusal_log_ms = now;
+	stream_peer(s, peer, sizeof(peer));
+	fprintf(stderr, "daneproxy: refused a connection from %s on %s: %s (%llu refused in the last second)\n", peer,
+		l->addr->text, why, (unsigned long long)srv->refused_unlogged);
+	srv->refused_unlogged = 0;
+}
+
+/* listener_open - listen on the socket the supervisor bound (fd, owned from now on); -1 with a message. */
+static int listener_open(struct server *srv, struct listener *l, int fd)
+{
 	int r;
 
 	uv_tcp_init(srv->loop, &l->tcp);
 	l->tcp.data = l;
 	l->srv = srv;
-	sockaddr_from(l->addr, &ss);
-	if ((r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) < 0 ||
-	    (r = uv_listen((uv_stream_t *)&l->tcp, 511, on_accept)) < 0) {
+	if ((r = uv_tcp_open(&l->tcp, fd)) < 0 || (r = uv_listen((uv_stream_t *)&l->tcp, 511, on_accept)) < 0) {
 		fprintf(stderr, "daneproxy: cannot listen on %s: %s\n", l->addr->text, uv_strerror(r));
 		return -1;
 	}
@@ -246,13 +267,27 @@ static void on_grace(uv_timer_t *t)
 	conn_close_all(&srv->env, 0);
 }
 
-/* on_other_signal - HUP, USR1, USR2: no meaning yet (reload and log rotation come with the service work);
- * logged and ignored, never the default action that would kill every transfer. */
+/* reopen_log - SIGUSR1: the log file again (after logrotate moved it); the old one is closed once replaced. */
+static void reopen_log(struct server *srv)
+{
+	FILE *f;
+
+	if (strcmp(srv->cfg->log, "stderr") == 0)
+		return;
+	if ((f = fopen(srv->cfg->log, "a")) == NULL) {
+		fprintf(stderr, "daneproxy: reopening log %s: %s (still writing to the old file)\n", srv->cfg->log,
+			strerror(errno));
+		return;
+	}
+	fclose(srv->log);
+	srv->log = srv->env.log = f;
+}
+
+/* on_other_signal - USR1 reopens the log; HUP (the supervisor's reload) and USR2 mean nothing to a worker. */
 static void on_other_signal(uv_signal_t *sig, int signum)
 {
-	(void)sig;
-	fprintf(stderr, "daneproxy: signal %d (%s) ignored: it has no meaning in this version\n", signum,
-		signum == SIGHUP ? "SIGHUP" : signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+	if (signum == SIGUSR1)
+		reopen_log(sig->data);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -265,7 +300,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 		return;
 	}
 	srv->stopping = 1;
-	notify_stopping();
+	srv->env.stopping = 1;
 	fprintf(stderr, "daneproxy: signal %d: no new connections, %u open get %u ms to finish\n", signum,
 		srv->env.n_conns, srv->cfg->shutdown_grace_ms);
 	stop_listening(srv);
@@ -309,25 +344,95 @@ static void runtime_from_config(const struct config *cfg, struct runtime_options
 	memcpy(ro->digests, cfg->digests, sizeof(ro->digests));
 }
 
-int server_run(const struct config *cfg)
+void server_ca_dir(const struct config *cfg, char *dir, size_t size)
+{
+	if (cfg->state_dir[0])
+		snprintf(dir, size, "%s", cfg->state_dir);
+	else
+		ca_default_dir(dir, size);
+}
+
+int server_ca_open(const struct config *cfg, struct ca **out, char *err, size_t errlen)
+{
+	const char *permitted[CONFIG_MAX_CONSTRAINTS];
+	char dir[CONFIG_PATH_MAX];
+	size_t i;
+
+	server_ca_dir(cfg, dir, sizeof(dir));
+	for (i = 0; i < cfg->n_ca_name_constraints; i++)
+		permitted[i] = cfg->ca_name_constraints[i];
+	return ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, out, err, errlen);
+}
+
+/* system_fqdn - this host's fully qualified name (the canonical name of gethostname's), as MTAs greet with. */
+static void system_fqdn(char *out, size_t size)
+{
+	struct addrinfo hints, *ai = NULL;
+	char host[256];
+
+	if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	hints.ai_socktype = SOCK_STREAM;
+	if (strchr(host, '.') == NULL && getaddrinfo(host, NULL, &hints, &ai) == 0 && ai->ai_canonname != NULL &&
+	    strlen(ai->ai_canonname) < size)
+		snprintf(out, size, "%s", ai->ai_canonname);
+	else
+		snprintf(out, size, "%s", host);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+}
+
+/* smtp_listener_setup - an SMTP smarthost listener: its MX sessions go through this worker's resolver and TLS. */
+static void smtp_listener_setup(struct server *srv, struct listener *l, const struct config_smtp *m)
+{
+	const struct config *cfg = srv->cfg;
+	struct smtp_out_env *e = &l->smtp_env;
+
+	if (m->helo[0])
+		snprintf(l->smtp_helo, sizeof(l->smtp_helo), "%s", m->helo);
+	else
+		system_fqdn(l->smtp_helo, sizeof(l->smtp_helo));
+	e->loop = srv->loop;
+	e->resolver = srv->rt.resolver;
+	e->tls = srv->rt.tls;
+	memcpy(e->digests, cfg->digests, sizeof(e->digests));
+	e->port = m->mx_port;
+	e->helo = l->smtp_helo;
+	e->connect_timeout_ms = cfg->connect_timeout_ms;
+	e->handshake_timeout_ms = cfg->handshake_timeout_ms;
+	e->is_self = server_is_self;
+	e->is_self_arg = srv;
+	l->conn_listener.kind = "smtp";
+	l->conn_listener.smtp = m;
+	l->conn_listener.smtp_env = e;
+	l->conn_listener.smtp_helo = l->smtp_helo;
+	l->addr = &m->listen;
+}
+
+int worker_run(const struct config *cfg, const struct worker_setup *ws)
 {
 	struct server srv;
 	struct runtime_options ro;
 	struct privdrop pd;
 	char err[300], msg[PRIVDROP_MSG_MAX];
-	size_t i, n;
+	size_t i, n = 0;
 	int rc = 1;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.loop = uv_default_loop();
 	srv.cfg = cfg;
+	srv.shm = ws->shm;
+	srv.metrics = &ws->shm->slots[ws->slot];
 	if (cfg->user[0] && privdrop_lookup(cfg->user, &pd, err, sizeof(err)) < 0) {
 		fprintf(stderr, "daneproxy: %s\n", err);
 		return 1;
 	}
 	runtime_from_config(cfg, &ro);
 	srv.rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(*srv.rules));
-	srv.listeners = calloc(cfg->n_listen + cfg->n_routes, sizeof(*srv.listeners));
+	srv.listeners = calloc(cfg->n_listen + cfg->n_routes + cfg->n_smtp, sizeof(*srv.listeners));
 	if (srv.rules == NULL || srv.listeners == NULL) {
 		fprintf(stderr, "daneproxy: out of memory\n");
 		goto out;
@@ -351,6 +456,7 @@ int server_run(const struct config *cfg)
 	srv.env.n_rules = cfg->n_rules;
 	srv.env.default_policy = ro.policy;
 	srv.env.log = srv.log;
+	srv.env.metrics = srv.metrics;
 	srv.env.gone = on_conn_gone;
 	srv.env.gone_arg = &srv;
 	if (runtime_open(&srv.rt, srv.loop, &ro, err, sizeof(err)) < 0) {
@@ -361,31 +467,44 @@ int server_run(const struct config *cfg)
 	srv.rt.env.is_self = server_is_self;
 	srv.rt.env.is_self_arg = &srv;
 	if (cfg->n_listen > 0) {
-		/* CONNECT termination: the local CA (created on first start), a server context, the leaf cache. */
-		char dir[CONFIG_PATH_MAX];
-		if (cfg->state_dir[0])
-			snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
-		else
-			ca_default_dir(dir, sizeof(dir));
-		const char *permitted[CONFIG_MAX_CONSTRAINTS];
-		for (i = 0; i < cfg->n_ca_name_constraints; i++)
-			permitted[i] = cfg->ca_name_constraints[i];
-		if (ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, &srv.env.ca, err, sizeof(err)) < 0 ||
+		/* CONNECT termination: the local CA (the supervisor created or renewed it), a server context, the leaf
+		 * cache. */
+		if (server_ca_open(cfg, &srv.env.ca, err, sizeof(err)) < 0 ||
 		    (srv.env.tls_server = tls_server_ctx_new(err, sizeof(err))) == NULL ||
 		    (srv.env.mint = mint_cache_new(srv.env.ca, cfg->mint_cache_size)) == NULL) {
 			fprintf(stderr, "daneproxy: CONNECT termination: %s\n", err);
-			n = 0;
 			goto fail_listen;
 		}
-		printf("daneproxy: local CA %s%s (clients of CONNECT must trust it: daneproxy ca export)\n",
-		       ca_cert_path(srv.env.ca), ca_renewed(srv.env.ca) ? ", newly issued" : "");
 	}
-	n = 0;
+	/* Keys and anchors read: the rest runs without root (privdrop.h). */
+	if (cfg->user[0] && srv.env.ca != NULL && geteuid() == 0) {
+		char dir[CONFIG_PATH_MAX];
+		server_ca_dir(cfg, dir, sizeof(dir));
+		if (privdrop_check_dir(&pd, dir, msg, sizeof(msg)) < 0 && ws->slot_index == 0)
+			fprintf(stderr, "daneproxy: warning: %s\n", msg);
+	}
+	switch (privdrop_apply(cfg->user[0] ? &pd : NULL, msg, sizeof(msg))) {
+	case PRIVDROP_FAILED:
+		fprintf(stderr, "daneproxy: %s; not starting\n", msg);
+		goto fail_listen;
+	case PRIVDROP_NOT_ROOT:
+		if (cfg->user[0] && ws->slot_index == 0)
+			fprintf(stderr, "daneproxy: %s\n", msg);
+		break;
+	case PRIVDROP_DROPPED:
+	case PRIVDROP_ROOT_NO_USER:
+		if (ws->slot_index == 0)
+			fprintf(stderr, "daneproxy: %s\n", msg);
+		break;
+	}
 	for (i = 0; i < cfg->n_listen; i++) {
 		srv.listeners[n].conn_listener.kind = "http";
 		srv.listeners[n].addr = &cfg->listen[i];
-		if (listener_open(&srv, &srv.listeners[n++]) < 0)
+		if (listener_open(&srv, &srv.listeners[n], ws->listen_fds[n]) < 0) {
+			n++;
 			goto fail_listen;
+		}
+		n++;
 	}
 	for (i = 0; i < cfg->n_routes; i++) {
 		struct conn_listener *cl = &srv.listeners[n].conn_listener;
@@ -397,33 +516,22 @@ int server_run(const struct config *cfg)
 			cl->route_policy = policy_lookup(srv.rules, cfg->n_rules, cfg->routes[i].host, cfg->routes[i].port,
 							 ro.policy);
 		srv.listeners[n].addr = &cfg->routes[i].listen;
-		if (listener_open(&srv, &srv.listeners[n++]) < 0)
+		if (listener_open(&srv, &srv.listeners[n], ws->listen_fds[n]) < 0) {
+			n++;
 			goto fail_listen;
+		}
+		n++;
+	}
+	for (i = 0; i < cfg->n_smtp; i++) {
+		struct listener *l = &srv.listeners[n];
+		smtp_listener_setup(&srv, l, &cfg->smtp[i]);
+		if (listener_open(&srv, l, ws->listen_fds[n]) < 0) {
+			n++;
+			goto fail_listen;
+		}
+		n++;
 	}
 	srv.n_listeners = n;
-	/* Listeners bound and keys read: the rest runs without root (privdrop.h). */
-	if (cfg->user[0] && srv.env.ca != NULL && geteuid() == 0) {
-		char dir[CONFIG_PATH_MAX];
-		if (cfg->state_dir[0])
-			snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
-		else
-			ca_default_dir(dir, sizeof(dir));
-		if (privdrop_check_dir(&pd, dir, msg, sizeof(msg)) < 0)
-			fprintf(stderr, "daneproxy: warning: %s\n", msg);
-	}
-	switch (privdrop_apply(cfg->user[0] ? &pd : NULL, msg, sizeof(msg))) {
-	case PRIVDROP_FAILED:
-		fprintf(stderr, "daneproxy: %s; not starting\n", msg);
-		goto fail_listen;
-	case PRIVDROP_NOT_ROOT:
-		if (cfg->user[0])
-			fprintf(stderr, "daneproxy: %s\n", msg);
-		break;
-	case PRIVDROP_DROPPED:
-	case PRIVDROP_ROOT_NO_USER:
-		fprintf(stderr, "daneproxy: %s\n", msg);
-		break;
-	}
 	uv_timer_init(srv.loop, &srv.grace);
 	srv.grace.data = &srv;
 	uv_unref((uv_handle_t *)&srv.grace);
@@ -431,6 +539,10 @@ int server_run(const struct config *cfg)
 	srv.trim.data = &srv;
 	uv_timer_start(&srv.trim, on_trim, TRIM_INTERVAL_MS, TRIM_INTERVAL_MS);
 	uv_unref((uv_handle_t *)&srv.trim);
+	uv_timer_init(srv.loop, &srv.stats);
+	srv.stats.data = &srv;
+	uv_timer_start(&srv.stats, on_stats, STATS_INTERVAL_MS, STATS_INTERVAL_MS);
+	uv_unref((uv_handle_t *)&srv.stats);
 	uv_signal_init(srv.loop, &srv.sigint);
 	uv_signal_init(srv.loop, &srv.sigterm);
 	uv_signal_init(srv.loop, &srv.sighup);
@@ -442,25 +554,15 @@ int server_run(const struct config *cfg)
 	uv_signal_start(&srv.sighup, on_other_signal, SIGHUP);
 	uv_signal_start(&srv.sigusr1, on_other_signal, SIGUSR1);
 	uv_signal_start(&srv.sigusr2, on_other_signal, SIGUSR2);
-	for (i = 0; i < cfg->n_listen; i++)
-		printf("daneproxy: ready, HTTP proxy listening on %s (policy %s)\n", cfg->listen[i].text, cfg->policy);
-	for (i = 0; i < cfg->n_routes; i++)
-		printf("daneproxy: ready, route %s -> %s:%u (policy %s)\n", cfg->routes[i].listen.text,
-		       cfg->routes[i].host, cfg->routes[i].port,
-		       policy_mode_name(srv.listeners[cfg->n_listen + i].conn_listener.route_policy));
-	fflush(stdout);
-	notify_status("%zu listeners open, policy %s", srv.n_listeners, cfg->policy);
-	notify_ready();
-	uv_run(srv.loop, UV_RUN_DEFAULT);
-	if (srv.env.mint != NULL) {
-		struct mint_stats ms;
-		mint_get_stats(srv.env.mint, &ms);
-		fprintf(stderr, "daneproxy: minted leaves: %llu cache hits, %llu minted, %llu evicted\n",
-			(unsigned long long)ms.hits, (unsigned long long)ms.misses, (unsigned long long)ms.evictions);
+	/* Listening: the supervisor may now count this worker in (and retire an older generation). */
+	if (ws->ready_fd >= 0) {
+		int ready = ws->slot;   /* the supervisor counts its workers in by metrics slot */
+		if (write(ws->ready_fd, &ready, sizeof(ready)) != (ssize_t)sizeof(ready))
+			fprintf(stderr, "daneproxy: worker: telling the supervisor it is ready: %s\n", strerror(errno));
+		close(ws->ready_fd);
 	}
-	if (srv.refused_limit > 0)
-		fprintf(stderr, "daneproxy: %llu connections turned away at max_connections (%u)\n",
-			(unsigned long long)srv.refused_limit, cfg->max_connections);
+	uv_run(srv.loop, UV_RUN_DEFAULT);
+	on_stats(&srv.stats);
 	uv_close((uv_handle_t *)&srv.sigint, NULL);
 	uv_close((uv_handle_t *)&srv.sigterm, NULL);
 	uv_close((uv_handle_t *)&srv.sighup, NULL);
@@ -468,6 +570,7 @@ int server_run(const struct config *cfg)
 	uv_close((uv_handle_t *)&srv.sigusr2, NULL);
 	uv_close((uv_handle_t *)&srv.grace, NULL);
 	uv_close((uv_handle_t *)&srv.trim, NULL);
+	uv_close((uv_handle_t *)&srv.stats, NULL);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	rc = 0;
 	goto out_loop;

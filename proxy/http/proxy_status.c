@@ -43,6 +43,21 @@ const struct proxy_status *proxy_status_lookup(const char *token)
 	return &table[sizeof(table) / sizeof(table[0]) - 1];
 }
 
+size_t proxy_status_count(void)
+{
+	return sizeof(table) / sizeof(table[0]);
+}
+
+const struct proxy_status *proxy_status_at(size_t i)
+{
+	return i < proxy_status_count() ? &table[i] : NULL;
+}
+
+size_t proxy_status_index(const struct proxy_status *ps)
+{
+	return (size_t)(ps - table);
+}
+
 void proxy_status_sf_string(const char *in, char *out, size_t len)
 {
 	size_t j = 0;

@@ -17,6 +17,11 @@ struct proxy_status {
 /* proxy_status_lookup - the entry of token; an unknown token maps to proxy_internal_error (never NULL). */
 const struct proxy_status *proxy_status_lookup(const char *token);
 
+/* proxy_status_count / proxy_status_at / proxy_status_index - the table as a list (metrics label values). */
+size_t proxy_status_count(void);
+const struct proxy_status *proxy_status_at(size_t i);
+size_t proxy_status_index(const struct proxy_status *ps);
+
 /* dns_rcode_name - "NOERROR", "SERVFAIL", "NXDOMAIN", ... (RFC 6895); NULL for a negative or unknown code. */
 const char *dns_rcode_name(int rcode);
 

@@ -6,6 +6,7 @@
  * did not win, calls back once, and frees the struct when the last timer handle has closed.
  */
 #include "upstream.h"
+#include "smtp_client.h"
 #include "stream.h"
 #include "tlsa_text.h"
 #include "tls.h"
@@ -22,11 +23,6 @@
 
 enum up_state { UP_AWAIT_DNS, UP_AWAIT_CONNECT, UP_AWAIT_SMTP, UP_AWAIT_HANDSHAKE, UP_FINISHED };
 
-/* What the SMTP dialogue before STARTTLS waits for. */
-enum smtp_phase { SMTP_EXPECT_GREETING, SMTP_EXPECT_EHLO, SMTP_EXPECT_STARTTLS };
-
-#define SMTP_MAX_REPLY 8192
-
 static const char verdict_encrypt_only[] = "TLS without authentication (SMTP, every TLSA record unusable)";
 
 struct upstream {
@@ -38,10 +34,8 @@ struct upstream {
 	int host_is_ip;
 	const char *alpn;
 	unsigned flags;
-	enum smtp_phase smtp_phase;
-	int smtp_starttls_offered;
-	size_t smtp_len;
-	char smtp_buf[SMTP_MAX_REPLY];
+	struct smtp_client *smtp;   /* STARTTLS routes, up to STARTTLS: the dialogue (greeting, EHLO, STARTTLS) */
+	char *smtp_greeting;        /* the server's whole greeting, replayed to the client (rep.smtp_greeting) */
 	upstream_cb cb;
 	void *arg;
 	upstream_inspect_fn inspect;
@@ -79,6 +73,7 @@ static void on_timer_closed(uv_handle_t *h)
 
 	if (--u->open_handles == 0) {
 		free(u->records_blob);
+		free(u->smtp_greeting);
 		free(u);
 	}
 }
@@ -95,6 +90,8 @@ static void up_finish(struct upstream *u, struct stream *origin)
 		resolver_cancel(u->query);
 		u->query = NULL;
 	}
+	smtp_client_free(u->smtp);
+	u->smtp = NULL;
 	for (i = 0; i < u->n_attempts; i++)
 		if (u->attempts[i] != NULL && u->attempts[i] != origin)
 			stream_close(u->attempts[i]);
@@ -234,6 +231,12 @@ static void start_tls(struct upstream *u, struct stream *s)
 
 /* ---------- SMTP up to STARTTLS (RFC 3207) ---------- */
 
+/*
+ * The dialogue is smtp_client's: it waits for the greeting, sends EHLO, then STARTTLS, one reply each (their
+ * callbacks below are the states SMTP_EXPECT_GREETING, _EHLO, _STARTTLS of the route). Where DANE applies,
+ * nothing here ever falls back to plaintext: no STARTTLS, a refusal or a malformed reply ends the attempt.
+ */
+
 static void on_smtp_timeout(uv_timer_t *t)
 {
 	struct upstream *u = t->data;
@@ -242,117 +245,103 @@ static void on_smtp_timeout(uv_timer_t *t)
 		u->env->handshake_timeout_ms);
 }
 
-/* smtp_send - one command line. */
-static int smtp_send(struct upstream *u, const char *line)
+/* smtp_write - smtp_client's way out: the plaintext connection. */
+static int smtp_write(void *io, const char *data, size_t len)
 {
-	if (stream_write(u->winner, (const uint8_t *)line, strlen(line)) < 0) {
-		up_fail(u, "connection_terminated", "SMTP server %s: %s", u->rep.peer, stream_error(u->winner));
-		return -1;
-	}
-	return 0;
+	struct upstream *u = io;
+
+	return stream_write(u->winner, (const uint8_t *)data, len);
 }
 
-/*
- * smtp_reply - one complete reply at the start of the buffer: its code and length, 0 when more is needed,
- * -1 when malformed. Multi-line replies are "NNN-text" lines ending with "NNN text".
- */
-static int smtp_reply(struct upstream *u, int *code, size_t *len, int *starttls)
+/* smtp_failed - the dialogue broke (malformed reply, a reply nobody asked for, a write error). */
+static void smtp_failed(struct upstream *u)
 {
-	const char *p = u->smtp_buf, *end = u->smtp_buf + u->smtp_len, *nl;
-	int first = -1, c;
+	const char *why = smtp_client_error(u->smtp);
 
-	*starttls = 0;
-	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		if (nl - p < 3 || p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9')
-			return -1;
-		c = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-		if (first >= 0 && c != first)
-			return -1;
-		first = c;
-		if (nl - p >= 12 && strncasecmp(p + 4, "STARTTLS", 8) == 0 && (p[12] == '\r' || p[12] == '\n' || p[12] == ' '))
-			*starttls = 1;
-		if (nl - p == 3 || p[3] == ' ' || p[3] == '\r') {
-			*code = c;
-			*len = (size_t)(nl + 1 - u->smtp_buf);
-			return 1;
-		}
-		if (p[3] != '-')
-			return -1;
-		p = nl + 1;
+	if (why == smtp_client_err_write)
+		up_fail(u, "connection_terminated", "SMTP server %s: %s", u->rep.peer, stream_error(u->winner));
+	else
+		up_fail(u, "tls_protocol_error", "SMTP server %s: %s", u->rep.peer, why ? why : "dialogue failed");
+}
+
+static void on_smtp_starttls(struct smtp_client *c, const struct smtp_reply *r, const char *text, void *arg)
+{
+	struct upstream *u = arg;
+
+	(void)text;
+	if (r->code != 220) {
+		up_fail(u, "tls_protocol_error", "SMTP server %s refuses STARTTLS (%d): never continued in plaintext",
+			u->rep.peer, r->code);
+		return;
 	}
-	return 0;
+	if (smtp_client_buffered(c) > 0) {
+		/* Bytes after the 220 would be read as TLS, or as replies to the client's commands: the STARTTLS
+		 * command injection (CVE-2011-0411 and kin). */
+		up_fail(u, "tls_protocol_error", "SMTP server %s sent data after its STARTTLS reply (%zu octets)",
+			u->rep.peer, smtp_client_buffered(c));
+		return;
+	}
+	smtp_client_halt(c);
+	stream_read_stop(u->winner);
+	start_tls(u, u->winner);
+}
+
+static void on_smtp_ehlo(struct smtp_client *c, const struct smtp_reply *r, const char *text, void *arg)
+{
+	struct upstream *u = arg;
+	struct smtp_ehlo ehlo;
+
+	if (r->code != 250) {
+		up_fail(u, "tls_protocol_error", "SMTP server %s refuses EHLO (%d): STARTTLS impossible", u->rep.peer,
+			r->code);
+		return;
+	}
+	smtp_ehlo_parse(text, r, &ehlo);
+	if (!(ehlo.flags & SMTP_EXT_STARTTLS)) {
+		/* Never continue in plaintext: this is what a STARTTLS-stripping attacker would cause. */
+		up_fail(u, "tls_protocol_error", "SMTP server %s does not offer STARTTLS (downgrade refused)", u->rep.peer);
+		return;
+	}
+	if (smtp_client_command(c, "STARTTLS", on_smtp_starttls, u) < 0)
+		smtp_failed(u);
+}
+
+static void on_smtp_greeting(struct smtp_client *c, const struct smtp_reply *r, const char *text, void *arg)
+{
+	struct upstream *u = arg;
+	char host[256], line[300];
+
+	if (r->code != 220) {
+		up_fail(u, "destination_unavailable", "SMTP server %s greets with %d", u->rep.peer, r->code);
+		return;
+	}
+	if (smtp_client_buffered(c) > 0) {
+		up_fail(u, "tls_protocol_error", "SMTP server %s sent data before our command", u->rep.peer);
+		return;
+	}
+	/* The whole greeting, however many lines (a reply holds no NUL: smtp_reply.h), for the client. */
+	if ((u->smtp_greeting = malloc(r->len + 1)) == NULL) {
+		up_fail(u, "proxy_internal_error", "out of memory");
+		return;
+	}
+	memcpy(u->smtp_greeting, text, r->len);
+	u->smtp_greeting[r->len] = '\0';
+	u->rep.smtp_greeting = u->smtp_greeting;
+	if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(line, sizeof(line), "EHLO %s", host);
+	if (smtp_client_command(c, line, on_smtp_ehlo, u) < 0)
+		smtp_failed(u);
 }
 
 static void smtp_data(struct stream *s, const uint8_t *data, size_t len, void *arg)
 {
 	struct upstream *u = arg;
-	char host[256], line[300];
-	size_t used;
-	int code, starttls, r;
 
-	if (len > sizeof(u->smtp_buf) - u->smtp_len) {
-		up_fail(u, "tls_protocol_error", "SMTP server %s: reply longer than %d bytes", u->rep.peer, SMTP_MAX_REPLY);
-		return;
-	}
-	memcpy(u->smtp_buf + u->smtp_len, data, len);
-	u->smtp_len += len;
-	r = smtp_reply(u, &code, &used, &starttls);
-	if (r == 0)
-		return;
-	if (r < 0) {
-		up_fail(u, "tls_protocol_error", "SMTP server %s: malformed reply", u->rep.peer);
-		return;
-	}
-	switch (u->smtp_phase) {
-	case SMTP_EXPECT_GREETING:
-		if (code != 220) {
-			up_fail(u, "destination_unavailable", "SMTP server %s greets with %d", u->rep.peer, code);
-			return;
-		}
-		snprintf(u->rep.smtp_greeting, sizeof(u->rep.smtp_greeting), "%.*s", (int)used, u->smtp_buf);
-		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		snprintf(line, sizeof(line), "EHLO %s\r\n", host);
-		u->smtp_phase = SMTP_EXPECT_EHLO;
-		break;
-	case SMTP_EXPECT_EHLO:
-		if (code != 250) {
-			up_fail(u, "tls_protocol_error", "SMTP server %s refuses EHLO (%d): STARTTLS impossible", u->rep.peer,
-				code);
-			return;
-		}
-		if (!starttls) {
-			/* Never continue in plaintext: this is what a STARTTLS-stripping attacker would cause. */
-			up_fail(u, "tls_protocol_error", "SMTP server %s does not offer STARTTLS (downgrade refused)",
-				u->rep.peer);
-			return;
-		}
-		snprintf(line, sizeof(line), "STARTTLS\r\n");
-		u->smtp_phase = SMTP_EXPECT_STARTTLS;
-		break;
-	case SMTP_EXPECT_STARTTLS:
-		if (code != 220) {
-			up_fail(u, "tls_protocol_error", "SMTP server %s refuses STARTTLS (%d)", u->rep.peer, code);
-			return;
-		}
-		if (used != u->smtp_len) {
-			/* Bytes after the 220 would be read as TLS: the classic STARTTLS command injection. */
-			up_fail(u, "tls_protocol_error", "SMTP server %s sent data after its STARTTLS reply", u->rep.peer);
-			return;
-		}
-		u->smtp_len = 0;
-		stream_read_stop(s);
-		start_tls(u, s);
-		return;
-	}
-	memmove(u->smtp_buf, u->smtp_buf + used, u->smtp_len - used);
-	u->smtp_len -= used;
-	if (u->smtp_len > 0) {
-		up_fail(u, "tls_protocol_error", "SMTP server %s sent data before our command", u->rep.peer);
-		return;
-	}
-	smtp_send(u, line);
+	(void)s;
+	if (smtp_client_feed(u->smtp, (const char *)data, len) < 0 && u->state == UP_AWAIT_SMTP)
+		smtp_failed(u);
 }
 
 static void smtp_event(struct stream *s, enum stream_event ev, void *arg)
@@ -369,8 +358,11 @@ static void start_smtp(struct upstream *u, struct stream *s)
 {
 	note_connected(u, s);
 	u->state = UP_AWAIT_SMTP;
-	u->smtp_phase = SMTP_EXPECT_GREETING;
 	uv_timer_start(&u->deadline, on_smtp_timeout, u->env->handshake_timeout_ms, 0);
+	if ((u->smtp = smtp_client_new(smtp_write, u)) == NULL || smtp_client_expect(u->smtp, on_smtp_greeting, u) < 0) {
+		up_fail(u, "proxy_internal_error", "out of memory");
+		return;
+	}
 	stream_set_callbacks(s, smtp_data, smtp_event, u);
 	stream_read_start(s);
 }
@@ -642,6 +634,7 @@ struct upstream *upstream_open(const struct upstream_env *env, const char *host,
 	u->rep.policy = mode;
 	u->rep.depth = -1;
 	u->rep.dns_rcode = u->rep.dns_info_code = -1;
+	u->rep.smtp_greeting = "";
 	snprintf(u->host, sizeof(u->host), "%s", host);
 	uv_timer_init(env->loop, &u->attempt_timer);
 	uv_timer_init(env->loop, &u->deadline);

@@ -61,7 +61,9 @@ struct upstream_report {
 	double dns_ms;
 	double connect_ms;
 	double handshake_ms;
-	char smtp_greeting[512];        /* STARTTLS routes: the server's 220 greeting, replayed to the client */
+	const char *smtp_greeting;      /* STARTTLS routes: the server's whole 220 greeting (every line, CRLFs
+					 * included, no NUL), replayed to the client; "" otherwise. Valid only during
+					 * the callback: copy it (or write it out) there */
 };
 
 /* upstream_open flags */

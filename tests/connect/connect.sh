@@ -136,7 +136,7 @@ proxy_start() {
 	free_port || return 1
 	PPORT[$name]=$FREE
 	{
-		printf '[proxy]\nshutdown_grace = 2s\n'
+		printf '[proxy]\nshutdown_grace = 2s\nworkers = 1\n'   # the mint-cache cases count leaves per process
 		printf '[connect]\nports = 443, %s\nstate_dir = %s\n' "$T" "$STATE"
 		for line in "$@"; do printf '%s\n' "$line"; done
 	} >"$W/$name.ini"

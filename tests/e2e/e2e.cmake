@@ -11,13 +11,14 @@
 #   e2e_faults   origins that reset/stall/send garbage, a dead resolver, misbehaving clients (free ports only)
 #   e2e_config   `daneproxy -t`, the open-proxy rule
 #   e2e_hardening, e2e_hardening_daemon   issue 9's findings, one regression case each (tests/e2e/hardening.bash)
+#   e2e_service  reloads under load, worker restarts, log rotation, /metrics (tests/e2e/service.bash)
 #   e2e_inbound  WebSocket, lingering close, HTTP/1.0 origins, Proxy-Status on refusals (tests/e2e/inbound.bash)
 # The two TLSA ports are shared by everyone who uses the bed: tests that run TLS servers on them take the
 # RESOURCE_LOCKs dnsbed_tls_port / dnsbed_tls_port2.
 
 set(DANEPROXY_E2E_ENV ${CMAKE_BINARY_DIR}/dnsbed/testbed.env)
 
-foreach(group dane traffic faults config hardening hardening_daemon inbound)
+foreach(group dane traffic faults config hardening hardening_daemon inbound service)
   add_test(NAME e2e_${group}
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/e2e.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_E2E_ENV} ${group})
   set_tests_properties(e2e_${group} PROPERTIES

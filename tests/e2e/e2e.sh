@@ -5,7 +5,8 @@
 #
 # usage: e2e.sh DANEPROXY_BINARY TESTBED_ENV_FILE [GROUP...]
 #   groups: dane (owns TESTBED_TLS_PORT), traffic (owns TESTBED_TLS_PORT2), faults, config, hardening,
-#   hardening_daemon (tests/e2e/hardening.bash), inbound (tests/e2e/inbound.bash); default: all, in turn.
+#   hardening_daemon (tests/e2e/hardening.bash), inbound (tests/e2e/inbound.bash), service (tests/e2e/service.bash);
+#   default: all, in turn.
 #   Groups that own a TLSA port must not run at the same time as another user of that port (ctest: RESOURCE_LOCK).
 # Prints "ok"/"FAIL" per case, then "N passed, N failed"; exits 1 on any failure, 2 on bad usage.
 # E2E_KEEP=1 keeps the work directory (it is always kept when a case fails).
@@ -22,7 +23,7 @@ DANEPROXY=$(readlink -f "$1")
 ENVFILE=$2
 shift 2
 GROUPS_WANTED=("$@")
-[ ${#GROUPS_WANTED[@]} -eq 0 ] && GROUPS_WANTED=(dane traffic faults config hardening hardening_daemon inbound)
+[ ${#GROUPS_WANTED[@]} -eq 0 ] && GROUPS_WANTED=(dane traffic faults config hardening hardening_daemon inbound service)
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 HELPER=$HERE/e2e_helper.py
@@ -906,6 +907,9 @@ EOF
 # ================================================================= issue 10: the inbound redesign
 # shellcheck source=inbound.bash
 . "$HERE/inbound.bash"
+# ================================================================= issue 13: running as a service
+# shellcheck source=service.bash
+. "$HERE/service.bash"
 
 # ================================================================= main
 
@@ -930,6 +934,7 @@ run_group() {
 		hardening) PORT_BASE=15000; group_hardening ;;
 		hardening_daemon) PORT_BASE=19000; group_hardening_daemon ;;
 		inbound) PORT_BASE=13000; group_inbound ;;
+		service) PORT_BASE=11000; group_service ;;
 		*) setup_fail "unknown group $GROUP" ;;
 		esac
 	) &

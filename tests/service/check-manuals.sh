@@ -93,7 +93,7 @@ keys)
 		"$key = "*) ;;
 		*) complain "[$sec] $key: no example \".Dl $key = ...\" (found \"$ex\")"; continue ;;
 		esac
-		[ "$sec" = route ] && sec="route example"
+		case $sec in route | smtp) sec="$sec example" ;; esac
 		# The account in the examples may not exist here; nobody does, everywhere.
 		[ "$key" = user ] && ex="user = nobody"
 		printf '[%s]\n%s\n' "$sec" "$ex" >>"$tmp/examples.ini"

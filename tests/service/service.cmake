@@ -49,5 +49,5 @@ set_tests_properties(service_example_config service_systemd_unit service_install
 
 # The daemon under a pretend service manager: READY=1 only once the listener accepts, STOPPING=1 on SIGTERM, and
 # (as root) [proxy] user = nobody really switching uid, gids and capabilities.
-add_test(NAME service_daemon COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/service_daemon.py $<TARGET_FILE:daneproxy>)
+add_test(NAME service_daemon COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/service_daemon.py $<TARGET_FILE:daneproxy> --expect-reload)
 set_tests_properties(service_daemon PROPERTIES TIMEOUT 120)

@@ -4,7 +4,8 @@
 1. notify: NOTIFY_SOCKET names a datagram socket of this test; READY=1 must come, and when it does the listener
    must already accept; with --expect-reload, SIGHUP must give RELOADING=1 (with MONOTONIC_USEC) then READY=1;
    SIGTERM must give STOPPING=1 and a clean exit.
-2. privdrop (as root only): [proxy] user = nobody; once the listener accepts, /proc/PID/status shows nobody's uid
+2. privdrop (as root only): [proxy] user = nobody; once the listener accepts, every worker's /proc/PID/status
+   shows nobody's uid (the supervisor stays root)
    and gid everywhere and no capability; without user, root is kept with a warning on stderr.
 
 Every wait polls with a deadline; nothing sleeps for readiness. Prints "skip:" for the parts it cannot run.
@@ -136,6 +137,22 @@ def proc_ids(pid):
     return ids
 
 
+def workers(pid):
+    """The worker processes of the supervisor pid."""
+    kids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(p))
+    return kids
+
+
 def test_privdrop(daneproxy):
     if os.geteuid() != 0:
         print("skip: privdrop needs root")
@@ -151,9 +168,13 @@ def test_privdrop(daneproxy):
         proc, _, err = start(daneproxy, ["-c", conf], env, tmp)
         try:
             wait_for(lambda: accepts(port), "listener with user = nobody", proc)
-            # The switch comes after binding: poll until it has happened (or the deadline says it never will).
-            wait_for(lambda: proc_ids(proc.pid)["Uid"] == [str(nobody.pw_uid)] * 4, "uid nobody", proc)
-            ids = proc_ids(proc.pid)
+            # The workers switch after their sockets are bound and the keys read; the supervisor stays root, to bind
+            # new listeners and read root-owned keys on a reload. Poll until every worker has switched.
+            def workers_switched():
+                kids = workers(proc.pid)
+                return kids and all(proc_ids(k)["Uid"] == [str(nobody.pw_uid)] * 4 for k in kids)
+            wait_for(workers_switched, "uid nobody in every worker", proc)
+            ids = proc_ids(workers(proc.pid)[0])
             if ids["Gid"] != [str(nobody.pw_gid)] * 4:
                 fail("gids after the switch: %r" % ids["Gid"])
             if "0" in ids.get("Groups", []):

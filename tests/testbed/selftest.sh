@@ -112,7 +112,8 @@ env_ok() {
 	[ -r "$ENV" ] || { echo "no $ENV"; return 1; }
 	for k in TESTBED_DNS_ADDR TESTBED_DNS_PORT TESTBED_RESOLVER TESTBED_TRUST_ANCHOR TESTBED_ZONE \
 		TESTBED_DIR TESTBED_NSD_PID TESTBED_CA_CERT TESTBED_LEAF_CERT TESTBED_LEAF_KEY TESTBED_CHAIN \
-		TESTBED_SELFSIGNED_CERT TESTBED_SELFSIGNED_KEY TESTBED_TLS_PORT TESTBED_TLSA_PORTS TESTBED_CASES; do
+		TESTBED_SELFSIGNED_CERT TESTBED_SELFSIGNED_KEY TESTBED_TLS_PORT TESTBED_TLSA_PORTS TESTBED_CASES \
+		TESTBED_SMTP_PORT TESTBED_SMTP_TLSA_PORTS TESTBED_MAIL_CASES TESTBED_MXHOST_CASES; do
 		grep -q "^$k=[^[:space:]\"']*\$" "$ENV" || { echo "missing or malformed $k"; return 1; }
 	done
 	# every line KEY=VALUE without quotes or spaces
@@ -330,6 +331,86 @@ others_ok() {
 	done
 }
 check "usage variants: ee/ta/tafull/mismatch/selfsigned/pkix-*/sha512/agility/shortttl TLSA validate" others_ok
+
+# mail cases: every MX lookup and MX host as the table in testbed.env says
+mx_list_of() { # domain -> "pref:host,..." as drill shows the MX RRset (after CNAME expansion), sorted
+	awk '/^;; ANSWER SECTION:/{a=1;next} /^;; [A-Z]+ SECTION:/{a=0} a && $4=="MX" {h=$6; if (h != ".") sub(/\.$/, "", h); print $5 ":" h}' |
+		sort -t: -k1,1n -k2,2 | paste -sd, -
+}
+mail_cases_ok() {
+	local id d e want out got t
+	[ -n "${TESTBED_MAIL_CASES:-}" ] || { echo "no TESTBED_MAIL_CASES"; return 1; }
+	for id in ${TESTBED_MAIL_CASES//,/ }; do
+		d=$(sed -n "s/^TESTBED_MAIL_DOMAIN_$id=//p" "$ENV")
+		e=$(sed -n "s/^TESTBED_EXPECT_MX_$id=//p" "$ENV")
+		want=$(sed -n "s/^TESTBED_MX_$id=//p" "$ENV")
+		[ -n "$d" ] && [ -n "$e" ] || { echo "$id: incomplete"; return 1; }
+		case $e in
+			secure)
+				expect_secure "$d" MX >/dev/null || { echo "$id $d: MX does not validate"; return 1; } ;;
+			secure-nodata)
+				expect_secure_denial "$d" MX NOERROR NSEC >/dev/null || { echo "$id $d: no proven NODATA"; return 1; } ;;
+			secure-nxdomain)
+				expect_secure_denial "$d" MX NXDOMAIN NSEC >/dev/null || { echo "$id $d: no proven NXDOMAIN"; return 1; } ;;
+			insecure)
+				out=$(qd "$d" MX)
+				grep -q "[[:space:]]RRSIG[[:space:]]MX[[:space:]]" <<<"$out" && { echo "$id $d: unsigned MX has an RRSIG"; return 1; }
+				# drill -S chases only the first RRset: through a (signed) CNAME, chase the target's MX
+				t=$(awk '/^;; ANSWER SECTION:/{a=1;next} /^;; [A-Z]+ SECTION:/{a=0} a && $4=="CNAME" {print $5}' <<<"$out" | tail -n 1)
+				chase "${t:-$d}" MX >/dev/null 2>&1 && { echo "$id ${t:-$d}: chase of unsigned MX succeeded"; return 1; } ;;
+			bogus)
+				expect_bogus "$d" MX expired >/dev/null || { echo "$id $d: MX is not bogus"; return 1; } ;;
+			*) echo "$id: unknown expectation $e"; return 1 ;;
+		esac
+		got=$(q "$d" MX | mx_list_of)
+		[ "$got" = "$want" ] || { echo "$id $d: MX list '$got', want '$want'"; return 1; }
+	done
+}
+check "mail: every MX lookup has its outcome and MX list" mail_cases_ok
+mx_hosts_ok() {
+	local id h ip ea et out p
+	for id in ${TESTBED_MXHOST_CASES//,/ }; do
+		h=$(sed -n "s/^TESTBED_MXHOST_$id=//p" "$ENV")
+		ip=$(sed -n "s/^TESTBED_MXHOST_ADDR_$id=//p" "$ENV")
+		ea=$(sed -n "s/^TESTBED_EXPECT_MXHOST_ADDR_$id=//p" "$ENV")
+		et=$(sed -n "s/^TESTBED_EXPECT_MXHOST_TLSA_$id=//p" "$ENV")
+		out=$(q "$h" A)
+		grep -q "IN[[:space:]]A[[:space:]]${ip//./\\.}\$" <<<"$out" || { echo "$id $h: no A $ip"; echo "$out"; return 1; }
+		[ "$(q "$h" AAAA | answer_count AAAA)" = 0 ] || { echo "$id $h: has AAAA"; return 1; }
+		case $ea in
+			secure) expect_secure "$h" A >/dev/null || { echo "$id $h: A does not validate"; return 1; } ;;
+			bogus) expect_bogus "$h" A expired >/dev/null || { echo "$id $h: A is not bogus"; return 1; } ;;
+			insecure) chase "$h" A >/dev/null 2>&1 && { echo "$id $h: unsigned A validates"; return 1; } ;;
+		esac
+		for p in ${TESTBED_SMTP_TLSA_PORTS//,/ }; do
+			case $et in
+				secure) expect_secure "_$p._tcp.$h" TLSA >/dev/null || { echo "$id: _$p._tcp.$h TLSA does not validate"; return 1; } ;;
+				secure-nxdomain) expect_secure_denial "_$p._tcp.$h" TLSA NXDOMAIN NSEC >/dev/null || { echo "$id: _$p._tcp.$h not a proven NXDOMAIN"; return 1; } ;;
+				bogus) chase "_$p._tcp.$h" TLSA >/dev/null 2>&1 && { echo "$id: _$p._tcp.$h TLSA validates"; return 1; } ;;
+				insecure) chase "_$p._tcp.$h" TLSA >/dev/null 2>&1 && { echo "$id: unsigned TLSA validates"; return 1; } ;;
+			esac
+		done
+	done
+	# only the SMTP ports: an MX host has no TLSA at 443
+	[ "$(qd "_443._tcp.$TESTBED_MXHOST_MX1" TLSA | answer_count TLSA)" = 0 ] || { echo "mx1 has TLSA at 443"; return 1; }
+	[ "${TESTBED_SMTP_TLSA_PORTS%%,*}" = 25 ] || { echo "TESTBED_SMTP_TLSA_PORTS does not start with 25"; return 1; }
+}
+check "mail: every MX host has its one address and TLSA at 25 and TESTBED_SMTP_PORT" mx_hosts_ok
+mx_tlsa_data_ok() {
+	local out
+	out=$(q "_25._tcp.$TESTBED_MXHOST_MX_UNUSABLE" TLSA)
+	awk '$4=="TLSA" && $5==3 && $6==1 && $7==1 && length($8)==64 {f=1} $4=="TLSA" && $5==2 {f=1} END{exit f}' <<<"$out" ||
+		{ echo "$out"; echo "(mx-unusable has an SMTP-usable record)"; return 1; }
+	out=$(q "_25._tcp.$TESTBED_MXHOST_MX_BOGUS_TLSA" TLSA)
+	grep -q "3 1 1 $TESTBED_LEAF_SPKI_SHA256\$" <<<"$out" || { echo "$out"; echo "(altered MX TLSA should match the leaf)"; return 1; }
+	out=$(q "_25._tcp.$TESTBED_MXHOST_MX_SELFSIGNED" TLSA)
+	grep -q "3 1 1 $TESTBED_SELFSIGNED_SPKI_SHA256\$" <<<"$out" || { echo "$out"; return 1; }
+	openssl x509 -in "$TESTBED_LEAF_CERT" -noout -checkhost "$TESTBED_MXHOST_MX_TA" | grep -q 'does NOT match' ||
+		{ echo "the leaf should not name $TESTBED_MXHOST_MX_TA"; return 1; }
+	openssl x509 -in "$TESTBED_LEAF_CERT" -noout -checkhost "$TESTBED_MAIL_DOMAIN_TA" | grep -q 'does match' ||
+		{ echo "the leaf should name $TESTBED_MAIL_DOMAIN_TA"; return 1; }
+}
+check "mail: unusable, altered, self-signed and DANE-TA name cases hold what they claim" mx_tlsa_data_ok
 
 # certificates
 certs_ok() {

@@ -14,6 +14,7 @@
 #   TESTBED_PORT       DNS port to use (default: a free port in 20000-32767)
 #   TESTBED_TLS_PORT   first extra TLS port with TLSA records (default: free)
 #   TESTBED_TLS_PORT2  second extra TLS port with TLSA records (default: free)
+#   TESTBED_SMTP_PORT  port of the mail cases' TLSA records, besides 25 (default: free)
 #   TESTBED_TIMEOUT    seconds to wait for NSD to answer (default 10)
 #   TESTBED_VERBOSE=1  progress messages on stderr
 #   TESTBED_UNBOUND    auto (default): also start a validating unbound in front
@@ -261,8 +262,25 @@ tlsa() {
 	done
 }
 
+# TLSA lines for the SMTP ports of the mail cases (25 and TESTBED_SMTP_PORT): $1 host label, rest: rdata.
+tlsa_smtp() {
+	local host=$1 p r
+	shift
+	for p in $SMTP_TLSA_PORTS_SP; do
+		for r in "$@"; do
+			printf '_%s._tcp.%s\tTLSA\t%s\n' "$p" "$host" "$r"
+		done
+	done
+}
+
 addr() {
 	printf '%s\tA\t127.0.0.1\n%s\tAAAA\t::1\n' "$1" "$1"
+}
+
+# An IPv4 address only: MX hosts each have their own loopback address, so that every one can be a separate
+# server on the same port (and none is reached through ::1 by accident).
+addr4() {
+	printf '%s\tA\t%s\n' "$1" "$2"
 }
 
 soa_ns() {
@@ -282,6 +300,124 @@ sign() {
 	ldns-signzone "$@" -o "$origin" -f "$out" "$in" "$key" 2>"$out.err" ||
 		die "ldns-signzone $origin failed: $(cat "$out.err")"
 	rm -f "$out.err"
+}
+
+# ---------------------------------------------------------------------------
+# mail: MX RRsets of destination domains, MX hosts with their own loopback addresses and TLSA at the SMTP ports
+# (README "Mail cases"). The tables below are the single source: mail_parent/mail_child write the zones from them
+# and write_env writes the expectations.
+
+# MX host cases: ID host address expect-addr expect-tlsa(at the SMTP port, the literal name).
+MXHOST_TABLE='
+MX1            mx1.dane.test               127.0.0.21 secure   secure
+MX2            mx2.dane.test               127.0.0.22 secure   secure
+MX_DEAD        mx-dead.dane.test           127.0.0.23 secure   secure
+MX_MISMATCH    mx-mismatch.dane.test       127.0.0.24 secure   secure
+MX_UNUSABLE    mx-unusable.dane.test       127.0.0.25 secure   secure
+MX_NOTLSA      mx-notlsa.dane.test         127.0.0.26 secure   secure-nxdomain
+MX_TA          mx.mail-ta.dane.test        127.0.0.27 secure   secure
+MX_ALIAS       mx-alias.dane.test          127.0.0.21 secure   secure
+MX_INSECURE    mx.insecure.dane.test       127.0.0.28 insecure insecure
+MX_BOGUS_ADDR  mx.expired.dane.test        127.0.0.29 bogus    bogus
+MX_BOGUS_TLSA  mx.altered.dane.test        127.0.0.30 secure   bogus
+MX_SELFSIGNED  mx-selfsigned.dane.test     127.0.0.31 secure   secure
+MX_NOMX        mail-nomx.dane.test         127.0.0.32 secure   secure
+'
+
+# Mail domain cases: ID domain expect-mx MX-list (pref:host,...; "-" none; "0:." the null MX).
+MAIL_TABLE='
+SECURE         mail-secure.dane.test           secure          10:mx1.dane.test
+MULTI          mail-multi.dane.test            secure          10:mx-dead.dane.test,20:mx2.dane.test
+EQUAL          mail-equal.dane.test            secure          10:mx1.dane.test,10:mx2.dane.test
+NULLMX         mail-nullmx.dane.test           secure          0:.
+NOMX           mail-nomx.dane.test             secure-nodata   -
+NX             mail-nx.dane.test               secure-nxdomain -
+CNAME_MX       mail-cnamemx.dane.test          secure          10:mx-alias.dane.test
+MISMATCH       mail-mismatch.dane.test         secure          10:mx-mismatch.dane.test
+MISMATCH_NEXT  mail-mismatchnext.dane.test     secure          10:mx-mismatch.dane.test,20:mx2.dane.test
+UNUSABLE       mail-unusable.dane.test         secure          10:mx-unusable.dane.test
+NOTLSA         mail-notlsa.dane.test           secure          10:mx-notlsa.dane.test
+TA             mail-ta.dane.test               secure          10:mx.mail-ta.dane.test
+SELFSIGNED     mail-selfsigned.dane.test       secure          10:mx-selfsigned.dane.test
+INSECURE_HOST  mail-insecurehost.dane.test     secure          10:mx.insecure.dane.test
+BOGUS_ADDR     mail-addrbogus.dane.test        secure          10:mx.expired.dane.test,20:mx2.dane.test
+BOGUS_TLSA     mail-tlsabogus.dane.test        secure          10:mx.altered.dane.test,20:mx2.dane.test
+ALIAS          mail-alias.dane.test            secure          10:mx1.dane.test
+INSECURE       mail.insecure.dane.test         insecure        10:mx1.dane.test
+ALIAS_INSECURE mail-aliasinsecure.dane.test    insecure        10:mx1.dane.test
+BOGUS          mail.expired.dane.test          bogus           10:mx1.dane.test
+'
+
+# mx_rrset LABEL LIST - the MX records of one domain (relative owner LABEL) from a MAIL_TABLE list.
+mx_rrset() {
+	local label=$1 list=$2 e target
+	[ "$list" != - ] || return 0
+	for e in ${list//,/ }; do
+		target=${e#*:}
+		[ "$target" = . ] || target=$target.
+		printf '%s\tMX\t%s\t%s\n' "$label" "${e%%:*}" "$target"
+	done
+}
+
+# mail_parent - the mail cases that live in dane.test itself.
+mail_parent() {
+	local id d _x l
+	# MX hosts
+	addr4 mx1 127.0.0.21
+	tlsa_smtp mx1 "3 1 1 $LEAF_SPKI_SHA256" "2 0 1 $CA_CERT_SHA256"
+	addr4 mx2 127.0.0.22
+	tlsa_smtp mx2 "3 1 1 $LEAF_SPKI_SHA256" "2 0 1 $CA_CERT_SHA256"
+	addr4 mx-dead 127.0.0.23
+	tlsa_smtp mx-dead "3 1 1 $LEAF_SPKI_SHA256" "2 0 1 $CA_CERT_SHA256"
+	addr4 mx-mismatch 127.0.0.24
+	tlsa_smtp mx-mismatch "3 1 1 $(randhex 32)" "2 0 1 $(randhex 32)"
+	# only unusable for SMTP: PKIX usages (RFC 7672 section 3.1.3), a short digest
+	addr4 mx-unusable 127.0.0.25
+	tlsa_smtp mx-unusable "1 1 1 $LEAF_SPKI_SHA256" "0 0 1 $CA_CERT_SHA256" "3 1 1 ${LEAF_SPKI_SHA256:0:32}"
+	addr4 mx-notlsa 127.0.0.26
+	# DANE-TA only; the leaf's names (*.dane.test) cover the domain mail-ta.dane.test, not this two-label host
+	addr4 mx.mail-ta 127.0.0.27
+	tlsa_smtp mx.mail-ta "2 0 1 $CA_CERT_SHA256"
+	# a CNAME'd MX host: its own TLSA matches nothing, the target's (mx1) does
+	printf 'mx-alias\tCNAME\tmx1.%s.\n' "$ZONE"
+	tlsa_smtp mx-alias "3 1 1 $(randhex 32)"
+	# DANE-EE for the self-signed certificate, whose only name is selfsigned.dane.test
+	addr4 mx-selfsigned 127.0.0.31
+	tlsa_smtp mx-selfsigned "3 1 1 $SELF_SPKI_SHA256"
+	# a domain without MX: itself, with its own TLSA
+	addr4 mail-nomx 127.0.0.32
+	tlsa_smtp mail-nomx "3 1 1 $LEAF_SPKI_SHA256" "2 0 1 $CA_CERT_SHA256"
+	# domains
+	# every domain one label below dane.test, except the two CNAMEs (whose list is what the alias leads to)
+	while read -r id d _x l; do
+		[ -n "$id" ] || continue
+		case $id in ALIAS | ALIAS_INSECURE) continue ;; esac
+		case ${d%".$ZONE"} in "$d" | *.*) continue ;; esac
+		mx_rrset "${d%".$ZONE"}" "$l"
+	done <<<"$MAIL_TABLE"
+	printf 'mail-alias\tCNAME\tmail-secure.%s.\n' "$ZONE"
+	printf 'mail-aliasinsecure\tCNAME\tmail.insecure.%s.\n' "$ZONE"
+}
+
+# mail_child ZONE-LABEL - the mail cases inside a delegated child (insecure, expired, altered).
+mail_child() {
+	case $1 in
+		insecure)
+			addr4 mx 127.0.0.28
+			tlsa_smtp mx "3 1 1 $LEAF_SPKI_SHA256" "2 0 1 $CA_CERT_SHA256"
+			mx_rrset mail 10:mx1.$ZONE
+			;;
+		expired)
+			addr4 mx 127.0.0.29
+			tlsa_smtp mx "3 1 1 $LEAF_SPKI_SHA256" "2 0 1 $CA_CERT_SHA256"
+			mx_rrset mail 10:mx1.$ZONE
+			;;
+		altered)
+			# the TLSA data is edited after signing, like www's: the addresses validate, the TLSA is bogus
+			addr4 mx 127.0.0.30
+			tlsa_smtp mx "3 1 1 $ALTERED_PLACEHOLDER" "2 0 1 $CA_CERT_SHA256"
+			;;
+	esac
 }
 
 make_zones() {
@@ -328,6 +464,7 @@ make_zones() {
 			else
 				tlsa www "3 1 1 $LEAF_SPKI_SHA256" "2 0 1 $CA_CERT_SHA256"
 			fi
+			mail_child "$c"
 		} >"$z/$c.zone"
 	done
 	cp "$z/insecure.zone" "$z/insecure.signed" # served unsigned
@@ -400,6 +537,7 @@ make_zones() {
 		tlsa sha512 "3 1 2 $LEAF_SPKI_SHA512"
 		addr agility
 		tlsa agility "3 1 1 $LEAF_SPKI_SHA256" "3 1 2 $(randhex 64)"
+		mail_parent
 		# TLSA at a name with no addresses (a parent domain's record, the `check` probe)
 		tlsa noaddr "3 1 1 $LEAF_SPKI_SHA256"
 		addr www.noaddr
@@ -634,7 +772,7 @@ start_unbound() {
 	info "starting unbound"
 	while :; do
 		attempt=$((attempt + 1))
-		port=${TESTBED_UNBOUND_PORT:-$(pick_port "$NSD_DNS_PORT" "$TLS_PORT" "$TLS_PORT2")}
+		port=${TESTBED_UNBOUND_PORT:-$(pick_port "$NSD_DNS_PORT" "$TLS_PORT" "$TLS_PORT2" "$SMTP_PORT")}
 		if launch_unbound "$dir" "$port"; then
 			break
 		fi
@@ -720,6 +858,23 @@ EOF
 		# not a case: a signed TLSA RRset at a name without A/AAAA, and a host below it without TLSA
 		printf 'TESTBED_TLSA_NOADDR=noaddr.%s\nTESTBED_HOST_BELOW_NOADDR=www.noaddr.%s\n' "$ZONE" "$ZONE"
 		printf 'TESTBED_CASES=%s\n' "$names"
+		# mail cases (README "Mail cases")
+		printf 'TESTBED_SMTP_PORT=%s\nTESTBED_SMTP_TLSA_PORTS=%s\n' "$SMTP_PORT" "$(printf '%s' "$SMTP_TLSA_PORTS_SP" | tr ' ' ',' | sed 's/,$//')"
+		local mx_names='' mail_names='' ip
+		while read -r n h ip a t; do
+			[ -n "$n" ] || continue
+			mx_names=${mx_names:+$mx_names,}$n
+			printf 'TESTBED_MXHOST_%s=%s\nTESTBED_MXHOST_ADDR_%s=%s\nTESTBED_EXPECT_MXHOST_ADDR_%s=%s\nTESTBED_EXPECT_MXHOST_TLSA_%s=%s\n' \
+				"$n" "$h" "$n" "$ip" "$n" "$a" "$n" "$t"
+		done <<<"$MXHOST_TABLE"
+		printf 'TESTBED_MXHOST_CASES=%s\n' "$mx_names"
+		while read -r n h a t; do
+			[ -n "$n" ] || continue
+			mail_names=${mail_names:+$mail_names,}$n
+			[ "$t" != - ] || t=
+			printf 'TESTBED_MAIL_DOMAIN_%s=%s\nTESTBED_EXPECT_MX_%s=%s\nTESTBED_MX_%s=%s\n' "$n" "$h" "$n" "$a" "$n" "$t"
+		done <<<"$MAIL_TABLE"
+		printf 'TESTBED_MAIL_CASES=%s\n' "$mail_names"
 	} >"$tmp"
 	mv -f "$tmp" "$dir/testbed.env"
 }
@@ -792,6 +947,13 @@ cmd_start() {
 	else
 		TLS_PORT2=$(pick_port "${TESTBED_PORT:-}" "$TLS_PORT")
 	fi
+	if [ -n "${TESTBED_SMTP_PORT:-}" ]; then
+		check_port "$TESTBED_SMTP_PORT" TESTBED_SMTP_PORT
+		SMTP_PORT=$TESTBED_SMTP_PORT
+	else
+		SMTP_PORT=$(pick_port "${TESTBED_PORT:-}" "$TLS_PORT" "$TLS_PORT2")
+	fi
+	SMTP_TLSA_PORTS_SP=$(printf '%s\n' 25 "$SMTP_PORT" | awk '!seen[$0]++' | tr '\n' ' ')
 	TLSA_PORTS="443,$TLS_PORT,$TLS_PORT2"
 	TLSA_PORTS_SP=$(printf '%s\n' "443 $TLS_PORT $TLS_PORT2" | tr ' ' '\n' | awk '!seen[$0]++' | tr '\n' ' ')
 
@@ -815,7 +977,7 @@ cmd_start() {
 		if [ -n "${TESTBED_PORT:-}" ]; then
 			port=$TESTBED_PORT
 		else
-			port=$(pick_port "$TLS_PORT" "$TLS_PORT2")
+			port=$(pick_port "$TLS_PORT" "$TLS_PORT2" "$SMTP_PORT")
 		fi
 		if launch_nsd "$dir" "$port"; then
 			break

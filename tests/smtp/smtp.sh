@@ -1,0 +1,857 @@
+#!/usr/bin/env bash
+# smtp.sh - mail tests with real software on loopback only: the DNSSEC test bed's mail cases (tests/testbed,
+# README "Mail cases"), real MX servers (aiosmtpd, tests/smtp/mx_server.py, one per MX host address, some made
+# to misbehave) and a real client (swaks). Every case checks what the client saw, the proxy's JSON log line (or
+# the outbound module's report) and what reached the MX: the message byte for byte, or nothing at all.
+#
+# usage: smtp.sh DANEPROXY TESTBED_ENV GROUP [TEST_SMTP_OUT]
+#   route   the `[route NAME] starttls = smtp` route: greeting (13 lines too), EHLO, STARTTLS, DANE, message intact;
+#           no STARTTLS, 454, injection after the 220, a certificate the TLSA records do not name, bogus DNS
+#   out     the outbound module (proxy/origin/smtp_out.c) driven by TEST_SMTP_OUT (tests/smtp/test_smtp_out.c)
+#           against the same servers: RFC 7672 section 2 case by case
+# Both run MX servers on the bed's MX host addresses at TESTBED_SMTP_PORT: never at the same time (ctest:
+# RESOURCE_LOCK dnsbed_smtp_port). Prints "ok"/"FAIL" per case, then "N passed, N failed"; exits 1 on any failure.
+# SMTP_KEEP=1 keeps the work directory (it is always kept when a case fails).
+set -u
+# shellcheck source=../lib/harness.bash
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.bash"
+set -o pipefail
+
+if [ $# -lt 3 ]; then
+	echo "usage: $0 DANEPROXY TESTBED_ENV route|out [TEST_SMTP_OUT]" >&2
+	exit 2
+fi
+DANEPROXY=$(readlink -f "$1")
+ENVFILE=$2
+GROUP=$3
+TEST_SMTP_OUT=${4:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3 || true); fi
+export LC_ALL=C
+
+[ -x "$DANEPROXY" ] || { echo "smtp: $DANEPROXY is not executable" >&2; exit 2; }
+[ -r "$ENVFILE" ] || { echo "smtp: no test bed env file $ENVFILE (is the dnsbed fixture running?)" >&2; exit 2; }
+for tool in swaks setsid sha256sum; do
+	command -v "$tool" >/dev/null || { echo "smtp: $tool is required (sh .ci/install-deps)" >&2; exit 2; }
+done
+[ -n "$PY" ] && "$PY" -c 'import aiosmtpd' 2>/dev/null ||
+	{ echo "smtp: python3-aiosmtpd is required (sh .ci/install-deps)" >&2; exit 2; }
+# shellcheck disable=SC1090
+. "$ENVFILE"
+for k in TESTBED_RESOLVER TESTBED_TRUST_ANCHOR TESTBED_SMTP_PORT TESTBED_CHAIN TESTBED_LEAF_KEY \
+	TESTBED_SELFSIGNED_CERT TESTBED_SELFSIGNED_KEY TESTBED_LEAF_SPKI_SHA256 TESTBED_MXHOST_MX1 TESTBED_MAIL_CASES; do
+	[ -n "${!k:-}" ] || { echo "smtp: $ENVFILE lacks $k (a bed from before the mail cases?)" >&2; exit 2; }
+done
+SMTP_PORT=$TESTBED_SMTP_PORT
+SPKI=$TESTBED_LEAF_SPKI_SHA256
+
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/daneproxy-smtp.XXXXXX")
+W=$RUN/$GROUP
+mkdir -p "$W/spool" "$W/state"
+RESULTS=$RUN/results
+: >"$RESULTS"
+
+# ---------------------------------------------------------------- ports and processes
+
+PORT_BASE=8200
+TAKEN=" "
+free_port() {
+	local p i
+	for ((i = 0; i < 500; i++)); do
+		p=$((PORT_BASE + RANDOM % 1500))
+		case "$TAKEN" in *" $p "*) continue ;; esac
+		port_used "$p" && continue
+		TAKEN="$TAKEN$p "
+		FREE=$p
+		return 0
+	done
+	echo "smtp: no free port in $PORT_BASE.." >&2
+	return 1
+}
+
+PIDS=()
+stop_pid() {
+	local pid=$1
+	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+	wait_for 3 not_alive "$pid" || true
+	kill -KILL -- "-$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		stop_pid "$pid"
+	done
+	PIDS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# mxhost ID - the name and address of a bed MX host: MXNAME, MXADDR
+mxhost() {
+	local n="TESTBED_MXHOST_$1" a="TESTBED_MXHOST_ADDR_$1"
+	MXNAME=${!n:-}
+	MXADDR=${!a:-}
+	[ -n "$MXNAME" ] && [ -n "$MXADDR" ] || { echo "smtp: the bed has no MX host $1" >&2; return 1; }
+}
+
+# mx_start NAME HOST-ID MODE [CERT KEY] - an aiosmtpd MX on HOST-ID's address and the SMTP port, events in
+# $W/spool/NAME.events; waits until it listens. MXPID[NAME] is its pid.
+declare -A MXPID=()
+mx_ready() { [ -e "$W/mx-$1.ready" ]; }
+mx_ready_or_dead() { mx_ready "$1" || ! alive "${MXPID[$1]}"; }
+mx_start() {
+	local name=$1 id=$2 mode=$3 cert=${4:-$TESTBED_CHAIN} key=${5:-$TESTBED_LEAF_KEY}
+	mxhost "$id" || return 1
+	rm -f "$W/mx-$name.ready"
+	spawn "mx-$name" "$PY" "$HERE/mx_server.py" --listen "$MXADDR:$SMTP_PORT" --name "$name" --spool "$W/spool" \
+		--cert "$cert" --key "$key" --mode "$mode" --ready "$W/mx-$name.ready"
+	MXPID[$name]=$SPAWNED
+	wait_for 10 mx_ready_or_dead "$name"
+	mx_ready "$name" && return 0
+	setup_fail "MX $name ($mode on $MXADDR:$SMTP_PORT) did not start" "$W/mx-$name.err"
+	return 1
+}
+mx_stop() {
+	[ -n "${MXPID[$1]:-}" ] && stop_pid "${MXPID[$1]}"
+	unset "MXPID[$1]"
+}
+
+# mx_saw NAME EVENT - the MX logged EVENT (connect, ehlo, starttls, tls, mail, rcpt, data, quit)
+mx_saw() { grep -q "\"event\": \"$2\"" "$W/spool/$1.events" 2>/dev/null; }
+mx_never() { ! mx_saw "$@"; }
+# mx_field NAME EVENT KEY - KEY of the last EVENT line
+mx_field() {
+	grep "\"event\": \"$2\"" "$W/spool/$1.events" 2>/dev/null | tail -n 1 |
+		"$PY" -c 'import json,sys; l=sys.stdin.read(); print(json.loads(l).get(sys.argv[1], "") if l else "")' "$3"
+}
+
+# ---------------------------------------------------------------- messages
+
+# make_message FILE - a message with what must survive a relay byte for byte: dot lines (stuffed on the wire), a
+# lone "." inside a line, long lines, 8-bit text (8BITMIME), trailing spaces; CRLF line endings, no final CRLF
+# (swaks adds the one that ends the last line).
+make_message() {
+	{
+		printf 'From: sender@client.test\r\nTo: rcpt@mail.test\r\nSubject: relay test %s\r\n' "$RANDOM"
+		printf 'Message-ID: <%s@client.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n' "$RANDOM$RANDOM"
+		printf 'Content-Transfer-Encoding: 8bit\r\n\r\n'
+		printf 'Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln.\r\n.\r\n..two dots\r\n.leading dot\r\nend . of line .\r\n'
+		printf 'trailing spaces   \r\n'
+		head -c 3000 /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+		printf '.\r\nlast line'
+	} >"$1"
+}
+
+# swaks_send CASE PORT TO MSGFILE [SWAKS-ARG...] - one message through the proxy listener PORT in plaintext;
+# S_RC (swaks's exit status), S_LPORT (the client port, for the log line); transcript in $W/CASE.swaks
+swaks_send() {
+	local cname=$1 port=$2 to=$3 msg=$4
+	shift 4
+	free_port || return 1
+	S_LPORT=$FREE
+	swaks --server "127.0.0.1:$port" --local-port "$S_LPORT" --from sender@client.test --to "$to" \
+		--helo client.test --data "@$msg" --timeout 10 "$@" >"$W/$cname.swaks" 2>&1
+	S_RC=$?
+}
+
+# saw_lines CASE - the reply lines swaks received ("<-  ...", "<** ..."), one per line
+saw_lines() { sed -n -E 's/^<(-|\*\*) +//p' "$W/$1.swaks"; }
+
+# ---------------------------------------------------------------- the proxy
+
+PROXY_LOG=$W/proxy.log
+proxy_ready() { [ "$(grep -c '^daneproxy: ready' "$W/proxy.out" 2>/dev/null)" -ge "$1" ]; }
+proxy_ready_or_dead() { proxy_ready "$1" || ! alive "$PROXY_PID"; }
+
+# start_route_proxy - one daneproxy with a STARTTLS route per target the route cases need; RP[NAME] their ports
+declare -A RP=()
+start_route_proxy() {
+	local ini=$W/proxy.ini name target policy n=0
+	{
+		cat <<EOF
+[proxy]
+listen = 127.0.0.1:$(free_port && echo "$FREE")
+log = $PROXY_LOG
+ports = 25, 443, $SMTP_PORT
+connect_timeout = 5s
+handshake_timeout = 5s
+
+[resolver]
+upstream = $TESTBED_RESOLVER
+trust_anchor = $TESTBED_TRUST_ANCHOR
+
+[connect]
+state_dir = $W/state
+EOF
+		while read -r name target policy; do
+			free_port || return 1
+			RP[$name]=$FREE
+			printf '\n[route %s]\nlisten = 127.0.0.1:%s\ntarget = %s:%s\nstarttls = smtp\npolicy = %s\n' \
+				"$name" "$FREE" "$target" "$SMTP_PORT" "$policy"
+			n=$((n + 1))
+		done <<EOF
+mx1 $TESTBED_MXHOST_MX1 dane
+alias $TESTBED_MXHOST_MX_ALIAS dane
+selfsigned $TESTBED_MXHOST_MX_SELFSIGNED dane
+unusable $TESTBED_MXHOST_MX_UNUSABLE dane
+unusable_only $TESTBED_MXHOST_MX_UNUSABLE dane-only
+notlsa_only $TESTBED_MXHOST_MX_NOTLSA dane-only
+bogus $TESTBED_MXHOST_MX_BOGUS_ADDR dane
+bogus_tlsa $TESTBED_MXHOST_MX_BOGUS_TLSA dane
+dead $TESTBED_MXHOST_MX_DEAD dane
+EOF
+	} >"$ini" || return 1
+	spawn proxy "$DANEPROXY" -c "$ini"
+	PROXY_PID=$SPAWNED
+	wait_for 15 proxy_ready_or_dead $((n + 1))
+	proxy_ready $((n + 1)) && return 0
+	setup_fail "daneproxy did not start its routes" "$W/proxy.out" "$W/proxy.err"
+	return 1
+}
+
+# ---------------------------------------------------------------- group: route
+
+# route_ok CASE ROUTE MXNAME [LOG-EXPECTATIONS...] - a message through ROUTE arrives at MXNAME intact, over TLS
+route_ok() {
+	local cname=$1 route=$2 mx=$3 msg=$W/$1.eml
+	shift 3
+	make_message "$msg"
+	swaks_send "$cname" "${RP[$route]}" "rcpt@$TESTBED_MAIL_DOMAIN_SECURE" "$msg"
+	check "swaks exit status" "$S_RC" 0
+	check_true "swaks saw the queued reply" grep -q "^<-  250 2.0.0 Ok: queued as $mx" "$W/$cname.swaks"
+	# what reached the MX: the message as sent (swaks ends the last line with CRLF), over TLS, after STARTTLS
+	printf '\r\n' | cat "$msg" - >"$msg.expected"
+	check "message at the MX (sha256)" "$(mx_field "$mx" data sha256)" "$(sha "$msg.expected")"
+	check "the MX stored it" "$(sha "$(mx_field "$mx" data file)")" "$(sha "$msg.expected")"
+	check "the message went over TLS" "$(mx_field "$mx" data tls)" True
+	check "MAIL FROM over TLS" "$(mx_field "$mx" mail tls)" True
+	check_true "the MX saw STARTTLS, then TLS" mx_saw "$mx" tls
+	get_logline "$PROXY_LOG" "$S_LPORT"
+	expect_log "$LOGLINE" listener=route error=null close=done "$@"
+}
+
+# route_refused CASE ROUTE MXNAME|- LOG-EXPECTATIONS... - the client's connection is closed without a greeting,
+# and nothing of the client's reached the MX (MXNAME "-": no MX runs, nothing may even connect)
+route_refused() {
+	local cname=$1 route=$2 mx=$3 msg=$W/$1.eml
+	shift 3
+	make_message "$msg"
+	swaks_send "$cname" "${RP[$route]}" "rcpt@$TESTBED_MAIL_DOMAIN_SECURE" "$msg"
+	[ "$S_RC" -ne 0 ] || err "swaks succeeded through a refused route"
+	check "what the client saw" "$(saw_lines "$cname" | grep -v '^Remote host closed\|^Timeout\|^Connection' | tr '\n' '|')" ""
+	if [ "$mx" != - ]; then
+		check_true "the MX never saw MAIL FROM" mx_never "$mx" mail
+		check_true "the MX never saw RCPT TO" mx_never "$mx" rcpt
+		check_true "the MX never saw DATA" mx_never "$mx" data
+		check_true "the client's EHLO never reached the MX" bash -c "! grep -q '\"name\": \"client.test\"' '$W/spool/$mx.events'"
+	fi
+	get_logline "$PROXY_LOG" "$S_LPORT"
+	expect_log "$LOGLINE" listener=route auth=null bytes_up=0 bytes_down=0 close=refused "$@"
+}
+
+group_route() {
+	start_route_proxy || return
+
+	case_begin route-dane-deliver
+	if mx_start r1 MX1 normal; then
+		route_ok route-dane-deliver mx1 r1 dnssec=secure auth=dane "tlsa=3 1 1 $SPKI" depth=0 tls=TLSv1.3 \
+			"target=$TESTBED_MXHOST_MX1:$SMTP_PORT" "peer=$TESTBED_MXHOST_ADDR_MX1:$SMTP_PORT"
+		# the client got the MX's own greeting, then talked to the MX over the proxy's TLS session
+		check "greeting seen by the client" "$(saw_lines route-dane-deliver | head -n 1)" "220 r1 ESMTP aiosmtpd"
+		check_true "the client's EHLO reached the MX over TLS" grep -q '"event": "ehlo", "name": "client.test", "peer": [0-9]*, "tls": true' "$W/spool/r1.events"
+		check "the proxy's own EHLO came before STARTTLS, in plaintext" "$(grep '"event": "ehlo"' "$W/spool/r1.events" | head -n 1 | grep -c '"tls": false')" 1
+		mx_stop r1
+	fi
+	case_end
+
+	# The known bug: a greeting longer than 511 octets was replayed cut mid-line, without its final "220 " line.
+	case_begin route-greeting-13-lines
+	if mx_start r2 MX1 greeting13; then
+		route_ok route-greeting-13-lines mx1 r2 auth=dane
+		saw_lines route-greeting-13-lines | head -n 13 >"$W/greeting-seen"
+		check "greeting lines seen by the client" "$(grep -c '^220-mx.example.net line [0-9][0-9]: welcome here, unauthorised use prohibited$' "$W/greeting-seen")" 12
+		check "the greeting's last line" "$(sed -n 13p "$W/greeting-seen")" "220 mx.example.net ESMTP ready"
+		check "greeting octets" "$(head -n 13 "$W/greeting-seen" | awk '{ n += length($0) + 2 } END { print n }')" 884
+		mx_stop r2
+	fi
+	case_end
+
+	case_begin route-cname-mx-host
+	if mx_start r3 MX1 normal; then
+		# mx-alias is a CNAME to mx1: its own TLSA matches nothing, the expanded name's does (RFC 7672 2.2.2)
+		route_ok route-cname-mx-host alias r3 dnssec=secure auth=dane "tlsa=3 1 1 $SPKI" depth=0
+		mx_stop r3
+	fi
+	case_end
+
+	case_begin route-dane-ee-no-name-check
+	if mx_start r4 MX_SELFSIGNED normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		# a self-signed certificate naming another host: DANE-EE checks no name (RFC 7672 3.1.1)
+		route_ok route-dane-ee-no-name-check selfsigned r4 auth=dane depth=0 "tlsa=3 1 1 $TESTBED_SELFSIGNED_SPKI_SHA256"
+		mx_stop r4
+	fi
+	case_end
+
+	case_begin route-unusable-tls-mandatory
+	if mx_start r5 MX_UNUSABLE normal; then
+		route_ok route-unusable-tls-mandatory unusable r5 "dnssec=secure, no usable records" auth=encrypt-only depth=null
+		mx_stop r5
+	fi
+	case_end
+
+	case_begin route-nostarttls-refused
+	if mx_start r6 MX1 nostarttls; then
+		route_refused route-nostarttls-refused mx1 r6 error=tls_protocol_error "details~does not offer STARTTLS \\(downgrade refused\\)"
+		check_true "the MX saw only the proxy's EHLO" mx_saw r6 ehlo
+		mx_stop r6
+	fi
+	case_end
+
+	case_begin route-starttls-454-refused
+	if mx_start r7 MX1 refuse454; then
+		route_refused route-starttls-454-refused mx1 r7 error=tls_protocol_error "details~refuses STARTTLS \\(454\\)"
+		check_true "the MX saw STARTTLS" mx_saw r7 starttls
+		mx_stop r7
+	fi
+	case_end
+
+	case_begin route-injection-after-220-refused
+	if mx_start r8 MX1 inject; then
+		route_refused route-injection-after-220-refused mx1 r8 error=tls_protocol_error "details~sent data after its STARTTLS reply"
+		check_true "the MX never completed TLS" mx_never r8 tls
+		mx_stop r8
+	fi
+	case_end
+
+	case_begin route-tlsa-mismatch-refused
+	if mx_start r9 MX1 normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		route_refused route-tlsa-mismatch-refused mx1 r9 error=tls_certificate_error "details~^TLSA mismatch"
+		mx_stop r9
+	fi
+	case_end
+
+	case_begin route-dane-only-unusable-refused
+	if mx_start r10 MX_UNUSABLE normal; then
+		route_refused route-dane-only-unusable-refused unusable_only r10 error=tls_certificate_error "details~policy dane-only"
+		check_true "the MX was never even connected to" mx_never r10 connect
+		mx_stop r10
+	fi
+	case_end
+
+	case_begin route-bogus-address-refused
+	route_refused route-bogus-address-refused bogus - dnssec=bogus error=dns_error
+	case_end
+
+	case_begin route-bogus-tlsa-refused
+	route_refused route-bogus-tlsa-refused bogus_tlsa - dnssec=bogus error=dns_error
+	case_end
+
+	case_begin route-dead-mx-refused
+	route_refused route-dead-mx-refused dead - error=connection_refused
+	case_end
+}
+
+# ---------------------------------------------------------------- group: out
+
+# out_run CASE ARG... - test_smtp_out with ARG (its JSON lines in $W/CASE.json); O_RC its exit status
+out_run() {
+	local cname=$1
+	shift
+	TESTBED_ENV=$ENVFILE "$TEST_SMTP_OUT" "$@" >"$W/$cname.json" 2>"$W/$cname.err"
+	O_RC=$?
+	[ "$O_RC" -eq 0 ] || err "test_smtp_out exit status $O_RC: $(tail -n 3 "$W/$cname.err" | tr '\n' ' ')"
+}
+
+# ofield CASE KEY - a value from CASE's JSON lines: "K" of the (first) open report, "mx_failed.N.K", "reply.WHAT.K"
+# (the last reply to mail, rcpt, data or end), "event.WHAT" (its detail), "opens.K" (K of every report, space-separated)
+ofield() {
+	"$PY" - "$W/$1.json" "$2" <<'PYEOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+key = sys.argv[2].split(".")
+reports = [l for l in lines if "reply" not in l and "event" not in l]
+def show(v):
+    return "null" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+try:
+    if key[0] == "mx_failed":
+        v = reports[0]["mx_failed"][int(key[1])][key[2]]
+    elif key[0] == "reply":
+        v = [l for l in lines if l.get("reply") == key[1]][-1][key[2]]
+    elif key[0] == "event":
+        v = [l for l in lines if l.get("event") == key[1]][-1]["detail"]
+    elif key[0] == "opens":
+        v = " ".join(show(r[key[1]]) for r in reports)
+    elif key[0] == "count":
+        v = len([l for l in lines if l.get("reply") == key[1]])
+    else:
+        v = reports[0][key[0]]
+    print(show(v))
+except (IndexError, KeyError):
+    print("<absent>")
+PYEOF
+}
+
+# expect_out CASE key=value|key~regex ... - check fields (as ofield names them)
+expect_out() {
+	local cname=$1 spec key val got
+	shift
+	for spec in "$@"; do
+		[[ $spec =~ ^([a-z_.0-9-]+)([=~])(.*)$ ]] || { err "bad expectation $spec"; continue; }
+		key=${BASH_REMATCH[1]}
+		val=${BASH_REMATCH[3]}
+		got=$(ofield "$cname" "$key")
+		if [ "${BASH_REMATCH[2]}" == "=" ]; then
+			[ "$got" == "$val" ] || err "$key: got '$got', want '$val'"
+		else
+			[[ $got =~ $val ]] || err "$key: got '$got', want /$val/"
+		fi
+	done
+	[ ${#CASE_ERRS[@]} -eq 0 ] || note "report: $(head -n 1 "$W/$cname.json")"
+}
+
+# delivered CASE MX - the case's message reached MX over TLS (or, with a third argument "plain", without), intact
+delivered() {
+	local cname=$1 mx=$2 tls=${3:-True}
+	check "reply to the end of data" "$(ofield "$cname" reply.end.code)" 250
+	check "message at the MX (sha256)" "$(mx_field "$mx" data sha256)" "$(sha "$W/$cname.expected")"
+	check "the MX stored it" "$(sha "$(mx_field "$mx" data file)")" "$(sha "$W/$cname.expected")"
+	check "over TLS" "$(mx_field "$mx" data tls)" "$tls"
+	check "our EHLO name at the MX" "$(mx_field "$mx" ehlo name)" smarthost.client.test
+}
+
+# out_deliver CASE MAIL-ID [ARG...] - one transaction to the mail case's domain with a fresh message
+out_deliver() {
+	local cname=$1 id=$2 d
+	shift 2
+	d="TESTBED_MAIL_DOMAIN_$id"
+	make_message "$W/$cname.eml"
+	# the MX stores what the client meant: the message, its last line ended by CRLF (dot-stuffing undone)
+	printf '\r\n' | cat "$W/$cname.eml" - >"$W/$cname.expected"
+	out_run "$cname" --domain "${!d}" --message "$W/$cname.eml" "$@"
+}
+
+# out_refused CASE MAIL-ID CODE ENHANCED ERROR [ARG...] - the open fails with that reply for the client
+out_refused() {
+	local cname=$1 id=$2 code=$3 enh=$4 error=$5 d
+	shift 5
+	d="TESTBED_MAIL_DOMAIN_$id"
+	out_run "$cname" --domain "${!d}" --open-only "$@"
+	expect_out "$cname" "smtp_error=$error" "smtp_code=$code" "smtp_enhanced=$enh" mx_host=null tls=null
+}
+
+# nothing_reached MX... - none of these MX servers saw a transaction (or, with -c, even a connection)
+nothing_reached() {
+	local mx conn=0
+	[ "$1" == -c ] && { conn=1; shift; }
+	for mx in "$@"; do
+		check_true "$mx never saw MAIL FROM" mx_never "$mx" mail
+		check_true "$mx never saw DATA" mx_never "$mx" data
+		[ "$conn" = 0 ] || check_true "$mx was never connected to" mx_never "$mx" connect
+	done
+}
+
+group_out() {
+	local CA=$TESTBED_CA_CERT_SHA256
+	[ -x "$TEST_SMTP_OUT" ] || { setup_fail "no test_smtp_out binary given"; return; }
+
+	# --- DANE delivered: what RFC 7672 section 2 asks, end to end
+	case_begin out-dane-secure-mx
+	if mx_start o1 MX1 normal; then
+		out_deliver out-dane-secure-mx SECURE
+		expect_out out-dane-secure-mx smtp_error=null "mx_host=$TESTBED_MXHOST_MX1" mx_preference=10 mx_dnssec=secure \
+			addr_dnssec=secure tlsa_lookup=True tlsa_dnssec=secure tlsa_usable=2 tls=dane depth=0 \
+			"tlsa=3 1 1 $SPKI" "tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MXHOST_MX1" tls_version~^TLSv1\.[23]$ \
+			"ehlo~PIPELINING" "ehlo~SIZE=10240000" ehlo_pipelining=1 mx_failed_count=0 reply.mail.code=250 \
+			reply.rcpt.code=250 reply.data.code=354 reply.end.enhanced=2.0.0
+		delivered out-dane-secure-mx o1
+		check "the first EHLO was plaintext, then STARTTLS, then EHLO on TLS" \
+			"$(grep -o '"event": "[a-z]*"' "$W/spool/o1.events" | sed -n '3,6p' | tr '\n' ' ')" \
+			'"event": "ehlo" "event": "starttls" "event": "tls" "event": "ehlo" '
+		check "the MX saw the commands pipelined" "$(mx_field o1 mail pipelined)" True
+	fi
+	case_end
+
+	case_begin out-content-split-every-octet
+	if [ -n "${MXPID[o1]:-}" ]; then
+		out_deliver out-content-split-every-octet SECURE --chunk 1
+		expect_out out-content-split-every-octet tls=dane
+		delivered out-content-split-every-octet o1
+	fi
+	mx_stop o1
+	case_end
+
+	case_begin out-pipelining-off-when-not-offered
+	if mx_start o2 MX1 plain; then
+		out_deliver out-pipelining-off-when-not-offered SECURE --rcpt a@x.test --rcpt b@x.test --rcpt c@x.test
+		expect_out out-pipelining-off-when-not-offered tls=dane ehlo_pipelining=0 count.rcpt=3 reply.rcpt.code=250
+		delivered out-pipelining-off-when-not-offered o2
+		check "no command came before the previous reply (the MX held its reply to MAIL 1 s)" \
+			"$(grep -c '"pipelined": true' "$W/spool/o2.events")" 0
+		check "three recipients" "$(grep -c '"event": "rcpt"' "$W/spool/o2.events")" 3
+		mx_stop o2
+	fi
+	case_end
+
+	case_begin out-greeting-13-lines
+	if mx_start o3 MX1 greeting13; then
+		out_deliver out-greeting-13-lines SECURE
+		expect_out out-greeting-13-lines tls=dane depth=0
+		delivered out-greeting-13-lines o3
+		mx_stop o3
+	fi
+	case_end
+
+	case_begin out-first-mx-unreachable-next
+	if mx_start o4 MX2 normal; then
+		out_deliver out-first-mx-unreachable-next MULTI
+		expect_out out-first-mx-unreachable-next "mx_host=$TESTBED_MXHOST_MX2" mx_preference=20 tls=dane mx_failed_count=1 \
+			"mx_failed.0.host=$TESTBED_MXHOST_MX_DEAD" mx_failed.0.preference=10 "mx_failed.0.reason=cannot connect" \
+			"mx_failed.0.addr=$TESTBED_MXHOST_ADDR_MX_DEAD:$SMTP_PORT"
+		delivered out-first-mx-unreachable-next o4
+		mx_stop o4
+	fi
+	case_end
+
+	case_begin out-all-mx-unreachable-defers
+	out_refused out-all-mx-unreachable-defers MULTI 451 4.4.1 "no MX host could take the mail"
+	expect_out out-all-mx-unreachable-defers mx_failed_count=2 "mx_failed.0.host=$TESTBED_MXHOST_MX_DEAD" \
+		"mx_failed.1.host=$TESTBED_MXHOST_MX2" "mx_failed.1.reason=cannot connect"
+	case_end
+
+	case_begin out-equal-preference-random
+	if mx_start o5a MX1 normal && mx_start o5b MX2 normal; then
+		out_run out-equal-preference-random --domain "$TESTBED_MAIL_DOMAIN_EQUAL" --open-only --opens 16
+		used=$(ofield out-equal-preference-random opens.mx_host)
+		check "16 sessions" "$(wc -w <<<"$used")" 16
+		check_true "mx1 was chosen (16 tries)" grep -q "$TESTBED_MXHOST_MX1" <<<"$used"
+		check_true "mx2 was chosen (16 tries)" grep -q "$TESTBED_MXHOST_MX2" <<<"$used"
+		check "every session at preference 10" "$(ofield out-equal-preference-random opens.mx_preference | tr ' ' '\n' | sort -u)" 10
+		check "QUIT at each MX" "$(($(grep -c '"event": "quit"' "$W/spool/o5a.events") + $(grep -c '"event": "quit"' "$W/spool/o5b.events")))" 16
+		mx_stop o5a
+		mx_stop o5b
+	fi
+	case_end
+
+	case_begin out-no-mx-implicit
+	if mx_start o6 MX_NOMX normal; then
+		out_deliver out-no-mx-implicit NOMX
+		expect_out out-no-mx-implicit mx_implicit=True mx_count=0 mx_dnssec=secure "mx_host=$TESTBED_MAIL_DOMAIN_NOMX" \
+			mx_preference=0 tls=dane depth=0 "tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MAIL_DOMAIN_NOMX"
+		delivered out-no-mx-implicit o6
+		mx_stop o6
+	fi
+	case_end
+
+	case_begin out-cname-mx-host
+	if mx_start o7 MX1 normal; then
+		out_deliver out-cname-mx-host CNAME_MX
+		expect_out out-cname-mx-host "mx_host=$TESTBED_MXHOST_MX_ALIAS" tls=dane depth=0 "tlsa=3 1 1 $SPKI" \
+			"tlsa_name=_${SMTP_PORT}._tcp.$TESTBED_MXHOST_MX1"
+		delivered out-cname-mx-host o7
+	fi
+	case_end
+
+	case_begin out-cname-domain
+	if [ -n "${MXPID[o7]:-}" ]; then
+		out_deliver out-cname-domain ALIAS
+		expect_out out-cname-domain "domain_cname=$TESTBED_MAIL_DOMAIN_SECURE" mx_dnssec=secure tls=dane
+		delivered out-cname-domain o7
+	fi
+	case_end
+
+	# --- no DANE: the MX RRset is unsigned (directly, or through a signed CNAME)
+	case_begin out-insecure-mx-opportunistic
+	if [ -n "${MXPID[o7]:-}" ]; then
+		out_deliver out-insecure-mx-opportunistic INSECURE
+		# mx1 has secure TLSA, but reached through an unsigned MX RRset DANE does not apply: no TLSA lookup
+		expect_out out-insecure-mx-opportunistic mx_dnssec=insecure tlsa_lookup=False tlsa_name=null tls=encrypt \
+			"verdict~opportunistic" depth=null tlsa=null
+		delivered out-insecure-mx-opportunistic o7
+	fi
+	case_end
+
+	case_begin out-cname-to-insecure-mx
+	if [ -n "${MXPID[o7]:-}" ]; then
+		out_deliver out-cname-to-insecure-mx ALIAS_INSECURE
+		expect_out out-cname-to-insecure-mx "domain_cname=$TESTBED_MAIL_DOMAIN_INSECURE" mx_dnssec=insecure \
+			tlsa_lookup=False tls=encrypt
+		delivered out-cname-to-insecure-mx o7
+	fi
+	case_end
+
+	case_begin out-insecure-mx-dane-only-defers
+	if [ -n "${MXPID[o7]:-}" ]; then
+		: >"$W/spool/o7.events"
+		out_refused out-insecure-mx-dane-only-defers INSECURE 451 4.7.5 \
+			"policy dane-only: the MX records are not DNSSEC-signed" --policy dane-only
+		nothing_reached -c o7
+	fi
+	case_end
+
+	case_begin out-encrypt-ignores-tlsa
+	if [ -n "${MXPID[o7]:-}" ]; then
+		out_deliver out-encrypt-ignores-tlsa SECURE --policy encrypt
+		expect_out out-encrypt-ignores-tlsa tls=encrypt tlsa_lookup=False "verdict~policy encrypt" depth=null
+		delivered out-encrypt-ignores-tlsa o7
+	fi
+	mx_stop o7
+	case_end
+
+	# --- DNS that defers or bounces, never delivered
+	case_begin out-null-mx
+	out_refused out-null-mx NULLMX 556 5.1.10 "the domain accepts no mail (null MX)"
+	case_end
+
+	case_begin out-no-such-domain
+	out_refused out-no-such-domain NX 550 5.1.2 "the domain does not exist"
+	case_end
+
+	case_begin out-bogus-mx-defers
+	if mx_start o8 MX1 normal; then
+		out_refused out-bogus-mx-defers BOGUS 451 4.4.3 "the MX records failed DNSSEC validation"
+		expect_out out-bogus-mx-defers mx_dnssec=bogus
+		nothing_reached -c o8
+		mx_stop o8
+	fi
+	case_end
+
+	case_begin out-bad-domain
+	out_run out-bad-domain --domain 'bad..domain' --open-only
+	expect_out out-bad-domain "smtp_error=not a valid mail domain" smtp_code=501 smtp_enhanced=5.1.3
+	case_end
+
+	case_begin out-bogus-address-skips-host
+	if mx_start o9 MX2 normal; then
+		out_deliver out-bogus-address-skips-host BOGUS_ADDR
+		expect_out out-bogus-address-skips-host "mx_host=$TESTBED_MXHOST_MX2" tls=dane mx_failed_count=1 \
+			"mx_failed.0.host=$TESTBED_MXHOST_MX_BOGUS_ADDR" "mx_failed.0.reason=the host's DNS lookup failed" \
+			"mx_failed.0.detail~^bogus" mx_failed.0.addr=null
+		delivered out-bogus-address-skips-host o9
+	fi
+	case_end
+
+	case_begin out-bogus-tlsa-skips-host
+	if [ -n "${MXPID[o9]:-}" ] && mx_start o10 MX_BOGUS_TLSA normal; then
+		# a bogus TLSA RRset is never "no TLSA": that host is not even connected to
+		out_deliver out-bogus-tlsa-skips-host BOGUS_TLSA
+		expect_out out-bogus-tlsa-skips-host "mx_host=$TESTBED_MXHOST_MX2" tls=dane \
+			"mx_failed.0.host=$TESTBED_MXHOST_MX_BOGUS_TLSA" "mx_failed.0.reason=the host's DNS lookup failed" \
+			"mx_failed.0.detail~TLSA"
+		delivered out-bogus-tlsa-skips-host o9
+		nothing_reached -c o10
+		mx_stop o10
+	fi
+	mx_stop o9
+	case_end
+
+	# --- DANE failures: never delivered over that host, the next one tried, else deferred 4.7.5
+	case_begin out-tlsa-mismatch-defers
+	if mx_start o11 MX_MISMATCH normal; then
+		out_refused out-tlsa-mismatch-defers MISMATCH 451 4.7.5 "no MX host could take the mail"
+		expect_out out-tlsa-mismatch-defers "mx_failed.0.reason=DANE authentication failed" \
+			"mx_failed.0.detail~: TLSA mismatch: " "mx_failed.0.addr=$TESTBED_MXHOST_ADDR_MX_MISMATCH:$SMTP_PORT"
+		nothing_reached o11
+	fi
+	case_end
+
+	case_begin out-tlsa-mismatch-next-mx
+	if [ -n "${MXPID[o11]:-}" ] && mx_start o12 MX2 normal; then
+		out_deliver out-tlsa-mismatch-next-mx MISMATCH_NEXT
+		expect_out out-tlsa-mismatch-next-mx "mx_host=$TESTBED_MXHOST_MX2" tls=dane "mx_failed.0.host=$TESTBED_MXHOST_MX_MISMATCH" \
+			"mx_failed.0.reason=DANE authentication failed"
+		delivered out-tlsa-mismatch-next-mx o12
+		nothing_reached o11
+		mx_stop o12
+	fi
+	mx_stop o11
+	case_end
+
+	case_begin out-certificate-not-in-tlsa
+	if mx_start o13 MX1 normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		out_refused out-certificate-not-in-tlsa SECURE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-certificate-not-in-tlsa "mx_failed.0.reason=DANE authentication failed"
+		nothing_reached o13
+		mx_stop o13
+	fi
+	case_end
+
+	case_begin out-nostarttls-with-tlsa-defers
+	if mx_start o14 MX1 nostarttls; then
+		out_refused out-nostarttls-with-tlsa-defers SECURE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-nostarttls-with-tlsa-defers "mx_failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
+		nothing_reached o14
+		mx_stop o14
+	fi
+	case_end
+
+	case_begin out-starttls-454-defers
+	if mx_start o15 MX1 refuse454; then
+		out_refused out-starttls-454-defers SECURE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-starttls-454-defers "mx_failed.0.reason=STARTTLS refused" "mx_failed.0.detail~\\(454\\)"
+		nothing_reached o15
+		mx_stop o15
+	fi
+	case_end
+
+	case_begin out-injection-after-220-defers
+	if mx_start o16 MX1 inject; then
+		out_refused out-injection-after-220-defers SECURE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-injection-after-220-defers "mx_failed.0.reason=data after the 220 to STARTTLS (command injection)"
+		check_true "no TLS with the injecting MX" mx_never o16 tls
+		nothing_reached o16
+		mx_stop o16
+	fi
+	case_end
+
+	# --- the other TLSA outcomes
+	case_begin out-dane-ta-destination-domain-name
+	if mx_start o17 MX_TA normal; then
+		# DANE-TA: the leaf names *.dane.test, which covers the destination domain, not this two-label MX host
+		out_deliver out-dane-ta-destination-domain-name TA
+		expect_out out-dane-ta-destination-domain-name tls=dane depth=1 "tlsa=2 0 1 $CA" \
+			"verdict~DANE-TA"
+		delivered out-dane-ta-destination-domain-name o17
+		mx_stop o17
+	fi
+	case_end
+
+	case_begin out-dane-ee-no-name-check
+	if mx_start o18 MX_SELFSIGNED normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		out_deliver out-dane-ee-no-name-check SELFSIGNED
+		expect_out out-dane-ee-no-name-check tls=dane depth=0 "tlsa=3 1 1 $TESTBED_SELFSIGNED_SPKI_SHA256"
+		delivered out-dane-ee-no-name-check o18
+		mx_stop o18
+	fi
+	case_end
+
+	case_begin out-unusable-tls-mandatory
+	if mx_start o19 MX_UNUSABLE normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		# usages 0 and 1 and a short digest: none usable for SMTP; TLS stays mandatory, any certificate
+		out_deliver out-unusable-tls-mandatory UNUSABLE
+		expect_out out-unusable-tls-mandatory tls=encrypt "tlsa_dnssec=secure, no usable records" tlsa_usable=0 \
+			"verdict~every TLSA record unusable" depth=null
+		delivered out-unusable-tls-mandatory o19
+		mx_stop o19
+	fi
+	case_end
+
+	case_begin out-unusable-nostarttls-defers
+	if mx_start o20 MX_UNUSABLE nostarttls; then
+		out_refused out-unusable-nostarttls-defers UNUSABLE 451 4.7.5 "no MX host could take the mail"
+		expect_out out-unusable-nostarttls-defers "mx_failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
+		nothing_reached o20
+		mx_stop o20
+	fi
+	case_end
+
+	case_begin out-unusable-dane-only-defers
+	if mx_start o21 MX_UNUSABLE normal; then
+		out_refused out-unusable-dane-only-defers UNUSABLE 451 4.7.5 "no MX host could take the mail" --policy dane-only
+		expect_out out-unusable-dane-only-defers "mx_failed.0.reason=policy dane-only: the host has no secure usable TLSA record"
+		nothing_reached -c o21
+		mx_stop o21
+	fi
+	case_end
+
+	case_begin out-no-tlsa-opportunistic
+	if mx_start o22 MX_NOTLSA normal "$TESTBED_SELFSIGNED_CERT" "$TESTBED_SELFSIGNED_KEY"; then
+		out_deliver out-no-tlsa-opportunistic NOTLSA
+		expect_out out-no-tlsa-opportunistic tls=encrypt "tlsa_dnssec=secure absence" tlsa_lookup=True \
+			"verdict~opportunistic"
+		delivered out-no-tlsa-opportunistic o22
+		mx_stop o22
+	fi
+	case_end
+
+	case_begin out-no-tlsa-no-starttls-plaintext
+	if mx_start o23 MX_NOTLSA nostarttls; then
+		# the only case that ends in plaintext: no secure TLSA, policy dane, and no STARTTLS offered
+		out_deliver out-no-tlsa-no-starttls-plaintext NOTLSA
+		expect_out out-no-tlsa-no-starttls-plaintext tls=none verdict=null tls_version=null
+		delivered out-no-tlsa-no-starttls-plaintext o23 False
+	fi
+	case_end
+
+	case_begin out-encrypt-no-starttls-defers
+	if [ -n "${MXPID[o23]:-}" ]; then
+		: >"$W/spool/o23.events"
+		out_refused out-encrypt-no-starttls-defers NOTLSA 451 4.7.5 "no MX host could take the mail" --policy encrypt
+		expect_out out-encrypt-no-starttls-defers "mx_failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)"
+		nothing_reached o23
+	fi
+	mx_stop o23
+	case_end
+
+	case_begin out-no-tlsa-454-never-plaintext
+	if mx_start o24 MX_NOTLSA refuse454; then
+		out_refused out-no-tlsa-454-never-plaintext NOTLSA 451 4.7.5 "no MX host could take the mail"
+		expect_out out-no-tlsa-454-never-plaintext "mx_failed.0.reason=STARTTLS refused"
+		nothing_reached o24
+		mx_stop o24
+	fi
+	case_end
+
+	case_begin out-no-tlsa-dane-only-defers
+	if mx_start o25 MX_NOTLSA normal; then
+		out_refused out-no-tlsa-dane-only-defers NOTLSA 451 4.7.5 "no MX host could take the mail" --policy dane-only
+		nothing_reached -c o25
+		mx_stop o25
+	fi
+	case_end
+
+	case_begin out-insecure-host-opportunistic
+	if mx_start o26 MX_INSECURE normal; then
+		out_deliver out-insecure-host-opportunistic INSECURE_HOST
+		expect_out out-insecure-host-opportunistic mx_dnssec=secure addr_dnssec=insecure tlsa_dnssec=null tlsa_lookup=False \
+			tls=encrypt
+		delivered out-insecure-host-opportunistic o26
+		mx_stop o26
+	fi
+	case_end
+
+	# --- the session: replies passed through, content the MX could misread refused
+	case_begin out-recipient-refused
+	if mx_start o27 MX1 reject; then
+		out_deliver out-recipient-refused SECURE
+		expect_out out-recipient-refused tls=dane reply.mail.code=250 reply.rcpt.code=550 reply.rcpt.enhanced=5.1.1 \
+			"reply.rcpt.text~no such user" reply.data.code=503
+		check_true "no message at the MX" mx_never o27 data
+		mx_stop o27
+	fi
+	case_end
+
+	case_begin out-content-smuggling-refused
+	if mx_start o28 MX1 normal; then
+		printf 'Subject: a\r\n\r\nfirst\r\n.\r\nMAIL FROM:<evil@x.test>\r\n' >"$W/smuggle1"
+		printf 'Subject: b\r\n\r\nfirst\n.\nRCPT TO:<evil@x.test>\r\n' >"$W/smuggle2"
+		printf 'Subject: c\r\n\r\nfirst\r\n.\rMAIL FROM:<evil@x.test>\r\n' >"$W/smuggle3"
+		out_run out-content-smuggling-refused-1 --domain "$TESTBED_MAIL_DOMAIN_SECURE" --content "$W/smuggle1"
+		out_run out-content-smuggling-refused-2 --domain "$TESTBED_MAIL_DOMAIN_SECURE" --content "$W/smuggle2"
+		out_run out-content-smuggling-refused-3 --domain "$TESTBED_MAIL_DOMAIN_SECURE" --content "$W/smuggle3" --chunk 1
+		for n in 1 2 3; do
+			expect_out "out-content-smuggling-refused-$n" reply.data.code=354 "event.content-refused~^message content refused" \
+				reply.end.code='<absent>'
+		done
+		check_true "no message reached the MX" mx_never o28 data
+		check "the smuggled commands never reached the MX" "$(grep -c 'evil@' "$W/spool/o28.events")" 0
+		mx_stop o28
+	fi
+	case_end
+}
+
+case $GROUP in
+	route) group_route ;;
+	out) PORT_BASE=9000; group_out ;;
+	*) echo "smtp: unknown group $GROUP" >&2; exit 2 ;;
+esac
+cleanup
+npass=$(grep -c '^pass ' "$RESULTS")
+nfail=$(grep -c '^fail ' "$RESULTS")
+echo "smtp $GROUP: work directory $RUN"
+echo "$npass passed, $nfail failed"
+if [ "$nfail" -eq 0 ] && [ "$npass" -gt 0 ] && [ "${SMTP_KEEP:-0}" != 1 ]; then
+	rm -rf "$RUN"
+fi
+[ "$nfail" -eq 0 ] && [ "$npass" -gt 0 ]

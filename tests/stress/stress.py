@@ -548,6 +548,7 @@ class Gen:
         self.tainted = False       # a mutated or ambiguously framed request went out on this connection
         self.nresp = 0
         self.listener = None       # a route listener's name (env "routes"), else the HTTP proxy listener
+        self.must_refuse = []      # tokens of requests whose head alone must be refused
 
     # names and targets
     def ok(self):
@@ -781,13 +782,18 @@ class Gen:
                                       headers=["Connection: %s" % hdr, "Content-Length: %d" % len(b)])
         elif kind == 3:    # CL and TE both, or two CLs, the body holding a second request
             b = b"0\r\n\r\n" + smug.encode() if r.random() < 0.5 else smug.encode()
-            headers = r.choice([["Content-Length: %d" % len(b), "Transfer-Encoding: chunked"],
-                                ["Transfer-Encoding: chunked", "Content-Length: %d" % len(b)],
-                                ["Content-Length: 5", "Content-Length: %d" % len(b)],
-                                ["Transfer-Encoding: xchunked", "Content-Length: %d" % len(b)],
-                                ["Transfer-Encoding: chunked, identity"], ["Transfer-Encoding: identity, chunked"],
-                                ["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"],
-                                ["Transfer-Encoding:\r\n chunked"], ["Transfer-Encoding: \x0bchunked"]])
+            # must_refuse: framing an origin could read differently; the proxy refuses it from the head, so the
+            # origin never sees this request (issue 9 finding 4); CL with TE is left to the proxy's judgement
+            headers, must_refuse = r.choice([
+                (["Content-Length: %d" % len(b), "Transfer-Encoding: chunked"], False),
+                (["Transfer-Encoding: chunked", "Content-Length: %d" % len(b)], False),
+                (["Content-Length: 5", "Content-Length: %d" % len(b)], True),
+                (["Transfer-Encoding: xchunked", "Content-Length: %d" % len(b)], True),
+                (["Transfer-Encoding: chunked, identity"], True), (["Transfer-Encoding: identity, chunked"], True),
+                (["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"], True),
+                (["Transfer-Encoding:\r\n chunked"], True), (["Transfer-Encoding: \x0bchunked"], True)])
+            if must_refuse:
+                self.must_refuse.append(token)
             head, _, _ = self.request("POST", auth, "/echo", headers=headers, token=token)
         elif kind == 4:    # bad chunk sizes
             bad = r.choice([b"ffffffffffffffffffff\r\n", b"-1\r\n", b"0x5\r\n", b"5 5\r\n", b"\r\n", b"5\r\nabc\r\n",
@@ -819,6 +825,7 @@ class Gen:
                                       token=token)
         if r.random() < 0.3:
             head = self.mutate_head(head, 1)
+            self.must_refuse = []      # mutated: what the head says is no longer known
         self.send(head)
         if r.random() < 0.2:
             self.steps.append({"op": "pause", "ms": r.choice([5, 50])})
@@ -1065,7 +1072,7 @@ class Gen:
         else:
             self.kind = "hostile"
             self.gen_hostile()
-        return {"id": self.token, "kind": self.kind, "steps": self.steps}
+        return {"id": self.token, "kind": self.kind, "steps": self.steps, "must_refuse": self.must_refuse}
 
 
 HOSTILE_MODES = ["ok", "close-mid-head", "close-mid-body", "rst", "garbage", "bad-cl", "bad-chunk", "huge-head",
@@ -1238,6 +1245,7 @@ class Fuzzer:
         self.tokens = {}               # request token -> case id
         self.cases = {}                # case id -> case
         self.refused_headonly = set()  # tokens the proxy refused itself, from the head alone
+        self.must_refuse = set()       # tokens of requests whose framing must be refused from the head
         self.reported_tokens = set()
         self.isolations = 0
         self.minimized = 0
@@ -1292,6 +1300,7 @@ class Fuzzer:
 
     def index(self, case):
         self.cases[case["id"]] = case
+        self.must_refuse.update(case.get("must_refuse", []))
         for s in case["steps"]:
             if s["op"] == "send":
                 for m in re.finditer(rb"c=(f[0-9a-z]+q[0-9]+)", s["data"]):
@@ -1314,6 +1323,12 @@ class Fuzzer:
                       "(issue 9 findings 3/4)\n%s" % (t, self.replay_text(case)), "smuggling")
         for m in re.finditer(rb"c=(f[0-9a-z]+q[0-9]+)[ &]", text):
             t = m.group(1).decode()
+            if t in self.must_refuse and t not in self.reported_tokens:
+                self.reported_tokens.add(t)
+                case = self.cases.get(self.tokens.get(t, ""), None)
+                self.fail("the origin received request %s, whose framing (Transfer-Encoding other than one "
+                          "'chunked', or two Content-Lengths) must be refused from its head (issue 9 finding 4)\n%s"
+                          % (t, self.replay_text(case)), "refused-forwarded")
             if t in self.refused_headonly and t not in self.reported_tokens:
                 self.reported_tokens.add(t)
                 case = self.cases.get(self.tokens.get(t, ""), None)

@@ -5,6 +5,7 @@
 #   smtp_client       cmocka unit tests of the conversation engine (no network)
 #   smtp_route        the `starttls = smtp` route with real MX servers (aiosmtpd) and a real client (swaks)
 #   smtp_out          the outbound module (smtp_out.c) through test_smtp_out.c against the same MX servers
+#   smtp_smarthost    the SMTP smarthost ([smtp NAME], proxy/daemon/smtp.c) with swaks and raw_client.py as clients
 
 add_executable(test_smtp_reply ${CMAKE_CURRENT_LIST_DIR}/test_smtp_reply.c)
 target_link_libraries(test_smtp_reply PRIVATE daneproxy_origin PkgConfig::CMOCKA)
@@ -25,6 +26,12 @@ add_test(NAME smtp_out
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/smtp.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_SMTP_ENV} out
                  $<TARGET_FILE:test_smtp_out>)
 set_tests_properties(smtp_out PROPERTIES FIXTURES_REQUIRED dnsbed RESOURCE_LOCK dnsbed_smtp_port TIMEOUT 180)
+
+# The smarthost: one daneproxy with an [smtp NAME] listener per policy, swaks and raw_client.py as the legacy MTA,
+# the same MX servers (about 20 s idle; the timeout leaves room for a loaded machine and the ASan build).
+add_test(NAME smtp_smarthost
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/smtp.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_SMTP_ENV} smarthost)
+set_tests_properties(smtp_smarthost PROPERTIES FIXTURES_REQUIRED dnsbed RESOURCE_LOCK dnsbed_smtp_port TIMEOUT 240)
 
 # test_smtp_client: the conversation engine (pipelining groups, reply order, content checks), no network.
 add_executable(test_smtp_client ${CMAKE_CURRENT_LIST_DIR}/test_smtp_client.c)

@@ -257,12 +257,32 @@ tx_get() {
 # tx_expect CASE PORT[/N] key=value|key~regex ... - check the transaction line (tx_get); keys may be paths
 # (mx_failed.0.host), "KEY.#" is a list's length; null, true, false as in JSON
 tx_expect() {
-	local cname=$1 port=${2%/*} nth="" line
+	local cname=$1 port=${2%/*} nth=""
 	[[ $2 == */* ]] && nth=${2#*/}
 	shift 2
 	tx_get "$cname" "$port" "$nth"
 	if [ ! -s "$W/$cname.tx" ]; then
 		err "no transaction log line for client port $port"
+		return
+	fi
+	tx_check "$cname" "$@"
+}
+
+# tx_find CASE TEXT - the last transaction line holding TEXT (a client whose port is not known: Postfix), into
+# $W/CASE.tx; waits for it
+has_tx_with() { grep -F '"event": "transaction"' "$PROXY_LOG" 2>/dev/null | grep -qF -- "$1"; }
+tx_find() {
+	: >"$W/$1.tx"
+	wait_for 5 has_tx_with "$2" || return 1
+	grep -F '"event": "transaction"' "$PROXY_LOG" | grep -F -- "$2" | tail -n 1 >"$W/$1.tx"
+}
+
+# tx_check CASE key=value|key~regex ... - check $W/CASE.tx as tx_expect does
+tx_check() {
+	local cname=$1 line
+	shift
+	if [ ! -s "$W/$cname.tx" ]; then
+		err "no transaction log line"
 		return
 	fi
 	while IFS= read -r line; do

@@ -385,6 +385,17 @@ nothing_at() {
 		check "$mx: MAIL, RCPT, DATA" "$(mx_count "$mx" mail)/$(mx_count "$mx" rcpt)/$(mx_count "$mx" data)" 0/0/0
 	done
 }
+# proxy_stopped_clean - SIGTERM: daneproxy ends gracefully within 15 s, and its stderr shows no worker that died, no
+# sanitizer report (leaks show at exit under ASan) and no libuv handle left open at a worker's end
+proxy_stopped_clean() {
+	kill -TERM "$PROXY_PID" 2>/dev/null
+	check_true "daneproxy ended within 15 s of SIGTERM" wait_for 15 not_alive "$PROXY_PID"
+	stop_pid "$PROXY_PID"
+	check "worker deaths, sanitizer reports, loops not closed" "$(grep -E \
+		'killed by signal|exited with|AddressSanitizer|runtime error|LeakSanitizer|not closed cleanly' \
+		"$W/proxy.err" | head -n 3 | tr '\n' '|')" ""
+}
+
 # never_connected MX... - the MX saw not even a connection
 never_connected() {
 	local mx

@@ -304,9 +304,7 @@ EOF
 	master=$(pf_master_pid)
 	postfix_stop
 	check_true "Postfix's master ($master) is gone" not_alive "${master:-0}"
-	stop_pid "$PROXY_PID"
-	check "worker deaths, sanitizer reports" \
-		"$(grep -E 'killed by signal|exited with|AddressSanitizer|runtime error|LeakSanitizer' "$W/proxy.err" | head -n 3 | tr '\n' '|')" ""
+	proxy_stopped_clean
 	case_end
 }
 

@@ -713,6 +713,17 @@ group_out() {
 
 # ---------------------------------------------------------------- group: smarthost
 
+# smarthost_proxy - the group's daneproxy: a listener per policy, one with a small max_message_size, and [policy]
+# rules naming two domains, to show that they override a listener's policy
+smarthost_proxy() {
+	start_smarthost "$TESTBED_MAIL_DOMAIN_NOTLSA dane-only" "$TESTBED_MAIL_DOMAIN_ALIAS pkix" <<EOF
+dane dane
+only dane-only
+enc encrypt
+small dane max_message_size = $SMALL_MAX
+EOF
+}
+
 group_smarthost() {
 	local S=$TESTBED_MAIL_DOMAIN_SECURE m
 	SMALL_MAX=10000
@@ -723,13 +734,7 @@ group_smarthost() {
 	mx_spawn snt MX_SELFSIGNED nostarttls || return
 	mx_spawn sinj MX_TA inject || return
 	mx_spawn s8 MX_NOMX no8bit || return
-	# [policy] rules name two domains, to show that they override a listener's policy
-	start_smarthost "$TESTBED_MAIL_DOMAIN_NOTLSA dane-only" "$TESTBED_MAIL_DOMAIN_ALIAS pkix" <<EOF || return
-dane dane
-only dane-only
-enc encrypt
-small dane max_message_size = $SMALL_MAX
-EOF
+	smarthost_proxy || return
 	for m in s1 s2 smm snt sinj s8; do
 		mx_wait "$m" || return
 	done
@@ -1037,18 +1042,6 @@ EOF
 	check "worker deaths, sanitizer reports" "$(grep -c -E 'killed by signal|exited with|AddressSanitizer|runtime error' "$W/proxy.err")" 0
 	case_end
 
-	case_begin smarthost-client-gone-while-mx-opens
-	mx_reset s1
-	# the client leaves while the MX session is being opened (DNS, connect, STARTTLS): the open must be
-	# cancelled, never answered into a connection that is gone; then the next client is served as usual
-	raw smarthost-client-gone-while-mx-opens dane 'replies:1' \
-		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<gone@$S>\\r\\n" close
-	tx_expect smarthost-client-gone-while-mx-opens "$R_LPORT" result=aborted
-	sh_deliver smarthost-client-gone-while-mx-opens-next dane s1 "next@$S"
-	check "worker deaths, sanitizer reports" "$(grep -c -E 'killed by signal|exited with|AddressSanitizer|runtime error' "$W/proxy.err")" 0
-	check "the gone client's recipient at the MX" "$(grep -c '"rcpt": "gone@' "$W/spool/s1.events")" 0
-	case_end
-
 	case_begin smarthost-1mib-small-writes
 	mx_reset s1
 	{
@@ -1064,11 +1057,23 @@ EOF
 	case_end
 
 	case_begin smarthost-proxy-stayed-up
-	# no worker died on the way, and none leaves with a sanitizer report (leaks show at exit under ASan)
+	# no worker died on the way, and none leaves anything behind (sanitizer reports, open handles)
 	check_true "daneproxy is still running" alive "$PROXY_PID"
-	stop_pid "$PROXY_PID"
-	check "worker deaths, sanitizer reports" \
-		"$(grep -E 'killed by signal|exited with|AddressSanitizer|runtime error|LeakSanitizer' "$W/proxy.err" | head -n 3 | tr '\n' '|')" ""
+	proxy_stopped_clean
+	case_end
+
+	case_begin smarthost-client-gone-while-mx-opens
+	# a daneproxy of its own (a crash here must not hide what the one before left behind)
+	smarthost_proxy || { case_end; return; }
+	mx_reset s1
+	# the client leaves while the MX session is being opened (DNS, connect, STARTTLS): the open must be
+	# cancelled, never answered into a connection that is gone; then the next client is served as usual
+	raw smarthost-client-gone-while-mx-opens dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<gone@$S>\\r\\n" close
+	tx_expect smarthost-client-gone-while-mx-opens "$R_LPORT" result=aborted
+	sh_deliver smarthost-client-gone-while-mx-opens-next dane s1 "next@$S"
+	check "the gone client's recipient at the MX" "$(grep -c '"rcpt": "gone@' "$W/spool/s1.events")" 0
+	proxy_stopped_clean
 	case_end
 }
 

@@ -269,6 +269,7 @@ static void mx_broken(struct conn *c, const struct smtp_out_reply *r)
 
 	reply(c, "451 4.4.2 connection to the destination MX lost: %s", r->error);
 	snprintf(s->final_reply, sizeof(s->final_reply), "451 4.4.2 %s", r->error);
+	s->mx = NULL;   /* smtp_out_close follows in end_transaction through the handle we forget here */
 	end_transaction(c, "deferred");
 }
 

@@ -1,7 +1,7 @@
 /*
- * getdns_uv.c - the getdns_eventloop_vmt over libuv.
+ * getdns_uv.c - the getdns_eventloop_vmt over libuv (its functions are adapter_*, libuv's own are uv_*).
  *
- * Each scheduled getdns event gets its own struct uv_event holding a uv_poll_t (when there is a file
+ * Each scheduled getdns event gets its own struct adapter_event holding a uv_poll_t (when there is a file
  * descriptor) and a uv_timer_t (when there is a timeout). clear() stops both, detaches from getdns's event and
  * closes the handles; the struct is freed in the last close callback. Callbacks never touch getdns's event
  * after getdns cleared it, which getdns may do from inside a callback.
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-struct uv_event {
+struct adapter_event {
 	getdns_eventloop_event *gev;   /* NULL once cleared */
 	struct getdns_uv *ext;
 	int fd;
@@ -26,28 +26,28 @@ struct uv_event {
 	int pending_closes;
 };
 
-static void uv_event_closed(uv_handle_t *h)
+static void adapter_event_closed(uv_handle_t *h)
 {
-	struct uv_event *e = h->data;
+	struct adapter_event *e = h->data;
 
 	if (--e->pending_closes == 0)
 		free(e);
 }
 
-/* uv_event_release - stop and close the handles; the struct goes with the last close callback. */
-static void uv_event_release(struct uv_event *e)
+/* adapter_event_release - stop and close the handles; the struct goes with the last close callback. */
+static void adapter_event_release(struct adapter_event *e)
 {
 	e->gev = NULL;
 	e->pending_closes = 0;
 	if (e->has_poll) {
 		e->pending_closes++;
 		uv_poll_stop(&e->poll);
-		uv_close((uv_handle_t *)&e->poll, uv_event_closed);
+		uv_close((uv_handle_t *)&e->poll, adapter_event_closed);
 	}
 	if (e->has_timer) {
 		e->pending_closes++;
 		uv_timer_stop(&e->timer);
-		uv_close((uv_handle_t *)&e->timer, uv_event_closed);
+		uv_close((uv_handle_t *)&e->timer, adapter_event_closed);
 	}
 	if (e->pending_closes == 0)
 		free(e);
@@ -64,7 +64,7 @@ static void uv_event_release(struct uv_event *e)
  * again on its own, so it is set after every read. TCP_NODELAY (set once per event) is the same rule for our
  * own queries, which are small writes too.
  */
-static void ack_now(const struct uv_event *e)
+static void ack_now(const struct adapter_event *e)
 {
 	int one = 1;
 
@@ -74,7 +74,7 @@ static void ack_now(const struct uv_event *e)
 
 static void on_poll(uv_poll_t *p, int status, int events)
 {
-	struct uv_event *e = p->data;
+	struct adapter_event *e = p->data;
 	getdns_eventloop_event *gev = e->gev;
 
 	if (gev == NULL)
@@ -85,7 +85,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
 	if ((events & UV_READABLE) && gev->read_cb != NULL) {
 		gev->read_cb(gev->userarg);
 		if (e->gev != gev)
-			return;   /* cleared inside the callback (a re-scheduled read acks in uv_schedule) */
+			return;   /* cleared inside the callback (a re-scheduled read acks in adapter_schedule) */
 		/* Still scheduled, so getdns has not closed the descriptor. */
 		ack_now(e);
 	}
@@ -95,17 +95,17 @@ static void on_poll(uv_poll_t *p, int status, int events)
 
 static void on_timer(uv_timer_t *t)
 {
-	struct uv_event *e = t->data;
+	struct adapter_event *e = t->data;
 	getdns_eventloop_event *gev = e->gev;
 
 	if (gev != NULL && gev->timeout_cb != NULL)
 		gev->timeout_cb(gev->userarg);
 }
 
-static getdns_return_t uv_schedule(getdns_eventloop *loop, int fd, uint64_t timeout, getdns_eventloop_event *gev)
+static getdns_return_t adapter_schedule(getdns_eventloop *loop, int fd, uint64_t timeout, getdns_eventloop_event *gev)
 {
 	struct getdns_uv *ext = (struct getdns_uv *)loop;
-	struct uv_event *e;
+	struct adapter_event *e;
 	int events = 0;
 
 	if (gev == NULL)
@@ -135,7 +135,7 @@ static getdns_return_t uv_schedule(getdns_eventloop *loop, int fd, uint64_t time
 		e->has_poll = 1;
 		events = (gev->read_cb ? UV_READABLE : 0) | (gev->write_cb ? UV_WRITABLE : 0);
 		if (uv_poll_start(&e->poll, events, on_poll) < 0) {
-			uv_event_release(e);
+			adapter_event_release(e);
 			return GETDNS_RETURN_GENERIC_ERROR;
 		}
 	}
@@ -155,7 +155,7 @@ static getdns_return_t uv_schedule(getdns_eventloop *loop, int fd, uint64_t time
  * full or its SYNs vanish. getdns reports that as a plain error; the resolver turns it into a timeout (issue 9
  * finding 14), which is what it is. getdns clears an event before it closes the socket, so fd is still valid.
  */
-static int connect_stalled(const struct uv_event *e)
+static int connect_stalled(const struct adapter_event *e)
 {
 	struct tcp_info info;
 	socklen_t len = sizeof(info);
@@ -166,10 +166,10 @@ static int connect_stalled(const struct uv_event *e)
 	return getsockopt(e->fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_SYN_SENT;
 }
 
-static getdns_return_t uv_clear(getdns_eventloop *loop, getdns_eventloop_event *gev)
+static getdns_return_t adapter_clear(getdns_eventloop *loop, getdns_eventloop_event *gev)
 {
 	struct getdns_uv *ext = (struct getdns_uv *)loop;
-	struct uv_event *e;
+	struct adapter_event *e;
 
 	if (gev == NULL || gev->ev == NULL)
 		return GETDNS_RETURN_GOOD;
@@ -177,31 +177,32 @@ static getdns_return_t uv_clear(getdns_eventloop *loop, getdns_eventloop_event *
 	if (connect_stalled(e))
 		ext->stalled_connects++;
 	gev->ev = NULL;
-	uv_event_release(e);
+	adapter_event_release(e);
 	ext->live_events--;
 	return GETDNS_RETURN_GOOD;
 }
 
-static void uv_cleanup(getdns_eventloop *loop)
+static void adapter_cleanup(getdns_eventloop *loop)
 {
 	(void)loop;   /* the loop belongs to the application */
 }
 
-static void uv_run_all(getdns_eventloop *loop)
+static void adapter_run_all(getdns_eventloop *loop)
 {
 	uv_run(((struct getdns_uv *)loop)->loop, UV_RUN_DEFAULT);
 }
 
-static void uv_run_once(getdns_eventloop *loop, int blocking)
+static void adapter_run_once(getdns_eventloop *loop, int blocking)
 {
 	uv_run(((struct getdns_uv *)loop)->loop, blocking ? UV_RUN_ONCE : UV_RUN_NOWAIT);
 }
 
-static getdns_eventloop_vmt uv_vmt = {uv_cleanup, uv_schedule, uv_clear, uv_run_all, uv_run_once};
+static getdns_eventloop_vmt adapter_vmt = {adapter_cleanup, adapter_schedule, adapter_clear, adapter_run_all,
+					   adapter_run_once};
 
 getdns_return_t getdns_uv_attach(struct getdns_uv *ext, getdns_context *context, uv_loop_t *loop)
 {
-	ext->base.vmt = &uv_vmt;
+	ext->base.vmt = &adapter_vmt;
 	ext->loop = loop;
 	ext->live_events = 0;
 	return getdns_context_set_eventloop(context, &ext->base);

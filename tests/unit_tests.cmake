@@ -46,3 +46,9 @@ add_executable(test_daemon ${CMAKE_CURRENT_LIST_DIR}/test_daemon.c)
 target_link_libraries(test_daemon PRIVATE daneproxy_daemon PkgConfig::CMOCKA)
 add_test(NAME daemon COMMAND test_daemon)
 set_tests_properties(daemon PROPERTIES TIMEOUT 60)
+
+# test_smtp_cmd: the smarthost's parser of mail clients' commands and of the end of their message content.
+add_executable(test_smtp_cmd ${CMAKE_CURRENT_LIST_DIR}/test_smtp_cmd.c)
+target_link_libraries(test_smtp_cmd PRIVATE daneproxy_daemon PkgConfig::CMOCKA)
+add_test(NAME smtp_cmd COMMAND test_smtp_cmd)
+set_tests_properties(smtp_cmd PROPERTIES TIMEOUT 60)

@@ -344,6 +344,26 @@ static void runtime_from_config(const struct config *cfg, struct runtime_options
 	memcpy(ro->digests, cfg->digests, sizeof(ro->digests));
 }
 
+void server_ca_dir(const struct config *cfg, char *dir, size_t size)
+{
+	if (cfg->state_dir[0])
+		snprintf(dir, size, "%s", cfg->state_dir);
+	else
+		ca_default_dir(dir, size);
+}
+
+int server_ca_open(const struct config *cfg, struct ca **out, char *err, size_t errlen)
+{
+	const char *permitted[CONFIG_MAX_CONSTRAINTS];
+	char dir[CONFIG_PATH_MAX];
+	size_t i;
+
+	server_ca_dir(cfg, dir, sizeof(dir));
+	for (i = 0; i < cfg->n_ca_name_constraints; i++)
+		permitted[i] = cfg->ca_name_constraints[i];
+	return ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, out, err, errlen);
+}
+
 /* system_fqdn - this host's fully qualified name (the canonical name of gethostname's), as MTAs greet with. */
 static void system_fqdn(char *out, size_t size)
 {
@@ -449,15 +469,7 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws)
 	if (cfg->n_listen > 0) {
 		/* CONNECT termination: the local CA (the supervisor created or renewed it), a server context, the leaf
 		 * cache. */
-		char dir[CONFIG_PATH_MAX];
-		const char *permitted[CONFIG_MAX_CONSTRAINTS];
-		if (cfg->state_dir[0])
-			snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
-		else
-			ca_default_dir(dir, sizeof(dir));
-		for (i = 0; i < cfg->n_ca_name_constraints; i++)
-			permitted[i] = cfg->ca_name_constraints[i];
-		if (ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, &srv.env.ca, err, sizeof(err)) < 0 ||
+		if (server_ca_open(cfg, &srv.env.ca, err, sizeof(err)) < 0 ||
 		    (srv.env.tls_server = tls_server_ctx_new(err, sizeof(err))) == NULL ||
 		    (srv.env.mint = mint_cache_new(srv.env.ca, cfg->mint_cache_size)) == NULL) {
 			fprintf(stderr, "daneproxy: CONNECT termination: %s\n", err);
@@ -467,10 +479,7 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws)
 	/* Keys and anchors read: the rest runs without root (privdrop.h). */
 	if (cfg->user[0] && srv.env.ca != NULL && geteuid() == 0) {
 		char dir[CONFIG_PATH_MAX];
-		if (cfg->state_dir[0])
-			snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
-		else
-			ca_default_dir(dir, sizeof(dir));
+		server_ca_dir(cfg, dir, sizeof(dir));
 		if (privdrop_check_dir(&pd, dir, msg, sizeof(msg)) < 0 && ws->slot_index == 0)
 			fprintf(stderr, "daneproxy: warning: %s\n", msg);
 	}

@@ -19,6 +19,7 @@
 #include "metrics.h"
 
 struct server;
+struct ca;
 
 /* What the supervisor hands a worker it forks. */
 struct worker_setup {
@@ -28,6 +29,11 @@ struct worker_setup {
 	int slot_index;                 /* 0 for the first worker of a generation (says the shared warnings) */
 	int ready_fd;                   /* one byte written once listening; -1: none */
 };
+
+/* server_ca_dir - where the local CA lives: [connect] state_dir, else the default (ca.h). */
+void server_ca_dir(const struct config *cfg, char *dir, size_t size);
+/* server_ca_open - the local CA of cfg, with its name constraints (created or renewed as ca.h says). */
+int server_ca_open(const struct config *cfg, struct ca **out, char *err, size_t errlen);
 
 /* worker_run - run one worker until a signal ends it; its exit status. */
 int worker_run(const struct config *cfg, const struct worker_setup *ws);

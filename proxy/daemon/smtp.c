@@ -62,6 +62,7 @@ struct smtp_session {
 };
 
 static void process(struct conn *c);
+static void refuse_rcpt(struct conn *c);
 
 static struct smtp_session *S(struct conn *c)
 {
@@ -262,15 +263,24 @@ static void relay_reply(struct conn *c, const struct smtp_out_reply *r, const ch
 	}
 }
 
-/* mx_broken - the session broke under a command: defer what is pending, end the transaction. */
-static void mx_broken(struct conn *c, const struct smtp_out_reply *r)
+static void continue_commands(struct conn *c);
+
+/*
+ * mx_broken - when the session broke under a command (r->error): the client is told, the transaction ends (the
+ * session with it) and the next commands are taken; 1 then, 0 for a reply.
+ */
+static int mx_broken(struct conn *c, struct smtp_out *mx, const struct smtp_out_reply *r)
 {
 	struct smtp_session *s = S(c);
 
+	if (r->error == NULL)
+		return 0;
 	reply(c, "451 4.4.2 connection to the destination MX lost: %s", r->error);
 	snprintf(s->final_reply, sizeof(s->final_reply), "451 4.4.2 %s", r->error);
-	s->mx = NULL;   /* smtp_out_close follows in end_transaction through the handle we forget here */
+	s->mx = mx;   /* closed by end_transaction */
 	end_transaction(c, "deferred");
+	continue_commands(c);
+	return 1;
 }
 
 static void continue_commands(struct conn *c)
@@ -289,9 +299,11 @@ static void on_rcpt_reply(struct smtp_out *mx, const struct smtp_out_reply *r, v
 	struct smtp_session *s = S(c);
 
 	(void)mx;
-	if (r->error != NULL) {
-		s->mx = mx;
-		mx_broken(c, r);
+	if (mx_broken(c, mx, r))
+		return;
+	if (s->refuse_code) {
+		/* The MX refused the sender (pipelined before this RCPT): its answer, not the 503 that follows it. */
+		refuse_rcpt(c);
 		continue_commands(c);
 		return;
 	}
@@ -314,7 +326,8 @@ static void on_mail_reply(struct smtp_out *mx, const struct smtp_out_reply *r, v
 	(void)mx;
 	if (r->error == NULL && r->code / 100 != 2) {
 		s->refuse_code = r->code;
-		snprintf(s->refuse_text, sizeof(s->refuse_text), "%.*s", (int)r->last_len, r->last ? r->last : "");
+		snprintf(s->refuse_text, sizeof(s->refuse_text), "%s%.*s", r->enhanced[0] ? "" : r->code / 100 == 4 ?
+			 "4.0.0 " : "5.0.0 ", (int)(r->last_len < 400 ? r->last_len : 400), r->last ? r->last : "");
 	}
 }
 
@@ -425,12 +438,8 @@ static void on_final_reply(struct smtp_out *mx, const struct smtp_out_reply *r, 
 	struct smtp_session *s = S(c);
 
 	(void)mx;
-	if (r->error != NULL) {
-		s->mx = mx;
-		mx_broken(c, r);
-		continue_commands(c);
+	if (mx_broken(c, mx, r))
 		return;
-	}
 	relay_reply(c, r, r->code / 100 == 2 ? "2.0.0" : NULL);
 	snprintf(s->final_reply, sizeof(s->final_reply), "%d %.*s", r->code, (int)r->last_len, r->last ? r->last : "");
 	end_transaction(c, r->code / 100 == 2 ? "delivered" : r->code / 100 == 4 ? "deferred" : "refused");
@@ -487,12 +496,8 @@ static void on_data_reply(struct smtp_out *mx, const struct smtp_out_reply *r, v
 	struct smtp_session *s = S(c);
 
 	(void)mx;
-	if (r->error != NULL) {
-		s->mx = mx;
-		mx_broken(c, r);
-		continue_commands(c);
+	if (mx_broken(c, mx, r))
 		return;
-	}
 	if (r->code != 354) {
 		relay_reply(c, r, NULL);
 		snprintf(s->final_reply, sizeof(s->final_reply), "%d %.*s", r->code, (int)r->last_len, r->last ? r->last : "");

@@ -385,20 +385,12 @@ static void announce(struct supervisor *sv)
 /* ca_preflight - create or renew the local CA once, here, so that workers only load it; -1 with a message. */
 static int ca_preflight(const struct config *cfg, int quiet)
 {
-	const char *permitted[CONFIG_MAX_CONSTRAINTS];
-	char dir[CONFIG_PATH_MAX], err[400];
+	char err[400];
 	struct ca *ca;
-	size_t i;
 
 	if (cfg->n_listen == 0)
 		return 0;   /* routes only: no CONNECT termination */
-	if (cfg->state_dir[0])
-		snprintf(dir, sizeof(dir), "%s", cfg->state_dir);
-	else
-		ca_default_dir(dir, sizeof(dir));
-	for (i = 0; i < cfg->n_ca_name_constraints; i++)
-		permitted[i] = cfg->ca_name_constraints[i];
-	if (ca_open_constrained(dir, permitted, cfg->n_ca_name_constraints, &ca, err, sizeof(err)) < 0) {
+	if (server_ca_open(cfg, &ca, err, sizeof(err)) < 0) {
 		fprintf(stderr, "daneproxy: CONNECT termination: %s\n", err);
 		return -1;
 	}

@@ -130,6 +130,7 @@ struct smtp_out {
 static void try_next(struct smtp_out *o);
 static void start_host(struct smtp_out *o);
 static void start_connect(struct smtp_out *o);
+static void on_timer(uv_timer_t *t);
 
 static double ms_since(uint64_t from_ns)
 {
@@ -450,8 +451,6 @@ static void on_session_reply(struct smtp_client *c, const struct smtp_reply *sr,
 }
 
 /* arm_reply_timer - a deadline while a reply is awaited (the long one for the end of data), none when idle. */
-static void on_timer(uv_timer_t *t);
-
 static void arm_reply_timer(struct smtp_out *o)
 {
 	if (o->cmd_count == 0) {
@@ -462,7 +461,7 @@ static void arm_reply_timer(struct smtp_out *o)
 		       o->cmds[o->cmd_head].is_data_end ? o->env.data_timeout_ms : o->env.reply_timeout_ms, 0);
 }
 
-/* session_push - remember the caller's callback for a command smtp_client accepted. */
+/* session_command - send line (NULL: the end of data) for the caller, its callback queued in the same order. */
 static int session_command(struct smtp_out *o, const char *line, smtp_out_reply_cb cb, void *arg)
 {
 	struct out_cmd *cmd;

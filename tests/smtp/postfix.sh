@@ -45,7 +45,7 @@ if ! command -v postfix >/dev/null || ! command -v postqueue >/dev/null || ! get
 fi
 # shellcheck source=mail.bash disable=SC1091
 . "$HERE/mail.bash"
-mail_setup postfix sendmail
+mail_setup postfix sendmail script
 PORT_BASE=6500
 
 # ---------------------------------------------------------------- the Postfix instance
@@ -124,8 +124,9 @@ pf_ready() { [ -n "$(pf_master_pid)" ] && port_listening "$PF_PORT"; }
 # postfix_start - start the instance, wait until its smtpd listens
 postfix_start() {
 	CLEANUP_HOOKS+=(postfix_stop)
-	if ! postfix -c "$PFCONF" check >"$W/postfix-check.out" 2>&1 ||
-		! postfix -c "$PFCONF" start >"$W/postfix-start.out" 2>&1; then
+	# postfix(1) reports errors on stderr only when it is a terminal: script(1) gives it one
+	if ! script -qec "postfix -c $PFCONF check" /dev/null >"$W/postfix-check.out" 2>&1 ||
+		! script -qec "postfix -c $PFCONF start" /dev/null >"$W/postfix-start.out" 2>&1; then
 		setup_fail "Postfix did not start" "$W/postfix-check.out" "$W/postfix-start.out" "$PFLOG"
 		return 1
 	fi

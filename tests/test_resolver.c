@@ -38,6 +38,7 @@
 #include <uv.h>
 
 #include "dane.h"
+#include "getdns_uv.h"   /* known_bugs only: getdns 1.6.0 driven directly, on the test's loop */
 #include "resolver.h"
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -1063,6 +1064,7 @@ struct relay {
 	enum relay_mode mode;
 	unsigned nth;              /* the mode hits every nth answer on the transports below */
 	int on_udp, on_tcp;
+	int hold_tcp;              /* answers over TCP are read and never passed on (a request stays outstanding) */
 	unsigned udp_seen, tcp_seen;
 	struct sockaddr_in upstream;
 	char spec[32];             /* "127.0.0.1@PORT" for resolver_options.upstreams */
@@ -1368,7 +1370,9 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		int rc = 0;
 
 		rl->n.answers++;
-		if (!relay_hit(rl, 1)) {
+		if (rl->hold_tcp) {
+			rl->n.dropped++;
+		} else if (!relay_hit(rl, 1)) {
 			rc = tcp_write2(c, &c->client, c->from_up.p, 2, body, blen, 0);
 		} else if (rl->mode == RELAY_DROP) {
 			rl->n.dropped++;
@@ -2970,6 +2974,124 @@ static void test_bug_cut_udp(void **state)
 }
 
 /*
+ * heap_poison - leave word in every 32-bit slot of a few MB of freed heap (blocks of 64 B to 16 KB, filled and freed;
+ * a guard block allocated after them keeps them out of the top chunk, which glibc may hand back to the kernel and
+ * get again zeroed). The allocations that follow reuse that memory; what they never initialise reads as word.
+ * Returns the guard: free it when those allocations are made.
+ */
+static void *heap_poison(uint32_t word)
+{
+	enum { N = 512 };
+	void *blocks[N], *guard;
+	size_t i, j, size;
+
+	for (i = 0; i < N; i++) {
+		volatile uint32_t *w;   /* volatile: stores into memory freed next are otherwise optimised away */
+		size = 64 * (1 + i % 256);
+		blocks[i] = malloc(size);
+		assert_non_null(blocks[i]);
+		w = blocks[i];
+		for (j = 0; j < size / sizeof(*w); j++)
+			w[j] = word;
+	}
+	guard = malloc(64);
+	assert_non_null(guard);
+	for (i = 0; i < N; i++)
+		free(blocks[i]);
+	return guard;
+}
+
+static void on_bug_answer(getdns_context *ctx, getdns_callback_type_t type, getdns_dict *resp, void *arg,
+			  getdns_transaction_t id)
+{
+	(void)ctx;
+	(void)type;
+	(void)id;
+	(*(unsigned *)arg)++;
+	getdns_dict_destroy(resp);
+}
+
+/*
+ * test_bug_udp_only_falls_back_to_tcp - getdns 1.6.0 alone (no resolver.c), a context whose transport list is UDP
+ * only, on the test's loop through our adapter, behind a relay that truncates every UDP answer. A correct stub hands
+ * the truncated answer back: a UDP-only list has nothing to fall back to. getdns 1.6.0 (stub.c, stub_udp_read_cb)
+ * checks transport_current < transport_count and then reads transports[++transport_current], one past the list:
+ * network_req_init copied only transport_count entries into the malloc'ed request, so the slot holds whatever the
+ * heap held. When that is 1201 (GETDNS_TRANSPORT_TCP), getdns connects TCP on the UDP upstream and sets the
+ * request's fd to that upstream's connection; cancelling the request (getdns_cancel_callback; also a context
+ * destroy) then re-arms the upstream's event and closes the socket under it (_getdns_cancel_stub_request), and
+ * libuv aborts on the next loop turn (epoll_ctl EPOLL_CTL_ADD: EBADF). This is the SIGABRT the relay group hit
+ * 1 run in 4-8 while resolver mode still asked over UDP: earlier self-mode UDP+TCP requests of the same size had
+ * left 1201 in that slot. Here the heap is poisoned with 1201 first, so it happens every time: the test aborts
+ * (or, if the cancel does not strike, fails on the TCP connection). With 1200 (UDP) in the slot it passes.
+ */
+static void test_bug_udp_only_falls_back_to_tcp(void **state)
+{
+	const struct bed *b = *state;
+	const char *host = bed_case(b, "SECURE")->host;
+	const char *poison = getenv("TEST_POISON");   /* another word to poison with, e.g. 1200 (UDP): then it passes */
+	getdns_transport_list_t udp_only[1] = {GETDNS_TRANSPORT_UDP};
+	uint8_t loopback[4] = {127, 0, 0, 1};
+	getdns_bindata addr = {4, loopback};
+	struct relay *rl = calloc(1, sizeof(*rl));
+	struct getdns_uv ext;
+	getdns_context *ctx = NULL;
+	getdns_list *upstreams = getdns_list_create();
+	getdns_dict *up = getdns_dict_create();
+	getdns_transaction_t id[2] = {0, 0};
+	unsigned calls = 0;
+	struct tctx t;
+	void *guard;
+
+	assert_non_null(rl);
+	tctx_open(&t, b);
+	relay_open(&t, rl, RELAY_TRUNCATE, 1);
+	rl->hold_tcp = 1;   /* so both questions are still outstanding over TCP when one is cancelled */
+	assert_int_equal(getdns_context_create(&ctx, 0), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_context_set_resolution_type(ctx, GETDNS_RESOLUTION_STUB), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_dict_set_bindata(up, "address_data", &addr), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_dict_set_int(up, "port", (uint32_t)strtoul(strchr(rl->spec, '@') + 1, NULL, 10)),
+			 GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_list_set_dict(upstreams, 0, up), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_context_set_upstream_recursive_servers(ctx, upstreams), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_context_set_dns_transport_list(ctx, 1, udp_only), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_context_set_timeout(ctx, 2000), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_uv_attach(&ext, ctx, &t.loop), GETDNS_RETURN_GOOD);
+	getdns_dict_destroy(up);
+	getdns_list_destroy(upstreams);
+
+	/* Two questions, so that the fallback connection is still in use by one when the other is cancelled. */
+	guard = heap_poison(poison != NULL ? (uint32_t)strtoul(poison, NULL, 10) : GETDNS_TRANSPORT_TCP);
+	assert_int_equal(getdns_general(ctx, host, GETDNS_RRTYPE_A, NULL, &calls, &id[0], on_bug_answer),
+			 GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_general(ctx, host, GETDNS_RRTYPE_AAAA, NULL, &calls, &id[1], on_bug_answer),
+			 GETDNS_RETURN_GOOD);
+	free(guard);
+	/* Until both truncated answers are handed back, or both questions reach the relay again over TCP (where
+	 * their answers are held back). */
+	t.timer_fired = 0;
+	uv_timer_start(&t.timer, on_timer, 3000, 0);
+	while (calls < 2 && rl->n.tcp_queries < 2 && !t.timer_fired)
+		uv_run(&t.loop, UV_RUN_ONCE);
+	uv_timer_stop(&t.timer);
+	printf("  UDP-only context, every UDP answer truncated: %u UDP + %u TCP queries (%u connections), %u of 2 "
+	       "answers back\n",
+	       rl->n.udp_queries, rl->n.tcp_queries, rl->n.tcp_conns, calls);
+	if (rl->n.tcp_conns > 0) {
+		/* Both requests' fd is now the upstream's TCP socket. Cancelling one re-arms the upstream's read event
+		 * (the other is still waiting) and closes the socket under it: libuv aborts on the next turn. */
+		printf("  cancelling the A question: getdns closes the connection the AAAA question waits on\n");
+		getdns_cancel_callback(ctx, id[0]);
+		run_for(&t, 200);
+	}
+	getdns_context_destroy(ctx);
+	tctx_close(&t);
+	assert_int_equal(rl->n.tcp_conns, 0);
+	assert_int_equal(calls, 2);
+	free(rl);
+}
+
+/*
  * test_recovery_after_close_mid - one TCP connection closed mid-answer, then a healthy upstream: lookups must
  * succeed again once the failure has left the cache. getdns 1.6.0 wedges the context (every later lookup times
  * out); the resolver replaces the context after a failure, which this test holds it to.
@@ -3371,6 +3493,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bug_drop_udp),
 		cmocka_unit_test(test_bug_cut_udp),
 		cmocka_unit_test(test_bug_resolver_getdns_fallback),
+		cmocka_unit_test(test_bug_udp_only_falls_back_to_tcp),
 	};
 	static const struct group groups[] = {
 		GROUP("cases", cases, 1),     GROUP("cache", cache, 1),     GROUP("coalesce", coalesce, 1),

@@ -1214,9 +1214,6 @@ static unsigned long stalled_connects(const struct resolver *r)
 }
 
 static void on_getdns(getdns_context *ctx, getdns_callback_type_t type, getdns_dict *resp, void *userarg,
-		      getdns_transaction_t id);
-
-static void on_getdns(getdns_context *ctx, getdns_callback_type_t type, getdns_dict *resp, void *userarg,
 		      getdns_transaction_t id)
 {
 	struct txn *t = userarg;

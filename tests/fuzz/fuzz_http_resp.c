@@ -72,6 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	piece = (data[0] & 0x3f) + 1;
 	http10 = (data[0] & 0x40) != 0;
 	http_resp_init(&resp, (data[0] & 0x80) != 0, http10 ? 0 : 1, 1, emit, &s);
+	if ((data[0] & 0x3f) % 2 == 1)
+		http_resp_expect_upgrade(&resp);   /* half the inputs come after an upgrade request */
 	data++;
 	size--;
 	while (pos < size && st == HTTP_RESP_MORE) {
@@ -88,6 +90,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s.len > 0 && memcmp(s.start, "HTTP/1.1", s.len < 8 ? s.len : 8) != 0)
 		abort();
 	if (http10 && resp.dechunk && final_head_has_te(&s))
+		abort();
+	/* a 101 switches protocols only when the request asked for it */
+	if (st == HTTP_RESP_UPGRADED && !resp.upgrade_asked)
 		abort();
 	return 0;
 }

@@ -13,6 +13,7 @@
  * Who judges DNSSEC (enum resolver_validation): in self mode getdns validates each answer to the trust anchor;
  * in resolver mode the upstream (a validating resolver on loopback) does, and an answer is secure when its AD
  * bit is set, bogus or failed when it is a SERVFAIL, insecure otherwise. Every later step is the same.
+ * Both modes ask over TCP, pipelined on one connection (context_create says why getdns 1.6.0 gets no UDP).
  *
  * Prefetch: a cache hit in the last 10% of an entry's TTL starts a refresh entry (not in the hash, linked from
  * the entry it refreshes). A successful refresh replaces the old entry; a failed one is dropped while the old
@@ -78,8 +79,6 @@ struct txn {
 	uint32_t dnssec_status;     /* GETDNS_DNSSEC_* of the reply (resolver mode: from AD/SERVFAIL), 0 if none */
 	uint32_t rcode;
 	int answered;               /* a DNS message came back (rcode is real) */
-	int on_tcp;                 /* id belongs to ctx_tcp (a truncated UDP answer asked again over TCP) */
-	int truncated;              /* the UDP answer had TC set: ask again over TCP */
 	unsigned long stalled_at_start;   /* the adapter's stalled_connects when the query left */
 	int ede;                    /* EDE info-code of the answer (or what self-validation can tell), -1 none */
 	uint32_t ttl;               /* min TTL of the used answer RRs, or the negative TTL */
@@ -134,14 +133,12 @@ struct resolver_query {
 struct resolver {
 	uv_loop_t *loop;
 	getdns_context *ctx;            /* NULL when a rebuild failed: lookups fail until the next one works */
-	getdns_context *ctx_tcp;        /* resolver mode: TCP only, for answers truncated over UDP; else NULL */
 	getdns_list *upstreams;         /* NULL: /etc/resolv.conf */
 	getdns_list *anchors;
 	getdns_dict *extensions;
 	int needs_rebuild;              /* a lookup timed out or failed: getdns may be wedged (see rebuild) */
 	uint64_t last_rebuild_ms;
 	struct getdns_uv ext;
-	struct getdns_uv ext_tcp;
 	struct resolver_options opts;
 	uv_idle_t deliver;
 	uv_timer_t deadline;
@@ -295,18 +292,24 @@ static void handle_closed(uv_handle_t *h)
 }
 
 /*
- * context_make - a getdns context from the resolver's settings on ext's loop, with the given transports;
- * -1 with err.
+ * context_create - the resolver's getdns context from its settings, on r->ext's loop; -1 with err.
+ *
+ * Transport: TCP only (one connection per upstream, queries pipelined), in both validation modes, unless opts.udp
+ * asks for UDP first with getdns's own fallback to TCP. getdns 1.6.0 cannot be given UDP safely, even alone in
+ * the transport list: on a truncated answer stub_udp_read_cb reads the transport one past the end of the list (a
+ * slot never initialised), falls back to TCP when the heap happens to hold GETDNS_TRANSPORT_TCP there, and makes
+ * the request's descriptor the upstream's shared connection; cancelling that request closes the connection under
+ * the upstream's scheduled event, and libuv aborts the process (epoll_ctl: EBADF); destroying the context closes
+ * it a second time (whatever then holds that descriptor number).
+ * test_resolver known_bugs test_bug_udp_only_falls_back_to_tcp shows it; a lost UDP answer during validation can
+ * also double-free (TESTBED.md). Over TCP neither path is reached; the upstreams are on loopback in resolver mode,
+ * where a connection costs a round trip once per idle period.
  */
-static int context_make(struct resolver *r, const getdns_transport_list_t *transports_in, size_t n_transports,
-			struct getdns_uv *ext, getdns_context **out, char *err, size_t errlen)
+static int context_create(struct resolver *r, char *err, size_t errlen)
 {
+	getdns_transport_list_t udp_tcp[2] = {GETDNS_TRANSPORT_UDP, GETDNS_TRANSPORT_TCP};
 	getdns_context *ctx = NULL;
-	getdns_transport_list_t transports[2];
-	size_t i;
 
-	for (i = 0; i < n_transports && i < 2; i++)
-		transports[i] = transports_in[i];
 	/* Without configured upstreams getdns reads /etc/resolv.conf (set_from_os = 1). */
 	if (getdns_context_create(&ctx, r->upstreams == NULL) != GETDNS_RETURN_GOOD) {
 		snprintf(err, errlen, "cannot create the getdns context");
@@ -331,13 +334,13 @@ static int context_make(struct resolver *r, const getdns_transport_list_t *trans
 	/* Resolver mode: ask for DNSSEC records and the AD bit (RFC 3225, RFC 6840 section 5.7). */
 	if (r->opts.validation == RESOLVER_VALIDATE_RESOLVER && getdns_context_set_edns_do_bit(ctx, 1) != GETDNS_RETURN_GOOD)
 		goto fail;
-	if (getdns_context_set_dns_transport_list(ctx, n_transports, transports) !=
+	if (getdns_context_set_dns_transport_list(ctx, r->opts.udp ? 2 : 1, r->opts.udp ? udp_tcp : udp_tcp + 1) !=
 	    GETDNS_RETURN_GOOD)
 		goto fail;
 	getdns_context_set_idle_timeout(ctx, 10000);
-	if (getdns_uv_attach(ext, ctx, r->loop) != GETDNS_RETURN_GOOD)
+	if (getdns_uv_attach(&r->ext, ctx, r->loop) != GETDNS_RETURN_GOOD)
 		goto fail;
-	*out = ctx;
+	r->ctx = ctx;
 	return 0;
 fail:
 	snprintf(err, errlen, "getdns configuration failed");
@@ -345,39 +348,12 @@ fail:
 	return -1;
 }
 
-/*
- * context_create - the resolver's getdns contexts. Self mode: one, TCP only (getdns 1.6.0 can double-free when a
- * UDP answer is lost mid-validation, TESTBED.md), UDP then TCP when opts.udp asks. Resolver mode: a UDP-only
- * context for every query and a TCP-only one for the answers that come back truncated: getdns's own UDP-to-TCP
- * fallback aborts the process (a socket closed under a scheduled event, test_resolver known_bugs), lost and cut
- * UDP answers were measured harmless once nothing is chased (relay group, *_resolver_udp). -1 with err.
- */
-static int context_create(struct resolver *r, char *err, size_t errlen)
-{
-	static const getdns_transport_list_t udp_tcp[2] = {GETDNS_TRANSPORT_UDP, GETDNS_TRANSPORT_TCP};
-	static const getdns_transport_list_t tcp[1] = {GETDNS_TRANSPORT_TCP};
-
-	if (r->opts.validation == RESOLVER_VALIDATE_RESOLVER) {
-		if (context_make(r, udp_tcp, r->opts.getdns_fallback ? 2 : 1, &r->ext, &r->ctx, err, errlen) < 0)
-			return -1;
-		if (context_make(r, tcp, 1, &r->ext_tcp, &r->ctx_tcp, err, errlen) < 0) {
-			getdns_context_destroy(r->ctx);
-			r->ctx = NULL;
-			return -1;
-		}
-		return 0;
-	}
-	return context_make(r, r->opts.udp ? udp_tcp : tcp, r->opts.udp ? 2 : 1, &r->ext, &r->ctx, err, errlen);
-}
-
-/* context_destroy - both contexts; getdns may still call back (harmlessly: every transaction is inactive). */
+/* context_destroy - getdns may still call back (harmlessly: every transaction is inactive). */
 static void context_destroy(struct resolver *r)
 {
 	if (r->ctx != NULL)
 		getdns_context_destroy(r->ctx);
-	if (r->ctx_tcp != NULL)
-		getdns_context_destroy(r->ctx_tcp);
-	r->ctx = r->ctx_tcp = NULL;
+	r->ctx = NULL;
 }
 
 int resolver_new(uv_loop_t *loop, const struct resolver_options *opts, struct resolver **out, char *err,
@@ -707,8 +683,8 @@ static void txn_cancel(struct resolver *r, struct txn *t)
 	if (!t->active)
 		return;
 	t->active = 0;
-	if ((t->on_tcp ? r->ctx_tcp : r->ctx) != NULL)
-		getdns_cancel_callback(t->on_tcp ? r->ctx_tcp : r->ctx, t->id);
+	if (r->ctx != NULL)
+		getdns_cancel_callback(r->ctx, t->id);
 }
 
 /* entry_finish - freeze the result, cache it, wake the waiters. */
@@ -994,7 +970,7 @@ static int signature_ede(getdns_dict *reply)
 /*
  * reply_complete - every record the header counts was parsed. getdns 1.6.0 accepts a message cut short (no TC
  * bit) and returns the records that fit: in resolver mode nothing would notice, since the AD bit sits in the
- * header (test_relay_cut_resolver_udp). Self mode does not need this: the signatures no longer verify.
+ * header (test_relay_cut_resolver). Self mode does not need this: the signatures no longer verify.
  */
 static int reply_complete(getdns_dict *reply)
 {
@@ -1047,14 +1023,12 @@ static void txn_absorb(struct txn *t, getdns_callback_type_t type, getdns_dict *
 	getdns_dict_get_int(reply, "/header/rcode", &t->rcode);
 	if (t->e->r->opts.validation == RESOLVER_VALIDATE_RESOLVER) {
 		/* The upstream's verdict: AD = secure; a SERVFAIL naming a DNSSEC reason = bogus (indeterminate for 5);
-		 * any other SERVFAIL is a failure, never "insecure"; an answer without AD is unsigned. */
+		 * any other SERVFAIL is a failure, never "insecure"; an answer without AD is unsigned. A truncated
+		 * answer (TC: getdns could not ask again over TCP) or one cut short holds part of the RRset at most:
+		 * a failure, never a partial result. */
 		getdns_dict_get_int(reply, "/header/ad", &ad);
 		getdns_dict_get_int(reply, "/header/tc", &tc);
-		if (tc && !t->on_tcp) {
-			t->truncated = 1;
-			return;
-		}
-		if (!reply_complete(reply)) {
+		if (tc || !reply_complete(reply)) {
 			t->answered = 0;
 			t->failed = 1;
 			t->ede = RESOLVER_EDE_INVALID_DATA;
@@ -1380,33 +1354,7 @@ static void entry_advance(struct entry *e)
 
 static unsigned long stalled_connects(const struct resolver *r)
 {
-	return r->ext.stalled_connects + r->ext_tcp.stalled_connects;
-}
-
-static void on_getdns(getdns_context *ctx, getdns_callback_type_t type, getdns_dict *resp, void *userarg,
-		      getdns_transaction_t id);
-
-/* txn_retry_tcp - resolver mode: the UDP answer was truncated; the same question over the TCP-only context. */
-static void txn_retry_tcp(struct txn *t)
-{
-	struct resolver *r = t->e->r;
-
-	txn_release(t);
-	t->truncated = 0;
-	t->answered = 0;
-	t->rcode = 0;
-	t->dnssec_status = 0;
-	t->ede = RESOLVER_EDE_NONE;
-	t->on_tcp = 1;
-	t->done = 0;
-	t->active = 1;
-	r->stats.queries++;
-	if (r->ctx_tcp == NULL || getdns_general(r->ctx_tcp, t->qname, txn_rrtype[t->kind], r->extensions, t, &t->id,
-						 on_getdns) != GETDNS_RETURN_GOOD) {
-		t->active = 0;
-		t->done = 1;
-		t->failed = 1;
-	}
+	return r->ext.stalled_connects;
 }
 
 static void on_getdns(getdns_context *ctx, getdns_callback_type_t type, getdns_dict *resp, void *userarg,
@@ -1425,16 +1373,6 @@ static void on_getdns(getdns_context *ctx, getdns_callback_type_t type, getdns_d
 	t->active = 0;
 	t->done = 1;
 	txn_absorb(t, type, resp);
-	if (t->truncated) {
-		getdns_dict_destroy(resp);
-		txn_retry_tcp(t);
-		if (t->active)
-			return;
-		r->in_callback++;
-		entry_advance(t->e);
-		r->in_callback--;
-		return;
-	}
 	/* An error after a TCP connect that never completed is the upstream not answering: a timeout. */
 	if (t->failed && !t->answered && t->ede < 0 && stalled_connects(r) != t->stalled_at_start) {
 		t->failed = 0;

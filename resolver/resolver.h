@@ -3,9 +3,10 @@
  * the host's A and AAAA records and its TLSA RRset at _<port>._tcp.<host>, on the caller's libuv loop; and for
  * mail, a destination domain's MX RRset (resolver_lookup_mx) and a host's addresses alone (resolver_lookup_addrs).
  *
- * getdns runs in stub mode. With validation = self (the default) it validates DNSSEC itself against configured
- * trust anchors; with validation = resolver it only asks a validating resolver on loopback (DO bit set) and takes
- * the AD bit of its answers as the verdict. No getdns type leaves resolver/: callers get the plain result below.
+ * getdns runs in stub mode, over TCP unless opts.udp asks for UDP. With validation = self (the default) it
+ * validates DNSSEC itself against configured trust anchors; with validation = resolver it only asks a validating
+ * resolver on loopback (DO bit set) and takes the AD bit of its answers as the verdict. No getdns type leaves
+ * resolver/: callers get the plain result below.
  * Results are cached (TTL-bounded, LRU, count-bounded), concurrent lookups of one (host, port) share one set of
  * queries, and an entry used in the last 10% of its TTL is refreshed in the background.
  */
@@ -117,13 +118,12 @@ struct resolver_options {
 	unsigned ttl_max;               /* clamp, seconds; 0 = 3600 */
 	unsigned failure_ttl;           /* how long bogus/timeout/failure results are cached; 0 = 2 */
 	int ttls_literal;               /* 1: ttl_min and failure_ttl of 0 mean 0 (no minimum, failures not cached) */
-	int udp;                        /* self mode: 1 UDP first with TCP fallback, 0 (default) TCP only (see
-					 * TESTBED.md); resolver mode always asks over UDP and asks truncated
-					 * answers again over TCP itself */
+	int udp;                        /* 0 (default): TCP only, queries pipelined on one connection per
+					 * upstream, in both validation modes. 1: UDP first with getdns's own
+					 * fallback to TCP, for `lookup --udp` only: getdns 1.6.0 can double-free on
+					 * a lost UDP answer and abort the process on a truncated one, even with UDP
+					 * alone in its transport list (test_resolver known_bugs) */
 	enum resolver_validation validation;   /* resolver: every upstream must be a loopback address */
-	int getdns_fallback;            /* resolver mode, tests only: let getdns 1.6.0 fall back from UDP to TCP
-					 * itself instead of asking truncated questions again over TCP (it aborts:
-					 * test_resolver known_bugs test_bug_resolver_getdns_fallback) */
 	resolver_usable_fn usable;      /* NULL: every record with usage<=3, selector<=1, mtype<=2 counts as usable */
 	void *usable_arg;
 };

@@ -7,8 +7,9 @@
 #
 # test_resolver runs one group of tests per ctest test (each its own process): `test_resolver GROUP [TEST]`.
 # The group known_bugs is deliberately not registered: it reproduces getdns 1.6.0 defects (hangs, a double free,
-# an abort in its own UDP-to-TCP fallback). With unbound installed the bed also runs a validating unbound, and the
-# resolver-mode tests use it (they skip without it).
+# an abort in its own UDP-to-TCP fallback, which it takes even with UDP alone in its transport list; the resolver
+# therefore asks over TCP only in both validation modes). With unbound installed the bed also runs a validating
+# unbound, and the resolver-mode tests use it (they skip without it).
 
 set(DANEPROXY_TESTBED ${CMAKE_CURRENT_LIST_DIR}/testbed/testbed.sh)
 set(DANEPROXY_DNSBED_DIR ${CMAKE_BINARY_DIR}/dnsbed)

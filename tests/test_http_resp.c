@@ -40,6 +40,8 @@ struct result {
 	struct sink out;
 };
 
+static int upgrade_asked;   /* run(): the request asked to upgrade */
+
 /* run - feed [in, in + len) piece bytes at a time (0: all at once); eof: the origin closes at the end. */
 static struct result *run(const char *in, size_t len, size_t piece, int head, int minor, int keep, int eof)
 {
@@ -48,6 +50,8 @@ static struct result *run(const char *in, size_t len, size_t piece, int head, in
 	size_t pos = 0, n, consumed;
 
 	http_resp_init(r, head, minor, keep, sink_emit, &res->out);
+	if (upgrade_asked)
+		http_resp_expect_upgrade(r);
 	res->st = HTTP_RESP_MORE;
 	while (pos < len) {
 		n = piece == 0 || len - pos < piece ? len - pos : piece;
@@ -177,10 +181,26 @@ static void test_upgrade(void **state)
 	static const char in[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 				 "Sec-WebSocket-Accept: x\r\n\r\n\x81\x02hi";
 
+	struct result *res;
+
 	(void)state;
+	upgrade_asked = 1;
 	expect(in, 0, 1, 1, 0, HTTP_RESP_UPGRADED,
 	       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x\r\nConnection: upgrade\r\n\r\n",
 	       strlen(in) - 4, 0);
+	upgrade_asked = 0;
+	/* A 101 to a request that asked for no upgrade: an error before a byte reaches the client (a raw relay would
+	 * hand the client's next requests to this origin). */
+	res = run(in, strlen(in), 0, 0, 1, 1, 0);
+	assert_int_equal(res->st, HTTP_RESP_ERROR);
+	assert_string_equal(res->error, "http_protocol_error");
+	assert_non_null(strstr(res->why, "asked for no upgrade"));
+	assert_int_equal(res->out.len, 0);
+	test_free(res);
+	res = run("HTTP/1.1 101 Switching Protocols\r\n\r\n", 36, 1, 0, 1, 1, 0);
+	assert_int_equal(res->st, HTTP_RESP_ERROR);
+	assert_int_equal(res->out.len, 0);
+	test_free(res);
 }
 
 static void test_errors(void **state)
@@ -191,6 +211,11 @@ static void test_errors(void **state)
 	int i;
 
 	(void)state;
+	res = run("HTTP/1.1 1 200 OK\r\nContent-Length: 0\r\n\r\n", 40, 0, 0, 1, 1, 0);
+	assert_int_equal(res->st, HTTP_RESP_ERROR);
+	assert_string_equal(res->error, "http_protocol_error");
+	assert_int_equal(res->out.len, 0);
+	test_free(res);
 	res = run("SMTP 220 hello\r\n", 16, 0, 0, 1, 1, 0);
 	assert_int_equal(res->st, HTTP_RESP_ERROR);
 	assert_string_equal(res->error, "http_protocol_error");

@@ -6,12 +6,13 @@
  * lookups of their MX hosts (TESTBED_MXHOST_CASES) at the SMTP port, the result cache (hits, TTL expiry, the count
  * bound, failure TTL), coalescing of concurrent lookups, cancellation (also from callbacks and by resolver_free),
  * timeouts against a server that never answers, and resilience behind an in-process lossy DNS relay (dropped,
- * truncated, cut answers, TCP connections closed mid-answer, parallel TCP fallback). It prints the measured
- * figures (latency, DNS queries on the wire) so that `ctest -V` shows them.
+ * truncated, cut answers, TCP connections closed mid-answer, parallel lookups on one TCP connection) in both
+ * validation modes. It prints the measured figures (latency, DNS queries on the wire) so that `ctest -V` shows them.
  *
  * Usage: TESTBED_ENV=DIR/testbed.env test_resolver [GROUP [TEST]]. GROUP is one of the names in main() (without it
  * every default group runs), TEST the function name of one of its tests. The group known_bugs runs only when named:
- * it reproduces getdns 1.6.0 defects (UDP fallback hangs and double free, no recovery after a broken TCP connection).
+ * it reproduces getdns 1.6.0 defects (UDP: fallback hangs, a double free, a UDP-only context falling back to TCP on a
+ * socket it then closes under a scheduled event; no recovery after a broken TCP connection).
  * Each test has its own uv_loop_t and ends by freeing the resolver, running the loop until no handle is left and
  * asserting uv_loop_close() == 0. Nothing sleeps: the loop runs with uv timers as deadlines.
  * Expectations come from testbed.env and from the bed's own NSD (the TLSA RRsets, fetched over plain TCP), never
@@ -40,6 +41,7 @@
 #include <uv.h>
 
 #include "dane.h"
+#include "getdns_uv.h"   /* known_bugs only: getdns 1.6.0 driven directly, on the test's loop */
 #include "resolver.h"
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -770,6 +772,7 @@ struct tctx {
 	unsigned done;             /* callbacks so far */
 	int in_lookup;             /* inside resolver_lookup(): a callback now would be synchronous */
 	enum resolver_validation validation;   /* relays lead to unbound and relay_opts asks for resolver mode */
+	uint32_t poison;           /* run_wave: heap_poison(poison) before the lookups start, when not 0 */
 	unsigned sync_calls;
 };
 
@@ -1071,6 +1074,7 @@ struct relay {
 	enum relay_mode mode;
 	unsigned nth;              /* the mode hits every nth answer on the transports below */
 	int on_udp, on_tcp;
+	int hold_tcp;              /* answers over TCP are read and never passed on (a request stays outstanding) */
 	unsigned udp_seen, tcp_seen;
 	struct sockaddr_in upstream;
 	char spec[32];             /* "127.0.0.1@PORT" for resolver_options.upstreams */
@@ -1376,7 +1380,9 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		int rc = 0;
 
 		rl->n.answers++;
-		if (!relay_hit(rl, 1)) {
+		if (rl->hold_tcp) {
+			rl->n.dropped++;
+		} else if (!relay_hit(rl, 1)) {
 			rc = tcp_write2(c, &c->client, c->from_up.p, 2, body, blen, 0);
 		} else if (rl->mode == RELAY_DROP) {
 			rl->n.dropped++;
@@ -1593,7 +1599,7 @@ static void run_case_matrix(void **state, int udp, size_t port_index, enum resol
 	if (!run_until(&t, &t.done, (unsigned)b->n_cases, 15000))
 		fail_msg("only %u of %zu lookups finished within 15 s", t.done, b->n_cases);
 	printf("  case matrix, port %u, validation %s, %s:\n", port, resolver_validation_name(validation),
-	       validation == RESOLVER_VALIDATE_RESOLVER ? "UDP then TCP" : udp ? "UDP then TCP" : "TCP only");
+	       udp ? "UDP then TCP" : "TCP only");
 	for (i = 0; i < b->n_cases; i++) {
 		int ok = l[i].calls == 1 && check_exact(b, &x[i], &l[i].res, 0, why, sizeof(why)) == 0;
 		if (l[i].calls != 1)
@@ -2958,6 +2964,34 @@ static void print_counts(const char *label, const struct relay *rl, const unsign
 	       rl->n.answers, rl->n.dropped, rl->n.truncated, rl->n.cut, rl->n.closed_mid);
 }
 
+/*
+ * heap_poison - leave word in every 32-bit slot of a few MB of freed heap (blocks of 64 B to 16 KB, filled and freed;
+ * a guard block allocated after them keeps them out of the top chunk, which glibc may hand back to the kernel and
+ * get again zeroed). The allocations that follow reuse that memory; what they never initialise reads as word.
+ * Returns the guard: free it when those allocations are made.
+ */
+static void *heap_poison(uint32_t word)
+{
+	enum { N = 512 };
+	void *blocks[N], *guard;
+	size_t i, j, size;
+
+	for (i = 0; i < N; i++) {
+		volatile uint32_t *w;   /* volatile: stores into memory freed next are otherwise optimised away */
+		size = 64 * (1 + i % 256);
+		blocks[i] = malloc(size);
+		assert_non_null(blocks[i]);
+		w = blocks[i];
+		for (j = 0; j < size / sizeof(*w); j++)
+			w[j] = word;
+	}
+	guard = malloc(64);
+	assert_non_null(guard);
+	for (i = 0; i < N; i++)
+		free(blocks[i]);
+	return guard;
+}
+
 /* run_wave - every case at port at once on a fresh resolver; classify each; freed afterwards. */
 static void run_wave(struct tctx *t, const struct resolver_options *o, uint16_t port, int strict,
 		     unsigned counts[V_COUNT])
@@ -2966,6 +3000,7 @@ static void run_wave(struct tctx *t, const struct resolver_options *o, uint16_t 
 	struct expect *x = calloc(b->n_cases, sizeof(*x));
 	struct lk *l = calloc(b->n_cases, sizeof(*l));
 	unsigned start = t->done, timeout = o->timeout_ms ? o->timeout_ms : 5000;
+	void *guard;
 	size_t i;
 	char why[512];
 	int wrong = 0;
@@ -2975,8 +3010,10 @@ static void run_wave(struct tctx *t, const struct resolver_options *o, uint16_t 
 	for (i = 0; i < b->n_cases; i++)
 		expect_build(b, &b->cases[i], port, &x[i]);
 	tctx_resolver(t, o);
+	guard = t->poison ? heap_poison(t->poison) : NULL;
 	for (i = 0; i < b->n_cases; i++)
 		lk_start(t, &l[i], b->cases[i].host, port);
+	free(guard);
 	if (!run_until(t, &t->done, start + (unsigned)b->n_cases, timeout + 5000))
 		fail_msg("hang: %u of %zu lookups answered %u ms after a lookup timeout of %u ms", t->done - start,
 			 b->n_cases, timeout + 5000, timeout);
@@ -2989,7 +3026,8 @@ static void run_wave(struct tctx *t, const struct resolver_options *o, uint16_t 
 			   : check_tolerant(b, &x[i], &l[i].res, why, sizeof(why));
 		counts[v]++;
 		if (v == V_WRONG) {
-			printf("    WRONG %s %s:%u: %s\n", b->cases[i].name, b->cases[i].host, port, why);
+			printf("    WRONG %s %s:%u after %.1f ms: %s\n", b->cases[i].name, b->cases[i].host, port,
+			       lk_ms(&l[i]), why);
 			wrong = 1;
 		}
 	}
@@ -3037,9 +3075,11 @@ static void run_lossy(void **state, enum relay_mode mode, const unsigned *nths, 
 	assert_int_equal(counts[V_WRONG], 0);
 	if (strict)
 		assert_int_equal(counts[V_EXACT], waves * b->n_cases);
+	if (!udp)
+		assert_int_equal(rl->n.udp_queries, 0);   /* TCP only means TCP only */
 	switch (mode) {
 	case RELAY_DROP: assert_true(rl->n.dropped > 0); break;
-	case RELAY_TRUNCATE: assert_true(rl->n.truncated > 0 && rl->n.tcp_queries > 0); break;
+	case RELAY_TRUNCATE: assert_true(udp ? rl->n.truncated > 0 && rl->n.tcp_queries > 0 : rl->n.truncated == 0); break;
 	case RELAY_CUT: assert_true(rl->n.cut > 0); break;
 	case RELAY_CLOSE_MID: assert_true(rl->n.closed_mid > 0); break;
 	default: break;
@@ -3179,44 +3219,80 @@ static void test_relay_close_mid_tcp(void **state)
 }
 
 /*
- * Resolver mode over UDP (validation = resolver always asks UDP first, TCP on truncation): behind the relay in
- * front of the bed's unbound, the same abuse that crashes getdns 1.6.0 in self mode (known_bugs) must neither
- * crash nor give a wrong answer. These tests are why resolver mode may use UDP and self mode may not.
+ * Resolver mode (validation = resolver) asks over TCP only, like self mode: getdns 1.6.0 cannot be given UDP, not
+ * even alone (known_bugs test_bug_udp_only_falls_back_to_tcp: the SIGABRT this group hit 1 run in 4-8 while resolver
+ * mode asked over UDP). Behind the relay in front of the bed's unbound, the same abuse as in self mode must neither
+ * crash nor give a wrong answer, and no query may leave over UDP.
  */
-static void test_relay_pass_resolver_udp(void **state)
+static void test_relay_pass_resolver(void **state)
 {
-	run_pass(state, 1, 1, RESOLVER_VALIDATE_RESOLVER);
+	run_pass(state, 0, 1, RESOLVER_VALIDATE_RESOLVER);
 }
 
-static void test_relay_drop_resolver_udp(void **state)
+static void test_relay_drop_resolver(void **state)
 {
 	static const unsigned nths[] = {5, 11, 3, 17, 7, 13};
 
-	run_lossy(state, RELAY_DROP, nths, 6, 1, 0, RESOLVER_VALIDATE_RESOLVER);
+	run_lossy(state, RELAY_DROP, nths, 6, 0, 0, RESOLVER_VALIDATE_RESOLVER);
 }
 
-/* Truncation loses nothing: every result exact after TCP fallback. */
-static void test_relay_truncate_resolver_udp(void **state)
-{
-	static const unsigned nths[] = {1, 2, 3};
-
-	run_lossy(state, RELAY_TRUNCATE, nths, 3, 1, 1, RESOLVER_VALIDATE_RESOLVER);
-}
-
-static void test_relay_cut_resolver_udp(void **state)
+/* Answers cut in half (malformed, no TC): failures (Invalid Data), never a partial RRset taken for the whole. */
+static void test_relay_cut_resolver(void **state)
 {
 	static const unsigned nths[] = {3, 7, 13, 5};
 
-	run_lossy(state, RELAY_CUT, nths, 4, 1, 0, RESOLVER_VALIDATE_RESOLVER);
+	run_lossy(state, RELAY_CUT, nths, 4, 0, 0, RESOLVER_VALIDATE_RESOLVER);
 }
 
-static void test_relay_parallel_truncated_resolver(void **state);
+static void test_relay_close_mid_resolver(void **state)
+{
+	static const unsigned nths[] = {4, 9, 2};
+
+	run_lossy(state, RELAY_CLOSE_MID, nths, 3, 0, 0, RESOLVER_VALIDATE_RESOLVER);
+}
 
 /*
- * run_parallel_truncated - every UDP answer truncated (opts.udp = 1), so every query (the big TLSA RRset at every
- * port, DNSKEY and DS included) retries over TCP at once: the BIG case at every port three times, then every case.
+ * test_relay_truncate_resolver_poisoned - resolver mode, a relay that truncates every UDP answer, and the heap
+ * poisoned with GETDNS_TRANSPORT_TCP before the lookups start (what earlier UDP+TCP requests leave behind by
+ * chance): nothing may reach getdns's UDP path. No UDP on the wire, every result exact, the process alive. It
+ * aborted 5 runs in 5 while resolver mode asked over UDP.
  */
-static void run_parallel_truncated(void **state, int strict, enum resolver_validation validation)
+static void test_relay_truncate_resolver_poisoned(void **state)
+{
+	static const unsigned nths[] = {1, 1, 1};
+	const struct bed *b = *state;
+	struct relay *rl = calloc(1, sizeof(*rl));
+	unsigned counts[V_COUNT] = {0};
+	struct resolver_options o;
+	struct tctx t;
+	size_t w;
+
+	assert_non_null(rl);
+	tctx_open(&t, b);
+	t.validation = RESOLVER_VALIDATE_RESOLVER;
+	need_unbound(b);
+	relay_open(&t, rl, RELAY_TRUNCATE, 1);
+	relay_opts(&t, rl, &o);
+	o.timeout_ms = 2000;
+	t.poison = GETDNS_TRANSPORT_TCP;
+	for (w = 0; w < 3; w++) {
+		rl->nth = nths[w];
+		run_wave(&t, &o, b->ports[w % b->n_ports], 1, counts);
+	}
+	print_counts("resolver mode, heap poisoned, every UDP answer truncated", rl, counts);
+	assert_int_equal(counts[V_EXACT], 3 * b->n_cases);
+	assert_int_equal(rl->n.udp_queries, 0);
+	tctx_close(&t);
+	free(rl);
+}
+
+/*
+ * run_parallel_truncated - the BIG case at every port three times at once, then every case, three rounds, behind a
+ * relay that truncates every UDP answer. With udp (UDP then TCP) every query (the big TLSA RRset at every port,
+ * DNSKEY and DS included) falls back to TCP at once; without, they all share one pipelined TCP connection and
+ * nothing may go over UDP.
+ */
+static void run_parallel_truncated(void **state, int strict, enum resolver_validation validation, int udp)
 {
 	const struct bed *b = *state;
 	const struct bed_case *big = bed_case(b, "BIG");
@@ -3242,7 +3318,7 @@ static void run_parallel_truncated(void **state, int strict, enum resolver_valid
 		need_unbound(b);
 	relay_open(&t, rl, RELAY_TRUNCATE, 1);
 	relay_opts(&t, rl, &o);
-	o.udp = 1;
+	o.udp = udp;
 	o.timeout_ms = 1000;
 	for (w = 0; w < 3; w++) {
 		unsigned start = t.done;
@@ -3267,9 +3343,14 @@ static void run_parallel_truncated(void **state, int strict, enum resolver_valid
 		/* And every case at once. */
 		run_wave(&t, &o, b->ports[w % b->n_ports], strict, counts);
 	}
-	print_counts("parallel truncated (BIG at every port x3, then every case), UDP then TCP", rl, counts);
+	print_counts(udp ? "parallel truncated (BIG at every port x3, then every case), UDP then TCP"
+			 : "parallel (BIG at every port x3, then every case), TCP only",
+		     rl, counts);
 	assert_int_equal(counts[V_WRONG], 0);
-	assert_true(rl->n.truncated > 0);
+	if (udp)
+		assert_true(rl->n.truncated > 0);
+	else
+		assert_int_equal(rl->n.udp_queries, 0);
 	assert_true(rl->n.tcp_queries > 0);
 	tctx_close(&t);
 	free(l);
@@ -3277,9 +3358,10 @@ static void run_parallel_truncated(void **state, int strict, enum resolver_valid
 	free(rl);
 }
 
-static void test_relay_parallel_truncated_resolver(void **state)
+/* test_relay_parallel_big_resolver - resolver mode: 2.2 KB answers, many at once on one connection, all exact. */
+static void test_relay_parallel_big_resolver(void **state)
 {
-	run_parallel_truncated(state, 1, RESOLVER_VALIDATE_RESOLVER);
+	run_parallel_truncated(state, 1, RESOLVER_VALIDATE_RESOLVER, 0);
 }
 
 /*
@@ -3304,12 +3386,12 @@ static void test_bug_truncate_udp_exact(void **state)
 /* test_bug_parallel_truncated - the brief's parallel TCP fallback (BIG, opts.udp = 1): never crash. */
 static void test_bug_parallel_truncated(void **state)
 {
-	run_parallel_truncated(state, 0, RESOLVER_VALIDATE_SELF);
+	run_parallel_truncated(state, 0, RESOLVER_VALIDATE_SELF, 1);
 }
 
 static void test_bug_parallel_truncated_exact(void **state)
 {
-	run_parallel_truncated(state, 1, RESOLVER_VALIDATE_SELF);
+	run_parallel_truncated(state, 1, RESOLVER_VALIDATE_SELF, 1);
 }
 
 /* test_bug_pass_udp_concurrent - UDP first through a lossless relay: every concurrent lookup must succeed. */
@@ -3319,10 +3401,12 @@ static void test_bug_pass_udp_concurrent(void **state)
 }
 
 /*
- * test_bug_resolver_getdns_fallback - resolver mode with getdns's own UDP-to-TCP fallback (opts.getdns_fallback):
- * every answer truncated, as for BIG. getdns 1.6.0 aborts the process (libuv: epoll_ctl on a socket it closed
- * under a scheduled event; 3 runs in 4 here) or leaves half the lookups to time out; the resolver therefore asks
- * truncated questions again itself on a TCP-only context (test_relay_truncate_resolver_udp: all exact).
+ * test_bug_resolver_getdns_fallback - resolver mode over UDP with getdns's own fallback to TCP (opts.udp = 1, what
+ * `lookup --udp --validation resolver` asks for), every answer truncated, as for BIG. getdns 1.6.0 aborts the
+ * process (libuv: epoll_ctl on a socket it closed under a scheduled event, the request's fd being the upstream's
+ * shared connection; 4 runs in 4 here) or leaves half the lookups to time out. Resolver mode asks over TCP only by
+ * default (test_relay_parallel_big_resolver: all exact); asking truncated questions again on a TCP-only context
+ * of our own was not enough, since a UDP-only context falls back too (test_bug_udp_only_falls_back_to_tcp).
  */
 static void test_bug_resolver_getdns_fallback(void **state)
 {
@@ -3338,7 +3422,7 @@ static void test_bug_resolver_getdns_fallback(void **state)
 	t.validation = RESOLVER_VALIDATE_RESOLVER;
 	relay_open(&t, rl, RELAY_TRUNCATE, 1);
 	relay_opts(&t, rl, &o);
-	o.getdns_fallback = 1;
+	o.udp = 1;
 	o.timeout_ms = 1000;
 	run_wave(&t, &o, b->ports[0], 1, counts);
 	print_counts("resolver mode, getdns's own fallback, every UDP answer truncated", rl, counts);
@@ -3362,12 +3446,104 @@ static void test_bug_cut_udp(void **state)
 	run_lossy(state, RELAY_CUT, nths, 4, 1, 0, RESOLVER_VALIDATE_SELF);
 }
 
+static void on_bug_answer(getdns_context *ctx, getdns_callback_type_t type, getdns_dict *resp, void *arg,
+			  getdns_transaction_t id)
+{
+	(void)ctx;
+	(void)type;
+	(void)id;
+	(*(unsigned *)arg)++;
+	getdns_dict_destroy(resp);
+}
+
 /*
- * test_recovery_after_close_mid - one TCP connection closed mid-answer, then a healthy upstream: lookups must
- * succeed again once the failure has left the cache. getdns 1.6.0 wedges the context (every later lookup times
- * out); the resolver replaces the context after a failure, which this test holds it to.
+ * test_bug_udp_only_falls_back_to_tcp - getdns 1.6.0 alone (no resolver.c), a context whose transport list is UDP
+ * only, on the test's loop through our adapter, behind a relay that truncates every UDP answer. A correct stub hands
+ * the truncated answer back: a UDP-only list has nothing to fall back to. getdns 1.6.0 (stub.c, stub_udp_read_cb)
+ * checks transport_current < transport_count and then reads transports[++transport_current], one past the list:
+ * network_req_init copied only transport_count entries into the malloc'ed request, so the slot holds whatever the
+ * heap held. When that is 1201 (GETDNS_TRANSPORT_TCP), getdns connects TCP on the UDP upstream and sets the
+ * request's fd to that upstream's connection; cancelling the request (getdns_cancel_callback; also a context
+ * destroy) then re-arms the upstream's event and closes the socket under it (_getdns_cancel_stub_request), and
+ * libuv aborts on the next loop turn (epoll_ctl EPOLL_CTL_ADD: EBADF). This is the SIGABRT the relay group hit
+ * 1 run in 4-8 while resolver mode still asked over UDP: earlier self-mode UDP+TCP requests of the same size had
+ * left 1201 in that slot. Here the heap is poisoned with 1201 first, so it happens every time: the test aborts
+ * (or, if the cancel does not strike, fails on the TCP connection). With 1200 (UDP) in the slot it passes
+ * (TEST_POISON=1200). An ASan build hides it (ASan fills new blocks with 0xbe and delays reuse) unless run with
+ * ASAN_OPTIONS=quarantine_size_mb=0:max_malloc_fill_size=0.
  */
-static void test_recovery_after_close_mid(void **state)
+static void test_bug_udp_only_falls_back_to_tcp(void **state)
+{
+	const struct bed *b = *state;
+	const char *host = bed_case(b, "SECURE")->host;
+	const char *poison = getenv("TEST_POISON");   /* another word to poison with, e.g. 1200 (UDP): then it passes */
+	getdns_transport_list_t udp_only[1] = {GETDNS_TRANSPORT_UDP};
+	uint8_t loopback[4] = {127, 0, 0, 1};
+	getdns_bindata addr = {4, loopback};
+	struct relay *rl = calloc(1, sizeof(*rl));
+	struct getdns_uv ext;
+	getdns_context *ctx = NULL;
+	getdns_list *upstreams = getdns_list_create();
+	getdns_dict *up = getdns_dict_create();
+	getdns_transaction_t id[2] = {0, 0};
+	unsigned calls = 0;
+	struct tctx t;
+	void *guard;
+
+	assert_non_null(rl);
+	tctx_open(&t, b);
+	relay_open(&t, rl, RELAY_TRUNCATE, 1);
+	rl->hold_tcp = 1;   /* so both questions are still outstanding over TCP when one is cancelled */
+	assert_int_equal(getdns_context_create(&ctx, 0), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_context_set_resolution_type(ctx, GETDNS_RESOLUTION_STUB), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_dict_set_bindata(up, "address_data", &addr), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_dict_set_int(up, "port", (uint32_t)strtoul(strchr(rl->spec, '@') + 1, NULL, 10)),
+			 GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_list_set_dict(upstreams, 0, up), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_context_set_upstream_recursive_servers(ctx, upstreams), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_context_set_dns_transport_list(ctx, 1, udp_only), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_context_set_timeout(ctx, 2000), GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_uv_attach(&ext, ctx, &t.loop), GETDNS_RETURN_GOOD);
+	getdns_dict_destroy(up);
+	getdns_list_destroy(upstreams);
+
+	/* Two questions, so that the fallback connection is still in use by one when the other is cancelled. */
+	guard = heap_poison(poison != NULL ? (uint32_t)strtoul(poison, NULL, 10) : GETDNS_TRANSPORT_TCP);
+	assert_int_equal(getdns_general(ctx, host, GETDNS_RRTYPE_A, NULL, &calls, &id[0], on_bug_answer),
+			 GETDNS_RETURN_GOOD);
+	assert_int_equal(getdns_general(ctx, host, GETDNS_RRTYPE_AAAA, NULL, &calls, &id[1], on_bug_answer),
+			 GETDNS_RETURN_GOOD);
+	free(guard);
+	/* Until both truncated answers are handed back, or both questions reach the relay again over TCP (where
+	 * their answers are held back). */
+	t.timer_fired = 0;
+	uv_timer_start(&t.timer, on_timer, 3000, 0);
+	while (calls < 2 && rl->n.tcp_queries < 2 && !t.timer_fired)
+		uv_run(&t.loop, UV_RUN_ONCE);
+	uv_timer_stop(&t.timer);
+	printf("  UDP-only context, every UDP answer truncated: %u UDP + %u TCP queries (%u connections), %u of 2 "
+	       "answers back\n",
+	       rl->n.udp_queries, rl->n.tcp_queries, rl->n.tcp_conns, calls);
+	if (rl->n.tcp_conns > 0) {
+		/* Both requests' fd is now the upstream's TCP socket. Cancelling one re-arms the upstream's read event
+		 * (the other is still waiting) and closes the socket under it: libuv aborts on the next turn. */
+		printf("  cancelling the A question: getdns closes the connection the AAAA question waits on\n");
+		getdns_cancel_callback(ctx, id[0]);
+		run_for(&t, 200);
+	}
+	getdns_context_destroy(ctx);
+	tctx_close(&t);
+	assert_int_equal(rl->n.tcp_conns, 0);
+	assert_int_equal(calls, 2);
+	free(rl);
+}
+
+/*
+ * run_recovery_after_close_mid - one TCP connection closed mid-answer, then a healthy upstream: lookups must
+ * succeed again once the failure has left the cache. getdns 1.6.0 wedges the context (every later lookup times
+ * out); the resolver replaces the context after a failure, which this test holds it to, in either mode.
+ */
+static void run_recovery_after_close_mid(void **state, enum resolver_validation validation)
 {
 	const struct bed *b = *state;
 	struct relay *rl = calloc(1, sizeof(*rl));
@@ -3381,6 +3557,9 @@ static void test_recovery_after_close_mid(void **state)
 	assert_non_null(l);
 	n = distinct_hosts(b, hosts, 5);
 	tctx_open(&t, b);
+	t.validation = validation;
+	if (validation == RESOLVER_VALIDATE_RESOLVER)
+		need_unbound(b);
 	relay_open(&t, rl, RELAY_CLOSE_MID, 1);
 	relay_opts(&t, rl, &o);
 	o.timeout_ms = 1000;
@@ -3405,6 +3584,16 @@ static void test_recovery_after_close_mid(void **state)
 	tctx_close(&t);
 	free(l);
 	free(rl);
+}
+
+static void test_recovery_after_close_mid(void **state)
+{
+	run_recovery_after_close_mid(state, RESOLVER_VALIDATE_SELF);
+}
+
+static void test_recovery_after_close_mid_resolver(void **state)
+{
+	run_recovery_after_close_mid(state, RESOLVER_VALIDATE_RESOLVER);
 }
 
 /* ---------- figures ---------- */
@@ -3667,7 +3856,7 @@ static void test_figures_modes(void **state)
 		cpu50[m] = percentile(cpu[m], N, 0.5);
 		printf("FIGURE cold lookup, validation %s (%s), %d lookups: p50 %.3f ms, p99 %.3f ms, max %.3f ms; CPU "
 		       "p50 %.0f us, p99 %.0f us\n",
-		       m ? "resolver" : "self", m ? "warm unbound, UDP" : "NSD, TCP", N, p50[m], percentile(ms[m], N, 0.99),
+		       m ? "resolver" : "self", m ? "warm unbound, TCP" : "NSD, TCP", N, p50[m], percentile(ms[m], N, 0.99),
 		       ms[m][N - 1], cpu50[m], percentile(cpu[m], N, 0.99));
 	}
 	qsort(floor_us, N, sizeof(double), cmp_double);
@@ -3753,11 +3942,13 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_relay_cut_tcp),
 		cmocka_unit_test(test_relay_close_mid_tcp),
 		cmocka_unit_test(test_recovery_after_close_mid),
-		cmocka_unit_test(test_relay_pass_resolver_udp),
-		cmocka_unit_test(test_relay_drop_resolver_udp),
-		cmocka_unit_test(test_relay_truncate_resolver_udp),
-		cmocka_unit_test(test_relay_cut_resolver_udp),
-		cmocka_unit_test(test_relay_parallel_truncated_resolver),
+		cmocka_unit_test(test_relay_pass_resolver),
+		cmocka_unit_test(test_relay_drop_resolver),
+		cmocka_unit_test(test_relay_cut_resolver),
+		cmocka_unit_test(test_relay_close_mid_resolver),
+		cmocka_unit_test(test_recovery_after_close_mid_resolver),
+		cmocka_unit_test(test_relay_parallel_big_resolver),
+		cmocka_unit_test(test_relay_truncate_resolver_poisoned),
 	};
 	static const struct CMUnitTest figures[] = {
 		cmocka_unit_test(test_figures_latency),
@@ -3772,6 +3963,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bug_drop_udp),
 		cmocka_unit_test(test_bug_cut_udp),
 		cmocka_unit_test(test_bug_resolver_getdns_fallback),
+		cmocka_unit_test(test_bug_udp_only_falls_back_to_tcp),
 	};
 	static const struct group groups[] = {
 		GROUP("cases", cases, 1),     GROUP("mail", mail, 1),       GROUP("cache", cache, 1),

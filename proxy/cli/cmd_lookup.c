@@ -43,9 +43,10 @@ static void lookup_usage(FILE *out)
 		"validation, the way the proxy does, and prints the outcome.\n"
 		"  --resolver      upstream resolver (repeatable; default: /etc/resolv.conf)\n"
 		"  --trust-anchor  DS or DNSKEY file (default /usr/share/dns/root.key)\n"
-		"  --udp           UDP first with TCP fallback (default: TCP only)\n"
+		"  --udp           UDP first with getdns's own TCP fallback (default: TCP only, as the proxy does;\n"
+		"                  getdns 1.6.0 can abort on a truncated UDP answer: for experiments only)\n"
 		"  --validation    self (default): validate DNSSEC here; resolver: trust the AD bit of the --resolver\n"
-		"                  upstreams, which must all be on loopback (UDP first, TCP on truncation)\n"
+		"                  upstreams, which must all be on loopback (queries pipelined on one TCP connection)\n"
 		"  --burst N       also issue N concurrent lookups of the same name and report the DNS queries they cost\n"
 		"exit status: 0 secure or insecure, 1 bogus, timeout or failure, 2 bad input\n");
 }

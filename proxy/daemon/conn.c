@@ -527,8 +527,10 @@ void conn_refuse(struct conn *c, const char *token, int status, const char *deta
 	conn_set_deadline(c, DRAIN_MAX_MS * 2, "refused", NULL);
 	stream_set_callbacks(c->client.s, drain_data, drain_event, c);
 	stream_set_read_limit(c->client.s, 64 * 1024);
+	if (c->answering_head)
+		bl = 0;   /* its Content-Length says what a GET would have received */
 	if (stream_write(c->client.s, (const uint8_t *)head, (size_t)hl) < 0 ||
-	    stream_write(c->client.s, (const uint8_t *)body, (size_t)bl) < 0) {
+	    (bl > 0 && stream_write(c->client.s, (const uint8_t *)body, (size_t)bl) < 0)) {
 		conn_close(c, "client_write_error", NULL);
 		return;
 	}

@@ -174,6 +174,7 @@ struct conn {
 	char close_detail[200];
 	unsigned requests;
 	int status;                    /* the HTTP status last sent to the client, 0 if none */
+	int answering_head;            /* the request being answered is HEAD: a refusal has no body (RFC 9110 9.3.2) */
 	uint64_t bytes_up;             /* plaintext from client to origin */
 	uint64_t bytes_down;           /* plaintext from origin to client */
 	uint64_t t_start_ns;

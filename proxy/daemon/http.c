@@ -82,10 +82,13 @@ static void refuse(struct conn *c, const char *token, int status, const char *de
 {
 	struct http_exchange *x = c->d.http.x;
 
-	if (c->d.http.wait == HTTP_AWAIT_RESPONSE && x != NULL && http_resp_started(&x->resp))
+	if (c->d.http.wait == HTTP_AWAIT_RESPONSE && x != NULL && http_resp_started(&x->resp)) {
 		conn_close(c, "aborted", details);
-	else
-		conn_refuse(c, token, status, details);
+		return;
+	}
+	/* http_parser knows the method from its first octets, before the head is complete or found malformed. */
+	c->answering_head = x != NULL && x->req.parser.method == HTTP_HEAD;
+	conn_refuse(c, token, status, details);
 }
 
 /* ---------- responses ---------- */
@@ -292,6 +295,8 @@ static void send_head(struct conn *c)
 	c->d.http.wait = HTTP_AWAIT_RESPONSE;
 	/* Shutting down: this response is the connection's last, and says so. */
 	http_resp_init(&x->resp, x->req.is_head, x->req.http_minor, x->req.keep_alive && !c->env->stopping, resp_emit, c);
+	if (x->req.upgrade)
+		http_resp_expect_upgrade(&x->resp);
 	c->bytes_up += x->head_len;
 	if (stream_write(c->origin.s, (const uint8_t *)x->head, x->head_len) < 0) {
 		refuse(c, "connection_terminated", 0, stream_error(c->origin.s));
@@ -314,7 +319,7 @@ static void http_upstream_done(struct stream *origin, const struct upstream_repo
 	c->up = NULL;
 	conn_take_report(c, rep);
 	if (origin == NULL) {
-		conn_refuse(c, rep->error, 0, rep->details);
+		refuse(c, rep->error, 0, rep->details);
 		return;
 	}
 	c->origin.s = origin;
@@ -329,7 +334,7 @@ static int port_refused(struct conn *c, uint16_t port)
 	if (config_port_allowed(c->env->cfg, port))
 		return 0;
 	snprintf(why, sizeof(why), "port %u is not in the ports the configuration allows ([proxy] ports)", port);
-	conn_refuse(c, "http_request_denied", 0, why);
+	refuse(c, "http_request_denied", 0, why);
 	return 1;
 }
 
@@ -342,7 +347,7 @@ static void start_connect(struct conn *c)
 
 	if (http_req_connect_target(&x->req, c->host, sizeof(c->host), &c->port, &why) != 0) {
 		c->host[0] = '\0';
-		conn_refuse(c, "http_request_error", 0, why);
+		refuse(c, "http_request_error", 0, why);
 		return;
 	}
 	if (port_refused(c, c->port))
@@ -370,19 +375,19 @@ static void start_request(struct conn *c)
 	}
 	t = malloc(sizeof(*t));   /* ~24 KiB, for the moment of the rewrite */
 	if (t == NULL) {
-		conn_refuse(c, "proxy_internal_error", 0, "out of memory");
+		refuse(c, "proxy_internal_error", 0, "out of memory");
 		return;
 	}
 	status = http_req_target(&x->req, t, &why);
 	if (status != 0) {
 		free(t);
-		conn_refuse(c, status == 403 ? "http_request_denied" : "http_request_error", status, why);
+		refuse(c, status == 403 ? "http_request_denied" : "http_request_error", status, why);
 		return;
 	}
 	x->head = malloc(t->head_len);
 	if (x->head == NULL) {
 		free(t);
-		conn_refuse(c, "proxy_internal_error", 0, "out of memory");
+		refuse(c, "proxy_internal_error", 0, "out of memory");
 		return;
 	}
 	memcpy(x->head, t->head, t->head_len);
@@ -395,7 +400,7 @@ static void start_request(struct conn *c)
 	 * otherwise reach it after the head). */
 	if (http_req_body_check(&x->req, (const char *)x->buf, x->buf_len, &why) < 0) {
 		free(t);
-		conn_refuse(c, "http_request_error", 0, why);
+		refuse(c, "http_request_error", 0, why);
 		return;
 	}
 	c->status = 0;
@@ -417,7 +422,7 @@ static void start_request(struct conn *c)
 	c->d.http.wait = HTTP_AWAIT_ORIGIN;
 	c->up = upstream_open(c->env->upstream, c->host, c->port, c->policy, "http/1.1", 0, http_upstream_done, c);
 	if (c->up == NULL)
-		conn_refuse(c, "proxy_internal_error", 0, "out of memory");
+		refuse(c, "proxy_internal_error", 0, "out of memory");
 }
 
 /* http_process - parse what the client sent, as far as the current state allows. */
@@ -448,7 +453,7 @@ static void http_process(struct conn *c)
 		char msg[160];
 		snprintf(msg, sizeof(msg), "%s%s", status == 400 && strncmp(why, "malformed", 9) != 0 ? "malformed request: " : "",
 			 why);
-		conn_refuse(c, "http_request_error", status, msg);
+		refuse(c, "http_request_error", status, msg);
 		return;
 	}
 	consume(x, consumed);
@@ -504,7 +509,7 @@ static void http_client_event(struct stream *s, enum stream_event ev, void *arg)
 			if (x == NULL || (x->buf_len == 0 && x->req.head_bytes == 0))
 				conn_close(c, "done", NULL);
 			else
-				conn_refuse(c, "http_request_error", 0,
+				refuse(c, "http_request_error", 0,
 					    "the client closed the connection in the middle of a request");
 			break;
 		case HTTP_AWAIT_ORIGIN:

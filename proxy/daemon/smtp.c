@@ -159,17 +159,18 @@ static void log_transaction(struct conn *c, const char *result)
 	json_put_string(out, s->domain[0] ? s->domain : NULL);
 	fprintf(out, ", \"policy\": \"%s\", \"mx_dnssec\": ", smtp_policy_name(s->policy));
 	json_put_string(out, s->mx_tried ? resolver_outcome_name(r->mx_dnssec) : NULL);
+	/* the host of the session; after a failed open the hosts tried are in mx_failed */
 	fprintf(out, ", \"mx_host\": ");
-	json_put_string(out, r->mx_host[0] ? r->mx_host : NULL);
+	json_put_string(out, r->mx_host[0] && r->error == NULL ? r->mx_host : NULL);
 	fprintf(out, ", \"mx_preference\": ");
-	if (r->mx_host[0])
+	if (r->mx_host[0] && r->error == NULL)
 		fprintf(out, "%u", r->mx_preference);
 	else
 		fputs("null", out);
 	fprintf(out, ", \"addr_secure\": %s, \"tlsa_dnssec\": ", r->addr_secure ? "true" : "false");
 	json_put_string(out, r->tlsa_looked_up ? resolver_outcome_name(r->tlsa_dnssec) : NULL);
 	fprintf(out, ", \"tls\": ");
-	json_put_string(out, r->mx_host[0] ? smtp_tls_level_name(r->tls) : NULL);
+	json_put_string(out, r->mx_host[0] && r->error == NULL ? smtp_tls_level_name(r->tls) : NULL);
 	fprintf(out, ", \"tlsa\": ");
 	json_put_string(out, r->record[0] ? r->record : NULL);
 	fprintf(out, ", \"depth\": ");
@@ -198,7 +199,9 @@ static void log_transaction(struct conn *c, const char *result)
 }
 
 /* end_transaction - log it, close the MX session (QUIT), and forget it: the connection may start another. */
-static void end_transaction(struct conn *c, const char *result)
+/* end_destination - log what happened to this destination domain and forget it (and its MX session, QUIT): the
+ * envelope (MAIL) stays. */
+static void end_destination(struct conn *c, const char *result)
 {
 	struct smtp_session *s = S(c);
 
@@ -210,16 +213,28 @@ static void end_transaction(struct conn *c, const char *result)
 		smtp_out_close(s->mx);
 		s->mx = NULL;
 	}
-	s->in_mail = 0;
-	s->from[0] = s->domain[0] = s->rcpt[0] = s->final_reply[0] = '\0';
-	s->size = s->content_bytes = 0;
-	s->body_8bit = s->mx_tried = s->refuse_code = 0;
+	s->domain[0] = s->rcpt[0] = s->final_reply[0] = '\0';
+	s->content_bytes = 0;
+	s->mx_tried = s->refuse_code = 0;
 	s->rcpt_ok = s->rcpt_refused = 0;
 	s->last_refusal = 0;
 	s->content_error = NULL;
 	s->t_data_ms = 0;
+	s->t_start_ms = now_ms();
 	memset(&s->rep, 0, sizeof(s->rep));
 	s->rep.depth = -1;
+}
+
+/* end_transaction - the transaction is over, whatever its end: logged, the MX session closed, the envelope gone. */
+static void end_transaction(struct conn *c, const char *result)
+{
+	struct smtp_session *s = S(c);
+
+	end_destination(c, result);
+	s->in_mail = 0;
+	s->from[0] = '\0';
+	s->size = 0;
+	s->body_8bit = 0;
 }
 
 /* ---------- the MX's replies ---------- */
@@ -367,6 +382,7 @@ static void on_mx_open(struct smtp_out *mx, const struct smtp_out_report *rep, v
 
 	s->rep = *rep;
 	s->mx_tried = 1;
+	s->mx = NULL;   /* the opening handle: the session from here on, or gone */
 	if (mx == NULL) {
 		s->refuse_code = rep->code ? rep->code : 451;
 		snprintf(s->refuse_text, sizeof(s->refuse_text), "%s daneproxy: %s",
@@ -428,8 +444,10 @@ static void content_emit(void *arg, const char *data, size_t n)
 		return;
 	}
 	if (smtp_out_content(s->mx, data, n) < 0)
-		s->content_error = "554 5.6.11 message refused: a bare CR or LF, or a line that is a lone dot "
-				   "(they could end or split the message at the destination)";
+		s->content_error = smtp_out_error(s->mx) == smtp_out_err_content
+			? "554 5.6.11 message refused: a bare CR or LF, or a line that is a lone dot (they could end or "
+			  "split the message at the destination)"
+			: "451 4.4.2 connection to the destination MX lost during the message";
 }
 
 static void on_final_reply(struct smtp_out *mx, const struct smtp_out_reply *r, void *arg)
@@ -478,7 +496,7 @@ static void content(struct conn *c, const char *data, size_t len)
 	if (s->content_error != NULL || s->mx == NULL) {
 		reply(c, "%s", s->content_error ? s->content_error : "451 4.4.2 the destination MX is gone");
 		snprintf(s->final_reply, sizeof(s->final_reply), "%s", s->content_error ? s->content_error : "451");
-		end_transaction(c, "refused");
+		end_transaction(c, s->content_error != NULL && s->content_error[0] == '5' ? "refused" : "deferred");
 		continue_commands(c);
 		return;
 	}
@@ -613,10 +631,20 @@ static void cmd_rcpt(struct conn *c, const struct smtp_cmd *cmd)
 		reply(c, "452 4.5.3 too many recipients: send the others in another transaction");
 		return;
 	}
+	if (s->domain[0] && strcmp(s->domain, cmd->domain) != 0 && s->refuse_code && s->rcpt_ok == 0) {
+		/*
+		 * The first domain cannot be delivered to now and took no recipient: the next domain takes the
+		 * transaction over. Otherwise a client that always sends its recipients in the same order (Postfix
+		 * sorts them by domain) would have the second domain's mail wait for the first one's, for days.
+		 */
+		end_destination(c, s->last_refusal / 100 == 4 ? "deferred" : "refused");
+	}
 	if (s->domain[0] && strcmp(s->domain, cmd->domain) != 0) {
 		/* One destination per transaction: the client sends these again in another one. */
 		reply(c, "452 4.5.3 one destination domain per transaction (%s): send mail for %s in another", s->domain,
 		      cmd->domain);
+		s->rcpt_refused++;
+		s->last_refusal = 452;
 		return;
 	}
 	snprintf(s->rcpt, sizeof(s->rcpt), "%s", cmd->path);
@@ -634,7 +662,9 @@ static void cmd_rcpt(struct conn *c, const struct smtp_cmd *cmd)
 	c->port = c->listener->smtp->mx_port;
 	s->policy = domain_policy(c, s->domain);
 	c->d.smtp.wait = SMTP_AWAIT_MX_OPEN;
-	if (smtp_out_open(c->listener->smtp_env, s->domain, s->policy, on_mx_open, c) == NULL) {
+	/* Kept while it opens, so that a client leaving meanwhile cancels it (smtp_release). */
+	s->mx = smtp_out_open(c->listener->smtp_env, s->domain, s->policy, on_mx_open, c);
+	if (s->mx == NULL) {
 		c->d.smtp.wait = SMTP_AWAIT_COMMAND;
 		reply(c, "451 4.3.0 out of memory");
 	}

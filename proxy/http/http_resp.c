@@ -192,9 +192,17 @@ static int on_headers_complete(http_parser *p)
 	r->phase = PHASE_BODY;
 	r->skip_lf = 1;
 	http_parser_pause(p, 1);
+	if (status < 100 || status > 599) {
+		r->bad_status = 1;   /* Debian's http_parser is built lenient: "HTTP/1.1 1 OK" gets this far */
+		return -1;
+	}
 	if (status >= 100 && status < 200 && status != 101) {
 		emit_head(r, status);   /* informational: on to the final response */
 		return 0;
+	}
+	if (status == 101 && !r->upgrade_asked) {
+		r->bad_upgrade = 1;
+		return -1;
 	}
 	r->status = status;
 	bodiless = r->request_head || status == 204 || status == 304;
@@ -253,10 +261,21 @@ void http_resp_init(struct http_resp *r, int request_head, int client_minor, int
 	r->phase = PHASE_HEAD;
 }
 
+void http_resp_expect_upgrade(struct http_resp *r)
+{
+	r->upgrade_asked = 1;
+}
+
 /* parse_error - the RFC 9209 token and words for an http_parser failure. */
 static enum http_resp_status parse_error(struct http_resp *r, const char **error, const char **why)
 {
-	if (r->too_large) {
+	if (r->bad_upgrade) {
+		*error = "http_protocol_error";
+		*why = "the origin switched protocols (101) for a request that asked for no upgrade";
+	} else if (r->bad_status) {
+		*error = "http_protocol_error";
+		*why = "the origin's status code is not 100-599";
+	} else if (r->too_large) {
 		*error = "http_response_header_section_size";
 		*why = "response head larger than 16 KiB";
 	} else {

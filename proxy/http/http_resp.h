@@ -39,6 +39,9 @@ struct http_resp {
 	int skip_lf;             /* the next byte is the head's final LF (http_parser stops on it when paused) */
 	int done;
 	int upgraded;
+	int upgrade_asked;       /* the request asked to upgrade: only then may a 101 switch protocols */
+	int bad_upgrade;         /* a 101 to a request that asked for none (refused) */
+	int bad_status;          /* a status code outside 100-599 (refused) */
 	int dechunk;             /* forward chunk data only (HTTP/1.0 client, chunked response) */
 	int close_after;         /* the client connection ends after this response */
 	int status;              /* of the final response, 0 until seen */
@@ -62,6 +65,12 @@ struct http_resp {
  */
 void http_resp_init(struct http_resp *r, int request_head, int client_minor, int client_keep_alive,
 		    http_resp_emit emit, void *arg);
+
+/*
+ * http_resp_expect_upgrade - the request asked to upgrade (Upgrade in its Connection): a 101 may switch protocols.
+ * Without it a 101 is an error (a raw relay would hand the client's next requests to this origin).
+ */
+void http_resp_expect_upgrade(struct http_resp *r);
 
 /* http_resp_feed - parse origin bytes; see enum http_resp_status. */
 enum http_resp_status http_resp_feed(struct http_resp *r, const char *data, size_t len, size_t *consumed,

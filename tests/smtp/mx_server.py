@@ -13,6 +13,7 @@ Modes (what the server does differently from a well-behaved Postfix-like MX):
                command injection of CVE-2011-0411 turned around: bytes the client must not take as TLS or SMTP)
   greeting13   a legitimate 13-line greeting of about 850 octets
   reject       STARTTLS offered; every RCPT TO is refused with "550 5.1.1 no such user"
+  no8bit       STARTTLS offered, 8BITMIME not announced (a client must not send 8-bit content)
   plain        STARTTLS offered, but neither PIPELINING nor ENHANCEDSTATUSCODES (a client must not pipeline)
 
 Every event is one JSON line in DIR/NAME.events (connect, ehlo, starttls, tls, mail, rcpt, data, quit, close),
@@ -21,6 +22,11 @@ the reply to MAIL FROM ("pipelined": the server holds that reply up to 1 s to se
 MX would; a client that waits for it sends nothing meanwhile), "rcpt" whether more was already waiting; each message is stored as DIR/NAME.msgN.eml,
 exactly the bytes of the DATA (dot-stuffing removed, as received). The ready file is written once the socket
 listens. SIGTERM stops it.
+In every mode some recipients make the MX misbehave in that transaction, whatever the others: one whose local part
+starts with "reject" is refused like that ("rcpt-refused"), so that a transaction can have accepted and refused
+recipients; with "drop-in-data" the MX closes the connection once the first octets of the content have come
+("drop"), with "drop-at-end" it closes it at the end of the data without a reply and without storing the message
+("drop"): an MX that goes away in the middle of a message.
 """
 import argparse
 import asyncio
@@ -58,6 +64,11 @@ def waiting(server):
     return len(getattr(server._reader, "_buffer", b"")) > 0
 
 
+def drops(envelope, how):
+    """Does a recipient of the transaction ask for this drop?"""
+    return any(r.lower().startswith(how) for r in envelope.rcpt_tos)
+
+
 class Handler:
     """aiosmtpd hooks: record the envelope and store every message."""
 
@@ -70,6 +81,8 @@ class Handler:
         self.rec.event("ehlo", peer=session.peer[1], name=hostname, tls=session.ssl is not None)
         if self.mode == "nostarttls":
             responses = [r for r in responses if "STARTTLS" not in r]
+        if self.mode == "no8bit":
+            responses = [r for r in responses if "8BITMIME" not in r]
         # Announce what a Postfix MX announces; aiosmtpd honours all of it (PIPELINING is a client matter).
         if self.mode != "plain":
             last = responses.pop()
@@ -90,7 +103,7 @@ class Handler:
         return "250 2.1.0 Ok"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.mode == "reject":
+        if self.mode == "reject" or address.lower().startswith("reject"):
             self.rec.event("rcpt-refused", peer=session.peer[1], rcpt=address)
             return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
         self.rec.event("rcpt", peer=session.peer[1], rcpt=address, tls=session.ssl is not None,
@@ -99,6 +112,10 @@ class Handler:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server, session, envelope):
+        if drops(envelope, "drop-at-end"):
+            self.rec.event("drop", peer=session.peer[1], where="at the end of data")
+            server.transport.abort()
+            return "451 4.3.0 never sent"
         self.rec.n_msgs += 1
         path = os.path.join(self.rec.spool, "%s.msg%d.eml" % (self.rec.name, self.rec.n_msgs))
         with open(path, "wb") as f:
@@ -146,6 +163,14 @@ class MX(SMTP):
             return
         await super().push(status)
 
+    async def smtp_DATA(self, arg):
+        if not (self.envelope and drops(self.envelope, "drop-in-data")):
+            return await super().smtp_DATA(arg)
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        await self._reader.read(1)
+        self.rec.event("drop", peer=self.session.peer[1], where="in the data")
+        self.transport.abort()
+
     async def smtp_STARTTLS(self, arg):
         self.rec.event("starttls", peer=self.session.peer[1])
         if self.mode == "refuse454":
@@ -167,7 +192,8 @@ def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--mode", default="normal",
-                    choices=["normal", "nostarttls", "refuse454", "inject", "greeting13", "reject", "plain"])
+                    choices=["normal", "nostarttls", "refuse454", "inject", "greeting13", "reject", "plain",
+                             "no8bit"])
     ap.add_argument("--ready")
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)

@@ -5,6 +5,8 @@
 #   smtp_client       cmocka unit tests of the conversation engine (no network)
 #   smtp_route        the `starttls = smtp` route with real MX servers (aiosmtpd) and a real client (swaks)
 #   smtp_out          the outbound module (smtp_out.c) through test_smtp_out.c against the same MX servers
+#   smtp_smarthost    the SMTP smarthost ([smtp NAME], proxy/daemon/smtp.c) with swaks and raw_client.py as clients
+#   smtp_postfix      Postfix as the legacy MTA relaying through the smarthost (relayhost), a private instance
 
 add_executable(test_smtp_reply ${CMAKE_CURRENT_LIST_DIR}/test_smtp_reply.c)
 target_link_libraries(test_smtp_reply PRIVATE daneproxy_origin PkgConfig::CMOCKA)
@@ -25,6 +27,19 @@ add_test(NAME smtp_out
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/smtp.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_SMTP_ENV} out
                  $<TARGET_FILE:test_smtp_out>)
 set_tests_properties(smtp_out PROPERTIES FIXTURES_REQUIRED dnsbed RESOURCE_LOCK dnsbed_smtp_port TIMEOUT 180)
+
+# The smarthost: one daneproxy with an [smtp NAME] listener per policy, swaks and raw_client.py as the legacy MTA,
+# the same MX servers (about 20 s idle; the timeout leaves room for a loaded machine and the ASan build).
+add_test(NAME smtp_smarthost
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/smtp.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_SMTP_ENV} smarthost)
+set_tests_properties(smtp_smarthost PROPERTIES FIXTURES_REQUIRED dnsbed RESOURCE_LOCK dnsbed_smtp_port TIMEOUT 240)
+
+# Postfix (Debian's package) as the legacy MTA: a private instance under the work directory relays through the
+# smarthost to the same MX servers (about 20 s idle). Needs root; skipped (77) without root or without Postfix.
+add_test(NAME smtp_postfix
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/postfix.sh $<TARGET_FILE:daneproxy> ${DANEPROXY_SMTP_ENV})
+set_tests_properties(smtp_postfix PROPERTIES FIXTURES_REQUIRED dnsbed RESOURCE_LOCK dnsbed_smtp_port TIMEOUT 240
+                     SKIP_RETURN_CODE 77)
 
 # test_smtp_client: the conversation engine (pipelining groups, reply order, content checks), no network.
 add_executable(test_smtp_client ${CMAKE_CURRENT_LIST_DIR}/test_smtp_client.c)

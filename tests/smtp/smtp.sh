@@ -9,7 +9,12 @@
 #           no STARTTLS, 454, injection after the 220, a certificate the TLSA records do not name, bogus DNS
 #   out     the outbound module (proxy/origin/smtp_out.c) driven by TEST_SMTP_OUT (tests/smtp/test_smtp_out.c)
 #           against the same servers: RFC 7672 section 2 case by case
-# Both run MX servers on the bed's MX host addresses at TESTBED_SMTP_PORT: never at the same time (ctest:
+#   smarthost  the SMTP smarthost ([smtp NAME] listeners, proxy/daemon/smtp.c): swaks and raw_client.py relay
+#           through it to the MX of each recipient domain: the MX's own replies, one domain per transaction,
+#           DANE / encrypt / none by the DNS and the policy, deferrals and bounces, SIZE and 8BITMIME end to end,
+#           pipelining, smuggling and oversized content refused, clients that leave early; one log line per
+#           transaction
+# All run MX servers on the bed's MX host addresses at TESTBED_SMTP_PORT: never at the same time (ctest:
 # RESOURCE_LOCK dnsbed_smtp_port). Prints "ok"/"FAIL" per case, then "N passed, N failed"; exits 1 on any failure.
 # SMTP_KEEP=1 keeps the work directory (it is always kept when a case fails).
 set -u
@@ -18,7 +23,7 @@ set -u
 set -o pipefail
 
 if [ $# -lt 3 ]; then
-	echo "usage: $0 DANEPROXY TESTBED_ENV route|out [TEST_SMTP_OUT]" >&2
+	echo "usage: $0 DANEPROXY TESTBED_ENV route|out|smarthost [TEST_SMTP_OUT]" >&2
 	exit 2
 fi
 DANEPROXY=$(readlink -f "$1")
@@ -26,144 +31,9 @@ ENVFILE=$2
 GROUP=$3
 TEST_SMTP_OUT=${4:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
-if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3 || true); fi
-export LC_ALL=C
-
-[ -x "$DANEPROXY" ] || { echo "smtp: $DANEPROXY is not executable" >&2; exit 2; }
-[ -r "$ENVFILE" ] || { echo "smtp: no test bed env file $ENVFILE (is the dnsbed fixture running?)" >&2; exit 2; }
-for tool in swaks setsid sha256sum; do
-	command -v "$tool" >/dev/null || { echo "smtp: $tool is required (sh .ci/install-deps)" >&2; exit 2; }
-done
-[ -n "$PY" ] && "$PY" -c 'import aiosmtpd' 2>/dev/null ||
-	{ echo "smtp: python3-aiosmtpd is required (sh .ci/install-deps)" >&2; exit 2; }
-# shellcheck disable=SC1090
-. "$ENVFILE"
-for k in TESTBED_RESOLVER TESTBED_TRUST_ANCHOR TESTBED_SMTP_PORT TESTBED_CHAIN TESTBED_LEAF_KEY \
-	TESTBED_SELFSIGNED_CERT TESTBED_SELFSIGNED_KEY TESTBED_LEAF_SPKI_SHA256 TESTBED_MXHOST_MX1 TESTBED_MAIL_CASES; do
-	[ -n "${!k:-}" ] || { echo "smtp: $ENVFILE lacks $k (a bed from before the mail cases?)" >&2; exit 2; }
-done
-SMTP_PORT=$TESTBED_SMTP_PORT
-SPKI=$TESTBED_LEAF_SPKI_SHA256
-
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/daneproxy-smtp.XXXXXX")
-W=$RUN/$GROUP
-mkdir -p "$W/spool" "$W/state"
-RESULTS=$RUN/results
-: >"$RESULTS"
-
-# ---------------------------------------------------------------- ports and processes
-
-PORT_BASE=8200
-TAKEN=" "
-free_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((PORT_BASE + RANDOM % 1500))
-		case "$TAKEN" in *" $p "*) continue ;; esac
-		port_used "$p" && continue
-		TAKEN="$TAKEN$p "
-		FREE=$p
-		return 0
-	done
-	echo "smtp: no free port in $PORT_BASE.." >&2
-	return 1
-}
-
-PIDS=()
-stop_pid() {
-	local pid=$1
-	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-	wait_for 3 not_alive "$pid" || true
-	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# mxhost ID - the name and address of a bed MX host: MXNAME, MXADDR
-mxhost() {
-	local n="TESTBED_MXHOST_$1" a="TESTBED_MXHOST_ADDR_$1"
-	MXNAME=${!n:-}
-	MXADDR=${!a:-}
-	[ -n "$MXNAME" ] && [ -n "$MXADDR" ] || { echo "smtp: the bed has no MX host $1" >&2; return 1; }
-}
-
-# mx_start NAME HOST-ID MODE [CERT KEY] - an aiosmtpd MX on HOST-ID's address and the SMTP port, events in
-# $W/spool/NAME.events; waits until it listens. MXPID[NAME] is its pid.
-declare -A MXPID=()
-mx_ready() { [ -e "$W/mx-$1.ready" ]; }
-mx_ready_or_dead() { mx_ready "$1" || ! alive "${MXPID[$1]}"; }
-mx_start() {
-	local name=$1 id=$2 mode=$3 cert=${4:-$TESTBED_CHAIN} key=${5:-$TESTBED_LEAF_KEY}
-	mxhost "$id" || return 1
-	rm -f "$W/mx-$name.ready"
-	spawn "mx-$name" "$PY" "$HERE/mx_server.py" --listen "$MXADDR:$SMTP_PORT" --name "$name" --spool "$W/spool" \
-		--cert "$cert" --key "$key" --mode "$mode" --ready "$W/mx-$name.ready"
-	MXPID[$name]=$SPAWNED
-	wait_for 10 mx_ready_or_dead "$name"
-	mx_ready "$name" && return 0
-	setup_fail "MX $name ($mode on $MXADDR:$SMTP_PORT) did not start" "$W/mx-$name.err"
-	return 1
-}
-mx_stop() {
-	[ -n "${MXPID[$1]:-}" ] && stop_pid "${MXPID[$1]}"
-	unset "MXPID[$1]"
-}
-
-# mx_saw NAME EVENT - the MX logged EVENT (connect, ehlo, starttls, tls, mail, rcpt, data, quit)
-mx_saw() { grep -q "\"event\": \"$2\"" "$W/spool/$1.events" 2>/dev/null; }
-mx_never() { ! mx_saw "$@"; }
-# mx_field NAME EVENT KEY - KEY of the last EVENT line
-mx_field() {
-	grep "\"event\": \"$2\"" "$W/spool/$1.events" 2>/dev/null | tail -n 1 |
-		"$PY" -c 'import json,sys; l=sys.stdin.read(); print(json.loads(l).get(sys.argv[1], "") if l else "")' "$3"
-}
-
-# ---------------------------------------------------------------- messages
-
-# make_message FILE - a message with what must survive a relay byte for byte: dot lines (stuffed on the wire), a
-# lone "." inside a line, long lines, 8-bit text (8BITMIME), trailing spaces; CRLF line endings, no final CRLF
-# (swaks adds the one that ends the last line).
-make_message() {
-	{
-		printf 'From: sender@client.test\r\nTo: rcpt@mail.test\r\nSubject: relay test %s\r\n' "$RANDOM"
-		printf 'Message-ID: <%s@client.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n' "$RANDOM$RANDOM"
-		printf 'Content-Transfer-Encoding: 8bit\r\n\r\n'
-		printf 'Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln.\r\n.\r\n..two dots\r\n.leading dot\r\nend . of line .\r\n'
-		printf 'trailing spaces   \r\n'
-		head -c 3000 /dev/urandom | base64 -w 76 | sed 's/$/\r/'
-		printf '.\r\nlast line'
-	} >"$1"
-}
-
-# swaks_send CASE PORT TO MSGFILE [SWAKS-ARG...] - one message through the proxy listener PORT in plaintext;
-# S_RC (swaks's exit status), S_LPORT (the client port, for the log line); transcript in $W/CASE.swaks
-swaks_send() {
-	local cname=$1 port=$2 to=$3 msg=$4
-	shift 4
-	free_port || return 1
-	S_LPORT=$FREE
-	swaks --server "127.0.0.1:$port" --local-port "$S_LPORT" --from sender@client.test --to "$to" \
-		--helo client.test --data "@$msg" --timeout 10 "$@" >"$W/$cname.swaks" 2>&1
-	S_RC=$?
-}
-
-# saw_lines CASE - the reply lines swaks received ("<-  ...", "<** ..."), one per line
-saw_lines() { sed -n -E 's/^<(-|\*\*) +//p' "$W/$1.swaks"; }
-
-# ---------------------------------------------------------------- the proxy
-
-PROXY_LOG=$W/proxy.log
-proxy_ready() { [ "$(grep -c '^daneproxy: ready' "$W/proxy.out" 2>/dev/null)" -ge "$1" ]; }
-proxy_ready_or_dead() { proxy_ready "$1" || ! alive "$PROXY_PID"; }
+# shellcheck source=mail.bash disable=SC1091
+. "$HERE/mail.bash"
+mail_setup smtp
 
 # start_route_proxy - one daneproxy with a STARTTLS route per target the route cases need; RP[NAME] their ports
 declare -A RP=()
@@ -841,17 +711,376 @@ group_out() {
 	case_end
 }
 
+# ---------------------------------------------------------------- group: smarthost
+
+# smarthost_proxy - the group's daneproxy: a listener per policy, one with a small max_message_size, and [policy]
+# rules naming two domains, to show that they override a listener's policy
+smarthost_proxy() {
+	start_smarthost "$TESTBED_MAIL_DOMAIN_NOTLSA dane-only" "$TESTBED_MAIL_DOMAIN_ALIAS pkix" <<EOF
+dane dane
+only dane-only
+enc encrypt
+small dane max_message_size = $SMALL_MAX
+EOF
+}
+
+group_smarthost() {
+	local S=$TESTBED_MAIL_DOMAIN_SECURE m
+	SMALL_MAX=10000
+	# The MX servers, all at once: mx1 and mx2 well-behaved, and the misbehaving ones on hosts of their own
+	mx_spawn s1 MX1 normal || return
+	mx_spawn s2 MX2 normal || return
+	mx_spawn smm MX_MISMATCH normal || return
+	mx_spawn snt MX_SELFSIGNED nostarttls || return
+	mx_spawn sinj MX_TA inject || return
+	mx_spawn s8 MX_NOMX no8bit || return
+	smarthost_proxy || return
+	for m in s1 s2 smm snt sinj s8; do
+		mx_wait "$m" || return
+	done
+
+	case_begin smarthost-dane-delivered
+	sh_deliver smarthost-dane-delivered dane s1 "rcpt@$S" domain="$S" policy=dane mx_dnssec=secure \
+		"mx_host=$TESTBED_MXHOST_MX1" mx_preference=10 addr_secure=true tlsa_dnssec=secure tls=dane "tlsa=3 1 1 $SPKI" \
+		depth=0 "peer=$TESTBED_MXHOST_ADDR_MX1:$SMTP_PORT" mx_failed.#=0 recipients_accepted=1 recipients_refused=0 \
+		listener=smtp event=transaction "mx_ms~^[0-9.]+$" "handshake_ms~^[0-9.]+$" "data_ms~^[0-9.]+$" "duration_ms~^[0-9.]+$"
+	check "the greeting" "$(saw_lines smarthost-dane-delivered | head -n 1)" \
+		"220 smarthost.client.test ESMTP daneproxy: DANE-enforcing smarthost"
+	check "what EHLO announced" "$(saw_lines smarthost-dane-delivered | sed -n '3,6p' | tr '\n' '|')" \
+		"250-PIPELINING|250-SIZE 52428800|250-8BITMIME|250 ENHANCEDSTATUSCODES|"
+	check "MAIL answered by the smarthost" "$(saw_lines smarthost-dane-delivered | sed -n 7p)" "250 2.1.0 sender ok"
+	check "RCPT answered by the MX" "$(saw_lines smarthost-dane-delivered | sed -n 8p)" "250 2.1.5 Ok"
+	check "MAIL at the MX over TLS, the client's sender" "$(mx_field s1 mail tls) $(mx_field s1 mail sender)" \
+		"True sender@client.test"
+	check "the smarthost's EHLO name at the MX" "$(mx_field s1 ehlo name)" smarthost.client.test
+	check_true "no client EHLO reached the MX" bash -c "! grep -q '\"name\": \"client.test\"' '$W/spool/s1.events'"
+	conn_line "$S_LPORT"
+	expect_log "$CONNLINE" listener=smtp close=done "target=$S:$SMTP_PORT"
+	case_end
+
+	case_begin smarthost-two-recipients-one-session
+	mx_reset s1
+	sh_deliver smarthost-two-recipients-one-session dane s1 "one@$S,two@$S" recipients_accepted=2 recipients_refused=0 tls=dane
+	check "connections at the MX" "$(mx_count s1 connect)" 1
+	check "MAIL at the MX" "$(mx_count s1 mail)" 1
+	check "recipients of the message" "$(mx_field s1 data rcpts)" "['one@$S', 'two@$S']"
+	case_end
+
+	case_begin smarthost-other-domain-452
+	mx_reset s1 s2
+	sh_deliver smarthost-other-domain-452 dane s1 "first@$S,other@$TESTBED_MAIL_DOMAIN_MULTI" recipients_accepted=1 \
+		recipients_refused=1 "domain=$S"
+	check "the other domain's recipient" "$(saw_lines smarthost-other-domain-452 | sed -n 9p)" \
+		"452 4.5.3 one destination domain per transaction ($S): send mail for $TESTBED_MAIL_DOMAIN_MULTI in another"
+	check "recipients of the message" "$(mx_field s1 data rcpts)" "['first@$S']"
+	never_connected s2
+	case_end
+
+	case_begin smarthost-mx-refuses-recipient
+	mx_reset s1
+	sh_deliver smarthost-mx-refuses-recipient dane s1 "reject-me@$S,ok@$S" recipients_accepted=1 recipients_refused=1
+	check "the MX's refusal, relayed" "$(saw_lines smarthost-mx-refuses-recipient | sed -n 8p)" \
+		"550 5.1.1 <reject-me@$S>: Recipient address rejected: no such user"
+	check "recipients of the message" "$(mx_field s1 data rcpts)" "['ok@$S']"
+	case_end
+
+	case_begin smarthost-only-recipient-refused
+	mx_reset s1
+	sh_refused smarthost-only-recipient-refused dane "reject-all@$S" \
+		"^550 5\\.1\\.1 <reject-all@$S>: Recipient address rejected: no such user$" tls=dane "mx_host=$TESTBED_MXHOST_MX1"
+	check "s1: MAIL, refused RCPT, RCPT, DATA" \
+		"$(mx_count s1 mail)/$(mx_count s1 rcpt-refused)/$(mx_count s1 rcpt)/$(mx_count s1 data)" 1/1/0/0
+	case_end
+
+	case_begin smarthost-first-mx-dead-next
+	mx_reset s2
+	sh_deliver smarthost-first-mx-dead-next dane s2 "rcpt@$TESTBED_MAIL_DOMAIN_MULTI" "mx_host=$TESTBED_MXHOST_MX2" \
+		mx_preference=20 tls=dane depth=0 mx_failed.#=1 "mx_failed.0.host=$TESTBED_MXHOST_MX_DEAD" \
+		mx_failed.0.preference=10 "mx_failed.0.addr=$TESTBED_MXHOST_ADDR_MX_DEAD:$SMTP_PORT" \
+		"mx_failed.0.reason=cannot connect"
+	case_end
+
+	case_begin smarthost-null-mx
+	mx_reset s1
+	sh_refused smarthost-null-mx dane "rcpt@$TESTBED_MAIL_DOMAIN_NULLMX" \
+		"^556 5\\.1\\.10 daneproxy: .*null MX" "domain=$TESTBED_MAIL_DOMAIN_NULLMX" mx_host=null tls=null \
+		"error=the domain accepts no mail (null MX)"
+	never_connected s1
+	case_end
+
+	case_begin smarthost-no-such-domain
+	sh_refused smarthost-no-such-domain dane "rcpt@$TESTBED_MAIL_DOMAIN_NX" "^550 5\\.1\\.2 daneproxy: .*" mx_host=null \
+		"error=the domain does not exist"
+	case_end
+
+	case_begin smarthost-bogus-mx-defers
+	sh_refused smarthost-bogus-mx-defers dane "rcpt@$TESTBED_MAIL_DOMAIN_BOGUS" "^451 4\\.4\\.3 daneproxy: .*" \
+		mx_dnssec=bogus mx_host=null tls=null
+	never_connected s1
+	case_end
+
+	case_begin smarthost-tlsa-mismatch-defers
+	sh_refused smarthost-tlsa-mismatch-defers dane "rcpt@$TESTBED_MAIL_DOMAIN_MISMATCH" "^451 4\\.7\\.5 daneproxy: .*" \
+		mx_host=null mx_preference=null tls=null "mx_failed.0.host=$TESTBED_MXHOST_MX_MISMATCH" "mx_failed.0.reason=DANE authentication failed" \
+		"mx_failed.0.detail~TLSA mismatch"
+	check "smm: connections" "$(mx_count smm connect)" 1
+	nothing_at smm
+	case_end
+
+	case_begin smarthost-nostarttls-defers
+	sh_refused smarthost-nostarttls-defers dane "rcpt@$TESTBED_MAIL_DOMAIN_SELFSIGNED" "^451 4\\.7\\.5 daneproxy: .*" \
+		"mx_failed.0.reason=STARTTLS mandatory and not offered (downgrade refused)" mx_host=null tls=null
+	check_true "the MX was asked (EHLO)" mx_saw snt ehlo
+	nothing_at snt
+	case_end
+
+	case_begin smarthost-injection-defers
+	sh_refused smarthost-injection-defers dane "rcpt@$TESTBED_MAIL_DOMAIN_TA" "^451 4\\.7\\.5 daneproxy: .*" \
+		"mx_failed.0.reason=data after the 220 to STARTTLS (command injection)" mx_host=null tls=null
+	check_true "the MX got STARTTLS" mx_saw sinj starttls
+	check_true "no TLS with the injecting MX" mx_never sinj tls
+	nothing_at sinj
+	case_end
+
+	case_begin smarthost-insecure-opportunistic
+	mx_reset s1
+	sh_deliver smarthost-insecure-opportunistic dane s1 "rcpt@$TESTBED_MAIL_DOMAIN_INSECURE" policy=dane \
+		mx_dnssec=insecure tls=encrypt tlsa_dnssec=null tlsa=null depth=null "mx_host=$TESTBED_MXHOST_MX1"
+	case_end
+
+	case_begin smarthost-insecure-dane-only-defers
+	mx_reset s1
+	sh_refused smarthost-insecure-dane-only-defers only "rcpt@$TESTBED_MAIL_DOMAIN_INSECURE" "^451 4\\.7\\.5 daneproxy: .*" \
+		policy=dane-only mx_dnssec=insecure mx_host=null
+	never_connected s1
+	case_end
+
+	case_begin smarthost-encrypt-policy
+	mx_reset s1
+	sh_deliver smarthost-encrypt-policy enc s1 "rcpt@$S" policy=encrypt tls=encrypt tlsa_dnssec=null tlsa=null depth=null
+	case_end
+
+	case_begin smarthost-policy-rule-dane-only
+	# [policy] rule: the NOTLSA domain is dane-only, whatever the listener says; no server needed: none is tried
+	sh_refused smarthost-policy-rule-dane-only dane "rcpt@$TESTBED_MAIL_DOMAIN_NOTLSA" "^451 4\\.7\\.5 daneproxy: .*" \
+		policy=dane-only "mx_failed.0.reason~^policy dane-only"
+	case_end
+
+	case_begin smarthost-policy-rule-pkix-encrypt
+	mx_reset s1
+	# [policy] rule pkix: SMTP has no PKIX (RFC 7672), so TLS is required and not authenticated
+	sh_deliver smarthost-policy-rule-pkix-encrypt dane s1 "rcpt@$TESTBED_MAIL_DOMAIN_ALIAS" policy=encrypt tls=encrypt \
+		tlsa_dnssec=null
+	case_end
+
+	# --- what the client's commands asked, honoured end to end or refused
+	case_begin smarthost-8bitmime-mx-lacks-it
+	printf 'Subject: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n' >"$W/8bit.eml"
+	raw smarthost-8bitmime-mx-lacks-it dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test> BODY=8BITMIME\\r\\nRCPT TO:<r@$TESTBED_MAIL_DOMAIN_NOMX>\\r\\nDATA\\r\\n" \
+		'replies:4' 'send:QUIT\r\n' 'replies:1'
+	check "replies" "$(raw_codes smarthost-8bitmime-mx-lacks-it)" "220|250|250 2.1.0|554 5.6.3|554 5.5.1|221 2.0.0|"
+	check_re "the refusal names the MX" "$(raw_replies smarthost-8bitmime-mx-lacks-it)" \
+		"554 5\\.6\\.3 the destination MX $TESTBED_MAIL_DOMAIN_NOMX does not take 8BITMIME content"
+	tx_expect smarthost-8bitmime-mx-lacks-it "$R_LPORT" result=refused recipients_refused=1 "mx_host=$TESTBED_MAIL_DOMAIN_NOMX"
+	check_true "s8 was asked (EHLO)" mx_saw s8 ehlo
+	nothing_at s8
+	case_end
+
+	case_begin smarthost-7bit-to-the-same-mx
+	# the same MX takes the mail without BODY=8BITMIME: the refusal above was for 8BITMIME alone
+	printf 'Subject: 7bit\r\n\r\nhello\r\n.dot\r\n' >"$W/7bit.eml"
+	raw smarthost-7bit-to-the-same-mx dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<r@$TESTBED_MAIL_DOMAIN_NOMX>\\r\\nDATA\\r\\n" \
+		'replies:4' "message:$W/7bit.eml" 'replies:1' 'send:QUIT\r\n' 'replies:1'
+	check "replies" "$(raw_codes smarthost-7bit-to-the-same-mx)" "220|250|250 2.1.0|250 2.1.5|354|250 2.0.0|221 2.0.0|"
+	delivered_at s8 "$W/7bit.eml"
+	tx_expect smarthost-7bit-to-the-same-mx "$R_LPORT" result=delivered tls=dane "mx_host=$TESTBED_MAIL_DOMAIN_NOMX"
+	case_end
+
+	case_begin smarthost-8bitmime-passed-on
+	mx_reset s1
+	raw smarthost-8bitmime-passed-on dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test> BODY=8BITMIME SIZE=100\\r\\nRCPT TO:<r@$S>\\r\\nDATA\\r\\n" \
+		'replies:4' "message:$W/8bit.eml" 'replies:1' 'send:QUIT\r\n' 'replies:1'
+	check "replies" "$(raw_codes smarthost-8bitmime-passed-on)" "220|250|250 2.1.0|250 2.1.5|354|250 2.0.0|221 2.0.0|"
+	check "MAIL parameters at the MX" "$(mx_field s1 mail options)" "['SIZE=100', 'BODY=8BITMIME']"
+	delivered_at s1 "$W/8bit.eml"
+	tx_expect smarthost-8bitmime-passed-on "$R_LPORT" result=delivered
+	case_end
+
+	case_begin smarthost-size-param-too-large
+	raw smarthost-size-param-too-large small 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test> SIZE=$((SMALL_MAX + 1))\\r\\nMAIL FROM:<a@client.test> SIZE=$SMALL_MAX\\r\\nRSET\\r\\nQUIT\\r\\n" \
+		'replies:5'
+	check "replies" "$(raw_codes smarthost-size-param-too-large)" "220|250|552 5.3.4|250 2.1.0|250 2.0.0|221 2.0.0|"
+	check_re "EHLO announced the maximum" "$(raw_replies smarthost-size-param-too-large)" "\\|250-SIZE $SMALL_MAX\\|"
+	case_end
+
+	case_begin smarthost-size-over-mx-limit
+	mx_reset s1
+	# the MX announces SIZE 10240000: a larger declared size is refused before any MAIL reaches it
+	raw smarthost-size-over-mx-limit dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test> SIZE=20000000\\r\\nRCPT TO:<r@$S>\\r\\nQUIT\\r\\n" 'replies:4'
+	check "replies" "$(raw_codes smarthost-size-over-mx-limit)" "220|250|250 2.1.0|552 5.3.4|221 2.0.0|"
+	check_re "the refusal says the MX's limit" "$(raw_replies smarthost-size-over-mx-limit)" "larger than the destination MX .* takes \\(10240000\\)"
+	nothing_at s1
+	tx_expect smarthost-size-over-mx-limit "$R_LPORT" result=refused recipients_refused=1
+	case_end
+
+	case_begin smarthost-content-too-large
+	mx_reset s1
+	{ head -c 30000 /dev/zero | tr '\0' 'x' | fold -w 70; echo; } | sed 's/$/\r/' >"$W/big.eml"
+	raw smarthost-content-too-large small 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<r@$S>\\r\\nDATA\\r\\n" \
+		'replies:4' "message:$W/big.eml" 'replies:1' 'send:QUIT\r\n' 'replies:1'
+	check "replies" "$(raw_codes smarthost-content-too-large)" "220|250|250 2.1.0|250 2.1.5|354|552 5.3.4|221 2.0.0|"
+	check_true "the MX session closed" wait_for 5 mx_settled s1
+	check "s1: MAIL, DATA stored" "$(mx_count s1 mail)/$(mx_count s1 data)" 1/0
+	tx_expect smarthost-content-too-large "$R_LPORT" result=refused "final_reply~^552 5\\.3\\.4"
+	case_end
+
+	case_begin smarthost-smuggling-refused
+	mx_reset s1
+	# one connection, three transactions, each with content an MX could read as two messages (sent as they are,
+	# no dot-stuffing), then a clean one
+	local tx="send:MAIL FROM:<a@client.test>\\r\\nRCPT TO:<r@$S>\\r\\nDATA\\r\\n"
+	printf 'Subject: a\r\n\r\nfirst\n.\nMAIL FROM:<evil@x.test>\r\nlast\r\n.\r\n' >"$W/smuggle1"
+	printf 'Subject: b\r\n\r\nfirst\r\n.\nRCPT TO:<evil@x.test>\r\nlast\r\n.\r\n' >"$W/smuggle2"
+	printf 'Subject: c\r\n\r\nfirst\r\n.\rDATA\r\nlast\r\n.\r\n' >"$W/smuggle3"
+	printf 'Subject: d\r\n\r\nclean\r\n' >"$W/clean.eml"
+	raw smarthost-smuggling-refused dane 'replies:1' 'send:EHLO client.test\r\n' 'replies:1' \
+		"$tx" 'replies:3' "raw:$W/smuggle1" 'replies:1' \
+		"$tx" 'replies:3' "raw:$W/smuggle2" 'replies:1' \
+		"$tx" 'replies:3' "raw:$W/smuggle3" 'replies:1' \
+		"$tx" 'replies:3' "message:$W/clean.eml" 'replies:1' 'send:QUIT\r\n' 'replies:1'
+	check "replies" "$(raw_codes smarthost-smuggling-refused)" \
+		"220|250|250 2.1.0|250 2.1.5|354|554 5.6.11|250 2.1.0|250 2.1.5|354|554 5.6.11|250 2.1.0|250 2.1.5|354|554 5.6.11|250 2.1.0|250 2.1.5|354|250 2.0.0|221 2.0.0|"
+	for m in 1 2 3; do
+		tx_expect smarthost-smuggling-refused "$R_LPORT/$m" result=refused "final_reply~^554 5\\.6\\.11"
+	done
+	tx_expect smarthost-smuggling-refused "$R_LPORT/4" result=delivered
+	wait_for 5 mx_settled s1
+	check "messages at the MX" "$(mx_count s1 data)" 1
+	delivered_at s1 "$W/clean.eml"
+	check "the smuggled commands never reached the MX" "$(grep -c 'evil@' "$W/spool/s1.events")" 0
+	case_end
+
+	case_begin smarthost-pipelining-in-order
+	mx_reset s1 s2
+	printf 'Subject: pipelined\r\n\r\nbody\r\n' >"$W/pipe.eml"
+	# everything up to DATA in one write, then the content, its end and QUIT in one write
+	raw smarthost-pipelining-in-order dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<p1@$S>\\r\\nRCPT TO:<p2@$TESTBED_MAIL_DOMAIN_MULTI>\\r\\nRCPT TO:<reject-p3@$S>\\r\\nRCPT TO:<p4@$S>\\r\\nDATA\\r\\n" \
+		'replies:7' "raw:$W/pipe.eml" \
+		"send:.\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<p2@$TESTBED_MAIL_DOMAIN_MULTI>\\r\\nDATA\\r\\n" 'replies:4' \
+		"raw:$W/pipe.eml" 'send:.\r\nQUIT\r\n' 'replies:2'
+	# ... and the recipient of the other domain in a second transaction, on the same connection
+	check "replies in order" "$(raw_codes smarthost-pipelining-in-order)" \
+		"220|250|250 2.1.0|250 2.1.5|452 4.5.3|550 5.1.1|250 2.1.5|354|250 2.0.0|250 2.1.0|250 2.1.5|354|250 2.0.0|221 2.0.0|"
+	delivered_at s1 "$W/pipe.eml"
+	check "recipients of the message" "$(mx_field s1 data rcpts)" "['p1@$S', 'p4@$S']"
+	tx_expect smarthost-pipelining-in-order "$R_LPORT/1" result=delivered recipients_accepted=2 recipients_refused=2 "domain=$S"
+	delivered_at s2 "$W/pipe.eml"
+	check "recipients of the second message" "$(mx_field s2 data rcpts)" "['p2@$TESTBED_MAIL_DOMAIN_MULTI']"
+	tx_expect smarthost-pipelining-in-order "$R_LPORT/2" result=delivered "domain=$TESTBED_MAIL_DOMAIN_MULTI" \
+		"mx_host=$TESTBED_MXHOST_MX2"
+	check "MX sessions" "$(mx_count s1 connect)/$(mx_count s2 connect)" 1/1
+	case_end
+
+	case_begin smarthost-client-cut-mid-data
+	mx_reset s1
+	printf 'Subject: cut\r\n\r\nthe first half of a message\r\nand no end' >"$W/cut.eml"
+	raw smarthost-client-cut-mid-data dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<r@$S>\\r\\nDATA\\r\\n" 'replies:4' "raw:$W/cut.eml" close
+	tx_expect smarthost-client-cut-mid-data "$R_LPORT" result=aborted recipients_accepted=1 final_reply=null tls=dane
+	check_true "the MX session closed" wait_for 5 mx_settled s1
+	check "s1: MAIL, RCPT, DATA" "$(mx_count s1 mail)/$(mx_count s1 rcpt)/$(mx_count s1 data)" 1/1/0
+	case_end
+
+	case_begin smarthost-mx-drops-in-data
+	mx_reset s1
+	# the MX goes away while the client is still sending: a transient failure (4xx, the client's queue retries),
+	# never a permanent refusal of the message
+	printf 'Subject: dropped\r\n\r\nthe first line\r\n' >"$W/drop1"
+	raw smarthost-mx-drops-in-data dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<drop-in-data@$S>\\r\\nDATA\\r\\n" 'replies:4' \
+		"raw:$W/drop1" "until:$W/spool/s1.events:\"event\": \"close\"" 'send:the second line\r\n.\r\n' 'replies:1' \
+		'send:QUIT\r\n' 'replies:1'
+	check_re "replies" "$(raw_codes smarthost-mx-drops-in-data)" "^220\\|250\\|250 2\\.1\\.0\\|250 2\\.1\\.5\\|354\\|4[0-9][0-9] 4\\.[0-9.]+\\|221 2\\.0\\.0\\|$"
+	check_true "the MX dropped the connection in the data" mx_saw s1 drop
+	check "s1: messages" "$(mx_count s1 data)" 0
+	tx_expect smarthost-mx-drops-in-data "$R_LPORT" result=deferred "final_reply~^4[0-9][0-9] 4\\."
+	case_end
+
+	case_begin smarthost-mx-drops-at-end
+	mx_reset s1
+	printf 'Subject: dropped at the end\r\n\r\nbody\r\n' >"$W/drop2"
+	raw smarthost-mx-drops-at-end dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<drop-at-end@$S>\\r\\nDATA\\r\\n" 'replies:4' \
+		"message:$W/drop2" 'replies:1' 'send:QUIT\r\n' 'replies:1'
+	check "replies" "$(raw_codes smarthost-mx-drops-at-end)" "220|250|250 2.1.0|250 2.1.5|354|451 4.4.2|221 2.0.0|"
+	check_true "the MX dropped the connection at the end of the data" mx_saw s1 drop
+	check "s1: messages" "$(mx_count s1 data)" 0
+	tx_expect smarthost-mx-drops-at-end "$R_LPORT" result=deferred "final_reply~^451 4\\.4\\.2"
+	case_end
+
+	case_begin smarthost-client-gone-awaiting-mx
+	mx_reset s1
+	# the client leaves while the MX's reply to a RCPT is awaited, and right after its end of data
+	raw smarthost-client-gone-awaiting-mx-rcpt dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<r1@$S>\\r\\n" 'replies:3' \
+		"send:RCPT TO:<r2@$S>\\r\\n" close
+	tx_expect smarthost-client-gone-awaiting-mx "$R_LPORT" result=aborted
+	printf 'Subject: gone\r\n\r\nbody\r\n' >"$W/gone.eml"
+	raw smarthost-client-gone-awaiting-mx-end dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<r3@$S>\\r\\nDATA\\r\\n" 'replies:4' \
+		"message:$W/gone.eml" close
+	# the MX may have taken the message (the client then sends it again: RFC 5321 6.1), the log says the client left
+	tx_expect smarthost-client-gone-awaiting-mx "$R_LPORT" "result~^(aborted|delivered)$"
+	check_true "the MX sessions closed" wait_for 5 mx_settled s1
+	check "worker deaths, sanitizer reports" "$(grep -c -E 'killed by signal|exited with|AddressSanitizer|runtime error' "$W/proxy.err")" 0
+	case_end
+
+	case_begin smarthost-1mib-small-writes
+	mx_reset s1
+	{
+		printf 'Subject: one MiB\r\n\r\n.starts with a dot\r\n..two\r\n.\r\n'
+		head -c 786432 /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+	} >"$W/mib.eml"
+	raw smarthost-1mib-small-writes dane --chunk 1400 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test> SIZE=$(stat -c %s "$W/mib.eml")\\r\\nRCPT TO:<r@$S>\\r\\nDATA\\r\\n" \
+		'replies:4' "message:$W/mib.eml" 'replies:1' 'send:QUIT\r\n' 'replies:1'
+	check "replies" "$(raw_codes smarthost-1mib-small-writes)" "220|250|250 2.1.0|250 2.1.5|354|250 2.0.0|221 2.0.0|"
+	delivered_at s1 "$W/mib.eml"
+	tx_expect smarthost-1mib-small-writes "$R_LPORT" result=delivered "bytes~^10[0-9]{5}$"
+	case_end
+
+	case_begin smarthost-proxy-stayed-up
+	# no worker died on the way, and none leaves anything behind (sanitizer reports, open handles)
+	check_true "daneproxy is still running" alive "$PROXY_PID"
+	proxy_stopped_clean
+	case_end
+
+	case_begin smarthost-client-gone-while-mx-opens
+	# a daneproxy of its own (a crash here must not hide what the one before left behind)
+	smarthost_proxy || { case_end; return; }
+	mx_reset s1
+	# the client leaves while the MX session is being opened (DNS, connect, STARTTLS): the open must be
+	# cancelled, never answered into a connection that is gone; then the next client is served as usual
+	raw smarthost-client-gone-while-mx-opens dane 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<gone@$S>\\r\\n" close
+	tx_expect smarthost-client-gone-while-mx-opens "$R_LPORT" result=aborted
+	sh_deliver smarthost-client-gone-while-mx-opens-next dane s1 "next@$S"
+	check "the gone client's recipient at the MX" "$(grep -c '"rcpt": "gone@' "$W/spool/s1.events")" 0
+	proxy_stopped_clean
+	case_end
+}
+
 case $GROUP in
 	route) group_route ;;
 	out) PORT_BASE=9000; group_out ;;
+	smarthost) PORT_BASE=6500; group_smarthost ;;
 	*) echo "smtp: unknown group $GROUP" >&2; exit 2 ;;
 esac
-cleanup
-npass=$(grep -c '^pass ' "$RESULTS")
-nfail=$(grep -c '^fail ' "$RESULTS")
-echo "smtp $GROUP: work directory $RUN"
-echo "$npass passed, $nfail failed"
-if [ "$nfail" -eq 0 ] && [ "$npass" -gt 0 ] && [ "${SMTP_KEEP:-0}" != 1 ]; then
-	rm -rf "$RUN"
-fi
-[ "$nfail" -eq 0 ] && [ "$npass" -gt 0 ]
+mail_finish

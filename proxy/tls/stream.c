@@ -44,7 +44,7 @@ struct stream {
 	uint64_t slim_at;     /* uv_now() when the TLS session is slimmed (tls_idle), 0: not due */
 	size_t queued;
 	size_t read_limit;    /* plaintext mode: the owner's room for the next read */
-	char err[200];
+	const char *err;      /* why STREAM_ERROR: a constant, libuv's text, or the TLS session's (it lives as long) */
 	uint8_t *read_buf;    /* plaintext mode: the buffer handed to libuv for the read in progress */
 };
 
@@ -81,9 +81,9 @@ static void fail(struct stream *s, int uv_err, const char *msg)
 		return;
 	s->failed = 1;
 	if (msg != NULL)
-		snprintf(s->err, sizeof(s->err), "%s", msg);
+		s->err = msg;
 	else
-		snprintf(s->err, sizeof(s->err), "%s", uv_strerror(uv_err));
+		s->err = uv_strerror(uv_err);
 	emit(s, STREAM_ERROR);
 }
 
@@ -529,7 +529,7 @@ int stream_connect(struct stream *s, const struct sockaddr *addr)
 	s->connect_req.data = s;
 	r = uv_tcp_connect(&s->connect_req, &s->tcp, addr, on_connect);
 	if (r < 0) {
-		snprintf(s->err, sizeof(s->err), "%s", uv_strerror(r));
+		s->err = uv_strerror(r);
 		return -1;
 	}
 	s->state = STREAM_AWAIT_CONNECT;
@@ -541,7 +541,7 @@ int stream_accept(struct stream *s, uv_stream_t *listener)
 	int r = uv_accept(listener, (uv_stream_t *)&s->tcp);
 
 	if (r < 0) {
-		snprintf(s->err, sizeof(s->err), "%s", uv_strerror(r));
+		s->err = uv_strerror(r);
 		return -1;
 	}
 	uv_tcp_nodelay(&s->tcp, 1);
@@ -592,7 +592,7 @@ int stream_eof(const struct stream *s)
 
 const char *stream_error(const struct stream *s)
 {
-	return s->err[0] ? s->err : "no error";
+	return s->err != NULL ? s->err : "no error";
 }
 
 struct tls_conn *stream_tls(struct stream *s)

@@ -31,6 +31,7 @@
 #define SMTP_BUF 16384              /* client commands waiting (pipelining) */
 #define SMTP_MAX_RCPT 100           /* recipients per transaction (RFC 5321 4.5.3.1.8: at least 100) */
 #define SMTP_HIGH_WATER (256 * 1024)
+#define SMTP_CONTENT_READ SMTP_BUF  /* content read at a time: what follows its end always fits the buffer */
 #define SMTP_RELAY_LINES 20         /* lines of an MX reply passed on to the client */
 
 /* The transaction in progress, and the connection's command buffer. */
@@ -304,8 +305,11 @@ static void continue_commands(struct conn *c)
 		return;
 	c->d.smtp.wait = SMTP_AWAIT_COMMAND;
 	process(c);
-	if (c->phase == CONN_DRIVEN && c->d.smtp.wait == SMTP_AWAIT_COMMAND)
+	if (c->phase == CONN_DRIVEN && c->d.smtp.wait == SMTP_AWAIT_COMMAND) {
+		/* Room for what the client pipelines next (reading paused while the buffer was full). */
+		stream_set_read_limit(c->client.s, sizeof(S(c)->buf) - S(c)->len);
 		stream_read_start(c->client.s);
+	}
 }
 
 static void on_rcpt_reply(struct smtp_out *mx, const struct smtp_out_reply *r, void *arg)
@@ -541,8 +545,10 @@ static void on_data_reply(struct smtp_out *mx, const struct smtp_out_reply *r, v
 		content(c, pending, n);
 		free(pending);
 	}
-	if (c->phase == CONN_DRIVEN && c->d.smtp.wait == SMTP_AWAIT_CONTENT)
+	if (c->phase == CONN_DRIVEN && c->d.smtp.wait == SMTP_AWAIT_CONTENT) {
+		stream_set_read_limit(c->client.s, SMTP_CONTENT_READ);   /* content is streamed, not buffered */
 		stream_read_start(c->client.s);
+	}
 }
 
 /* ---------- commands ---------- */

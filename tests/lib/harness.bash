@@ -146,11 +146,12 @@ header() {
 # (suites running in parallel use different bases: e2e 10000-15999 and 18000-19999, connect 16000-17999, the bed
 # 20000+)
 PORT_BASE=${PORT_BASE:-10000}
+PORT_SPAN=${PORT_SPAN:-2000}
 TAKEN=" "
 free_port() {
 	local p i
 	for ((i = 0; i < 500; i++)); do
-		p=$((PORT_BASE + RANDOM % 2000))
+		p=$((PORT_BASE + RANDOM % PORT_SPAN))
 		case "$TAKEN" in *" $p "*) continue ;; esac
 		port_used "$p" && continue
 		TAKEN="$TAKEN$p "
@@ -163,12 +164,13 @@ free_port() {
 
 # Processes started with spawn; stop_pid ends one, cleanup all of them.
 PIDS=()
-# stop_pid PID [SIGNAL] - signal its process group (default TERM), SIGKILL the group after 5 s, reap;
-# STOP_RC = its exit status
+# stop_pid PID [SIGNAL] - signal its process group (default TERM), SIGKILL the group after STOP_WAIT seconds
+# (default 5), reap; STOP_RC = its exit status
+STOP_WAIT=${STOP_WAIT:-5}
 stop_pid() {
 	local pid=$1 sig=${2:-TERM}
 	kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null
-	wait_for 5 not_alive "$pid" || true
+	wait_for "$STOP_WAIT" not_alive "$pid" || true
 	kill -KILL -- "-$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	STOP_RC=$?
@@ -181,8 +183,14 @@ forget_pid() {
 		[ "${PIDS[$i]}" == "$1" ] && unset 'PIDS[i]'
 	done
 }
+# CLEANUP_HOOKS - commands run first at cleanup (a suite's own servers, e.g. Postfix)
+CLEANUP_HOOKS=()
 cleanup() {
-	local pid
+	local pid hook
+	for hook in "${CLEANUP_HOOKS[@]}"; do
+		$hook
+	done
+	CLEANUP_HOOKS=()
 	for pid in "${PIDS[@]}"; do
 		stop_pid "$pid" TERM
 	done

@@ -56,44 +56,13 @@ mail_finish() {
 
 # ---------------------------------------------------------------- ports and processes
 
+# free_port, stop_pid, cleanup and CLEANUP_HOOKS come from tests/lib/harness.bash, which reads these
+# shellcheck disable=SC2034
 PORT_BASE=8200
-TAKEN=" "
-free_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((PORT_BASE + RANDOM % 1500))
-		case "$TAKEN" in *" $p "*) continue ;; esac
-		port_used "$p" && continue
-		TAKEN="$TAKEN$p "
-		FREE=$p
-		return 0
-	done
-	echo "$SUITE: no free port in $PORT_BASE.." >&2
-	return 1
-}
-
-PIDS=()
-stop_pid() {
-	local pid=$1
-	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-	wait_for 3 not_alive "$pid" || true
-	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-# CLEANUP_HOOKS - commands run first at cleanup (a suite's own servers, e.g. Postfix)
-CLEANUP_HOOKS=()
-cleanup() {
-	local pid hook
-	for hook in "${CLEANUP_HOOKS[@]}"; do
-		$hook
-	done
-	CLEANUP_HOOKS=()
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	PIDS=()
-}
+# shellcheck disable=SC2034
+PORT_SPAN=1500
+# shellcheck disable=SC2034
+STOP_WAIT=3
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

@@ -67,40 +67,11 @@ GROUP=$MODE CASE="" CASE_ERRS=() CASE_NOTES=()
 # tests/connect use 10000-19999, the bed 20000+)
 PORT_BASE=6000
 [ "$MODE" = soak ] && PORT_BASE=7000
-TAKEN=" "
-free_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((PORT_BASE + RANDOM % 1000))
-		case "$TAKEN" in *" $p "*) continue ;; esac
-		port_used "$p" && continue
-		TAKEN="$TAKEN$p "
-		FREE=$p
-		return 0
-	done
-	echo "stress: no free port in $PORT_BASE.." >&2
-	return 1
-}
-
-PIDS=()
-# stop_pid PID - SIGTERM its process group, SIGKILL after 15 s (the proxy's shutdown_grace is 2 s), reap;
-# STOP_RC = its exit status
-stop_pid() {
-	local pid=$1
-	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-	wait_for 15 not_alive "$pid" || true
-	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	STOP_RC=$?
-	return 0
-}
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	PIDS=()
-}
+# shellcheck disable=SC2034 # read by tests/lib/harness.bash
+PORT_SPAN=1000
+# stop_pid (tests/lib/harness.bash) waits 15 s before SIGKILL: the proxy's shutdown_grace is 2 s, sanitizers are slow
+# shellcheck disable=SC2034
+STOP_WAIT=15
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 

@@ -20,15 +20,13 @@ fi
 . "$TOP/tests/lib/harness.bash"
 W=$(mktemp -d "${TMPDIR:-/tmp}/daneproxy-resume.XXXXXX")
 chmod 755 "$W"
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
-	"$TOP/tests/testbed/testbed.sh" stop "$W/bed" >/dev/null 2>&1
-	for p in "${PIDS[@]}"; do wait_for 5 not_alive "$p" || kill -KILL -- "-$p" 2>/dev/null; done
+stop_bed() { "$TOP/tests/testbed/testbed.sh" stop "$W/bed" >/dev/null 2>&1; }
+CLEANUP_HOOKS+=(stop_bed)
+finish() {
+	cleanup   # tests/lib/harness.bash: the hooks, then every process started with spawn
 	rm -rf "$W"
 }
-trap cleanup EXIT
+trap finish EXIT
 trap 'exit 130' INT TERM
 
 if ! "$TOP/tests/testbed/testbed.sh" start "$W/bed" >"$W/bed.out" 2>&1; then

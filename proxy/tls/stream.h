@@ -22,7 +22,8 @@ enum stream_event {
 	STREAM_CONNECTED,       /* stream_connect() succeeded */
 	STREAM_HANDSHAKE_DONE,  /* TLS handshake (and verification) succeeded */
 	STREAM_EOF,             /* the peer finished sending (FIN or close_notify) */
-	STREAM_DRAINED,         /* everything written so far has been handed to the kernel */
+	STREAM_DRAINED,         /* everything written so far has been handed to the kernel (always from the loop,
+				 * never from inside stream_write, also when the kernel took a write at once) */
 	STREAM_ERROR,           /* connect, read, write or TLS failure: stream_error() says which */
 };
 
@@ -48,7 +49,10 @@ int stream_read_start(struct stream *s);
 void stream_read_stop(struct stream *s);
 /* stream_set_read_limit - read at most n bytes at a time (plaintext streams); 0 pauses reading until raised. */
 void stream_set_read_limit(struct stream *s, size_t n);
-/* stream_write - queue plaintext (copied); -1 when the stream is broken or closed. */
+/*
+ * stream_write - send plaintext: to the kernel at once when nothing is queued, what it does not take copied into
+ * the queue (data need not outlive the call); -1 when the stream is broken or closed.
+ */
 int stream_write(struct stream *s, const uint8_t *data, size_t len);
 /* stream_write_queued - bytes accepted by stream_write() and not yet handed to the kernel. */
 size_t stream_write_queued(const struct stream *s);

@@ -156,11 +156,14 @@ proxy_ready_or_dead() { proxy_ready "$1" || ! alive "$PROXY_PID"; }
 # and "[policy] rule = RULE" for each argument; SP[NAME] their ports
 declare -A SP=()
 start_smarthost() {
-	local ini=$W/proxy.ini name policy extra rule n=0
+	local ini=$W/proxy.ini name policy extra rule n=0 http_port
+	# not in $(...): a subshell would not record the port as taken
+	free_port || return 1
+	http_port=$FREE
 	{
 		cat <<EOF
 [proxy]
-listen = 127.0.0.1:$(free_port && echo "$FREE")
+listen = 127.0.0.1:$http_port
 log = $PROXY_LOG
 workers = 1
 connect_timeout = 5s

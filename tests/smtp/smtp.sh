@@ -38,11 +38,14 @@ mail_setup smtp
 # start_route_proxy - one daneproxy with a STARTTLS route per target the route cases need; RP[NAME] their ports
 declare -A RP=()
 start_route_proxy() {
-	local ini=$W/proxy.ini name target policy n=0
+	local ini=$W/proxy.ini name target policy n=0 http_port
+	# not in $(...): a subshell would not record the port as taken
+	free_port || return 1
+	http_port=$FREE
 	{
 		cat <<EOF
 [proxy]
-listen = 127.0.0.1:$(free_port && echo "$FREE")
+listen = 127.0.0.1:$http_port
 log = $PROXY_LOG
 ports = 25, 443, $SMTP_PORT
 connect_timeout = 5s

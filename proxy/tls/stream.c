@@ -33,7 +33,7 @@ struct stream {
 	struct tls_conn *tls;
 	enum stream_state state;
 	int want_read;        /* the owner wants plaintext */
-	int uv_reading;       /* uv_read_start is in effect */
+	int socket_reading;       /* uv_read_start is in effect */
 	int dispatching;      /* inside deliver_plaintext: do not recurse */
 	int eof;              /* the peer finished sending */
 	int shutdown_pending; /* stream_shutdown called: FIN once writes drain */
@@ -66,7 +66,7 @@ struct write_req {
 	size_t len;
 };
 
-static void uv_read_on(struct stream *s);
+static void socket_read_on(struct stream *s);
 
 static void emit(struct stream *s, enum stream_event ev)
 {
@@ -112,8 +112,8 @@ struct stream *stream_new(uv_loop_t *loop, stream_data_cb on_data, stream_event_
 void stream_set_read_limit(struct stream *s, size_t n)
 {
 	s->read_limit = n < STREAM_READ_MAX ? n : STREAM_READ_MAX;
-	if (n > 0 && s->want_read && !s->uv_reading && !s->closing && !s->failed)
-		uv_read_on(s);
+	if (n > 0 && s->want_read && !s->socket_reading && !s->closing && !s->failed)
+		socket_read_on(s);
 }
 
 void stream_set_callbacks(struct stream *s, stream_data_cb on_data, stream_event_cb on_event, void *arg)
@@ -349,26 +349,26 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read(uv_stream_t *u, ssize_t nread, const uv_buf_t *buf);
 
-static void uv_read_on(struct stream *s)
+static void socket_read_on(struct stream *s)
 {
 	int r;
 
-	if (s->uv_reading || s->closing || s->eof)
+	if (s->socket_reading || s->closing || s->eof)
 		return;
 	r = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
 	if (r < 0) {
 		fail(s, r, NULL);
 		return;
 	}
-	s->uv_reading = 1;
+	s->socket_reading = 1;
 }
 
-static void uv_read_off(struct stream *s)
+static void socket_read_off(struct stream *s)
 {
-	if (!s->uv_reading)
+	if (!s->socket_reading)
 		return;
 	uv_read_stop((uv_stream_t *)&s->tcp);
-	s->uv_reading = 0;
+	s->socket_reading = 0;
 }
 
 /*
@@ -400,7 +400,7 @@ static void deliver_plaintext(struct stream *s)
 			break;
 		if (st == TLS_CLOSED) {
 			s->eof = 1;
-			uv_read_off(s);
+			socket_read_off(s);
 			emit(s, STREAM_EOF);
 		} else if (st == TLS_ERROR) {
 			fail(s, 0, tls_error(s->tls));
@@ -421,7 +421,7 @@ static void advance_handshake(struct stream *s)
 		s->slim_at = uv_now(s->timer.loop) + STREAM_SLIM_DELAY_MS;
 		arm(s);
 		if (!s->want_read)
-			uv_read_off(s);
+			socket_read_off(s);
 		emit(s, STREAM_HANDSHAKE_DONE);
 		if (!s->closing && s->want_read)
 			deliver_plaintext(s);
@@ -455,11 +455,11 @@ static void on_read_data(struct stream *s, ssize_t nread, uint8_t *plain_buf)
 	if (nread == UV_ENOBUFS) {
 		/* The TLS input buffer is full of ciphertext the owner has not asked to decrypt yet, or the owner of a
 		 * plaintext stream has no room: stream_read_start / stream_set_read_limit resume. */
-		uv_read_off(s);
+		socket_read_off(s);
 		return;
 	}
 	if (nread == UV_EOF) {
-		uv_read_off(s);
+		socket_read_off(s);
 		if (s->state == STREAM_AWAIT_HANDSHAKE) {
 			fail(s, UV_EOF, "connection closed during the TLS handshake");
 			return;
@@ -492,7 +492,7 @@ int stream_read_start(struct stream *s)
 	if (s->closing || s->failed)
 		return -1;
 	s->want_read = 1;
-	uv_read_on(s);
+	socket_read_on(s);
 	if (s->tls != NULL && s->state == STREAM_OPEN)
 		deliver_plaintext(s);
 	return s->failed ? -1 : 0;
@@ -502,7 +502,7 @@ void stream_read_stop(struct stream *s)
 {
 	s->want_read = 0;
 	if (s->state != STREAM_AWAIT_HANDSHAKE)
-		uv_read_off(s);
+		socket_read_off(s);
 }
 
 /* ---------- establishing ---------- */
@@ -575,7 +575,7 @@ int stream_start_tls(struct stream *s, struct tls_conn *t, const uint8_t *pre, s
 	if (s->failed || s->closing)
 		return -1;
 	if (s->state == STREAM_AWAIT_HANDSHAKE)
-		uv_read_on(s);
+		socket_read_on(s);
 	if (s->failed)
 		return -1;
 	if (!fed)

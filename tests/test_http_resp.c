@@ -135,6 +135,56 @@ static void test_dechunked_for_10(void **state)
 	       "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc", 41, 1);
 }
 
+/* refused_chunked - every piece size: ERROR with the framing token, and none of the body reached the client. */
+static void refused_chunked(const char *body, int minor)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	char in[512];
+	size_t i, n;
+
+	n = (size_t)snprintf(in, sizeof(in), "%s%s", head, body);
+	for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+		struct result *res = run(in, n, pieces[i], 0, minor, 1, 1);
+		if (res->st != HTTP_RESP_ERROR)
+			fail_msg("piece %zu: %s accepted", pieces[i], body);
+		assert_string_equal(res->error, "http_protocol_error");
+		/* what reached the client: the head, and at most chunk data that came before the bad byte */
+		if (minor == 1 && (res->out.len < 20 || memmem(res->out.buf, res->out.len, "XY", 2) != NULL ||
+				   memmem(res->out.buf, res->out.len, "SMUGGLED", 8) != NULL))
+			fail_msg("piece %zu: client got\n%.*s", pieces[i], (int)res->out.len, res->out.buf);
+		test_free(res);
+	}
+}
+
+/*
+ * Chunked framing is checked strictly before http_parser (built lenient by Debian) sees it: framing the proxy read
+ * one way and the client another would let the origin end a response early and answer the client's next request.
+ */
+static void test_chunked_strict(void **state)
+{
+	(void)state;
+	refused_chunked("5\r\nhelloXY0\r\n\r\n", 1);                 /* no CRLF after the data */
+	refused_chunked("5\r\nhelloXY0\r\n\r\n", 0);                 /* the same to an HTTP/1.0 client */
+	refused_chunked("3 junk\r\nabc\r\n0\r\n\r\n", 1);             /* junk after the size */
+	refused_chunked("3\nabc\r\n0\r\n\r\n", 1);                     /* bare LF */
+	refused_chunked("0x3\r\nabc\r\n0\r\n\r\n", 1);                /* not hex */
+	refused_chunked("-3\r\nabc\r\n0\r\n\r\n", 1);
+	refused_chunked("\r\n3\r\nabc\r\n0\r\n\r\n", 1);            /* no size */
+	refused_chunked("10000000000000000\r\nabc", 1);              /* 17 digits */
+	refused_chunked("3;a\x01b\r\nabc\r\n0\r\n\r\n", 1);          /* control byte in an extension */
+	refused_chunked("3\r\nabc\r\n0\r\nT: 1\n\r\n", 1);            /* bare LF in a trailer */
+	refused_chunked("3\r\nabc\r\n0\r\nT: 1\r\n folded\r\n\r\n", 1); /* obs-fold in trailers */
+	/* What RFC 9112 allows still passes, byte for byte: extensions with BWS, upper-case hex, leading zeros,
+	 * trailers. */
+	expect("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00A ; ext=\"q v\"\r\n0123456789\r\n0\r\nT: 1\r\nU: 2\r\n\r\n",
+	       0, 1, 1, 0, HTTP_RESP_DONE,
+	       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00A ; ext=\"q v\"\r\n0123456789\r\n0\r\nT: 1\r\nU: 2\r\n\r\n",
+	       93, 0);
+	/* The message ends where the strict reading ends it; what follows is not passed on as part of it. */
+	expect("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nX: SMUGGLED\r\n\r\n",
+	       0, 1, 1, 0, HTTP_RESP_DONE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 59, 0);
+}
+
 /* A body delimited by the origin's close ends the client connection too; EOF completes it, a cut is an error. */
 static void test_close_delimited(void **state)
 {
@@ -239,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_hop_by_hop_removed),
 		cmocka_unit_test(test_chunked_kept_for_11),
 		cmocka_unit_test(test_dechunked_for_10),
+		cmocka_unit_test(test_chunked_strict),
 		cmocka_unit_test(test_close_delimited),
 		cmocka_unit_test(test_bodiless),
 		cmocka_unit_test(test_informational),

@@ -6,7 +6,9 @@
  * its own, RFC 9112 section 2.3), hop-by-hop fields and those named in Connection removed, Connection added as
  * needed. The body goes through as the bytes that carried it (Content-Length or chunked framing unchanged), except
  * for HTTP/1.0 clients, which cannot read chunked framing: they get the chunk data only, and the end of the body is
- * the end of the connection.
+ * the end of the connection. Chunked framing is checked strictly (RFC 9112 section 7.1) before a byte of it is
+ * parsed or passed on: Debian's http_parser is built lenient, and framing it reads one way and the client another
+ * would let an origin end a response where the client does not, and answer the client's next request itself.
  */
 #ifndef DANEPROXY_HTTP_RESP_H
 #define DANEPROXY_HTTP_RESP_H
@@ -43,6 +45,11 @@ struct http_resp {
 	int bad_upgrade;         /* a 101 to a request that asked for none (refused) */
 	int bad_status;          /* a status code outside 100-599 (refused) */
 	int dechunk;             /* forward chunk data only (HTTP/1.0 client, chunked response) */
+	int chunked;             /* the body is chunked: its framing is checked strictly before http_parser sees it */
+	int ck_state;            /* where the strict chunk check is (http_resp.c) */
+	int ck_digits;           /* hex digits of the current chunk size */
+	unsigned long long ck_left;   /* data bytes of the current chunk still to come */
+	size_t ck_trailer;       /* bytes of trailer section so far */
 	int close_after;         /* the client connection ends after this response */
 	int status;              /* of the final response, 0 until seen */
 	int too_large;

@@ -270,6 +270,8 @@ void http_req_next(struct http_req *r)
 	r->head_bytes = 0;
 	r->lf_pending = 0;
 	r->head_done = r->body_done = 0;
+	memset(&r->chunk, 0, sizeof(r->chunk));
+	r->framing_differs = 0;
 	r->keep_alive = r->is_head = r->is_connect = r->upgrade = 0;
 	r->too_large = r->url_too_long = 0;
 	r->last_was_value = r->skip_header = 0;
@@ -391,6 +393,10 @@ static const char *body_error_text(const struct http_req *r, const http_parser *
 
 	if (r->body_error != NULL)
 		return r->body_error;
+	if (r->chunk.error != NULL)
+		return r->chunk.error;
+	if (r->framing_differs)
+		return "malformed chunked body: the message does not end where a strict reading (RFC 9112) ends it";
 	if (p->flags & F_CHUNKED) {
 		if (err == HPE_INVALID_CONTENT_LENGTH)
 			return "malformed chunked body: chunk size too large";
@@ -398,6 +404,17 @@ static const char *body_error_text(const struct http_req *r, const http_parser *
 			return "malformed chunked body: invalid chunk size";
 	}
 	return http_errno_description(err);
+}
+
+/* strict_scan - how many of the len body bytes at data the strict chunked scan accepts as this message's (the
+ * head's final LF, when http_parser has not consumed it yet, is not body and not scanned). */
+static size_t strict_scan(const struct http_req *r, struct chunked *scan, const char *data, size_t len)
+{
+	size_t skip = r->lf_pending ? 1 : 0;
+
+	if (len <= skip)
+		return len;
+	return skip + chunked_scan(scan, data + skip, len - skip);
 }
 
 /* dry_complete - the message ends in the bytes checked: stop there (the copy's only callback, data unused). */
@@ -411,15 +428,30 @@ int http_req_body_check(const struct http_req *r, const char *data, size_t len, 
 {
 	static const http_parser_settings dry = {.on_message_complete = dry_complete};
 	http_parser copy = r->parser;
+	struct chunked scan = r->chunk;
 	enum http_errno err;
+	size_t n;
 
 	if (r->body_done)
 		return 1;
 	if (len == 0)
 		return 0;
+	if (r->parser.flags & F_CHUNKED) {
+		n = strict_scan(r, &scan, data, len);
+		if (scan.error != NULL) {
+			*why = scan.error;
+			return -1;
+		}
+		len = n;
+	}
 	copy.data = NULL;   /* no callbacks run on the copy */
-	http_parser_execute(&copy, &dry, data, len);
+	n = http_parser_execute(&copy, &dry, data, len);
 	err = HTTP_PARSER_ERRNO(&copy);
+	if ((r->parser.flags & F_CHUNKED) && (err == HPE_OK || err == HPE_PAUSED) &&
+	    (n != len || (err == HPE_PAUSED) != chunked_done(&scan))) {
+		*why = "malformed chunked body: the message does not end where a strict reading (RFC 9112) ends it";
+		return -1;
+	}
 	if (err == HPE_OK)
 		return 0;
 	if (err == HPE_PAUSED)
@@ -437,9 +469,23 @@ enum http_req_status http_req_feed_body(struct http_req *r, const char *data, si
 	*consumed = *fwd_off = *fwd_len = 0;
 	if (r->body_done || len == 0)
 		return r->body_done ? HTTP_REQ_BODY_DONE : HTTP_REQ_MORE;
+	if (r->parser.flags & F_CHUNKED) {
+		/* Only bytes the strict scan accepts reach http_parser, and it must end the message where the scan
+		 * does: the origin never gets framing that the two of us could read differently. */
+		len = strict_scan(r, &r->chunk, data, len);
+		if (r->chunk.error != NULL) {
+			*why = r->chunk.error;
+			return HTTP_REQ_ERROR;
+		}
+	}
 	n = http_parser_execute(&r->parser, &settings, data, len);
 	err = HTTP_PARSER_ERRNO(&r->parser);
 	if (err != HPE_OK && err != HPE_PAUSED) {
+		*why = body_error_text(r, &r->parser);
+		return HTTP_REQ_ERROR;
+	}
+	if ((r->parser.flags & F_CHUNKED) && (n != len || (err == HPE_PAUSED) != chunked_done(&r->chunk))) {
+		r->framing_differs = 1;
 		*why = body_error_text(r, &r->parser);
 		return HTTP_REQ_ERROR;
 	}

@@ -12,6 +12,8 @@
 
 #include <http_parser.h>
 
+#include "chunked.h"
+
 #define HTTP_REQ_MAX_HEAD (16 * 1024)
 #define HTTP_REQ_MAX_URL 8192
 #define HTTP_REQ_MAX_HOST 256
@@ -46,6 +48,8 @@ struct http_req {
 	char transfer_encoding[64];     /* its value, lowercase, blanks dropped ("" when longer than this) */
 	size_t transfer_encoding_len;
 	size_t trailer_bytes;           /* chunked trailer section so far */
+	struct chunked chunk;           /* the strict scan of a chunked body (chunked.h) */
+	int framing_differs;            /* http_parser ended the message elsewhere than the strict scan */
 	const char *body_error;         /* why the body (trailers) is refused, set by the callbacks */
 	char method[24];
 	char url[HTTP_REQ_MAX_URL];

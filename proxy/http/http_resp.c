@@ -13,127 +13,6 @@
 
 enum { PHASE_HEAD, PHASE_BODY, PHASE_DONE };
 
-/* The strict chunk check, one state per thing awaited (RFC 9112 section 7.1). */
-enum {
-	CK_SIZE,           /* the first hex digit of a chunk size */
-	CK_SIZE_MORE,      /* more hex digits, whitespace before an extension, ';' or CR */
-	CK_SIZE_WS,        /* BWS after the size: more of it or ';' */
-	CK_EXT,            /* a chunk extension, up to CR */
-	CK_SIZE_LF,        /* LF ending the chunk-size line */
-	CK_DATA,           /* ck_left bytes of chunk data */
-	CK_DATA_CR,        /* CR after chunk data */
-	CK_DATA_LF,        /* LF after chunk data */
-	CK_TRAILER_START,  /* a trailer field or the CR of the final empty line */
-	CK_TRAILER,        /* a trailer field, up to CR */
-	CK_TRAILER_LF,     /* LF ending a trailer field */
-	CK_END_LF,         /* LF ending the message */
-	CK_DONE,
-	CK_BAD,
-};
-
-#define CK_MAX_DIGITS 15            /* 2^60 bytes in one chunk is more than any body */
-#define CK_MAX_TRAILER (16 * 1024)  /* like the head */
-
-static int hex_value(unsigned char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* field_byte - may appear in a chunk extension or a trailer line: VCHAR, obs-text, SP, HTAB. */
-static int field_byte(unsigned char ch)
-{
-	return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
-}
-
-/*
- * chunk_check - run the strict check over len body bytes; the bytes that belong to this message (all of them
- * unless its end is among them). CK_BAD on anything RFC 9112 does not allow: no size, a size too long, bare LF,
- * junk after the size or the data, control bytes in an extension or trailer, trailers over 16 KiB.
- */
-static size_t chunk_check(struct http_resp *r, const char *data, size_t len)
-{
-	size_t i = 0, take;
-	unsigned char ch;
-	int v;
-
-	while (i < len && r->ck_state != CK_DONE && r->ck_state != CK_BAD) {
-		if (r->ck_state == CK_DATA) {
-			take = len - i < r->ck_left ? len - i : (size_t)r->ck_left;
-			i += take;
-			r->ck_left -= take;
-			if (r->ck_left == 0)
-				r->ck_state = CK_DATA_CR;
-			continue;
-		}
-		ch = (unsigned char)data[i++];
-		switch (r->ck_state) {
-		case CK_SIZE:
-		case CK_SIZE_MORE:
-			v = hex_value(ch);
-			if (v >= 0 && r->ck_digits < CK_MAX_DIGITS) {
-				r->ck_left = r->ck_left * 16 + (unsigned)v;
-				r->ck_digits++;
-				r->ck_state = CK_SIZE_MORE;
-			} else if (r->ck_state == CK_SIZE_MORE && (ch == ' ' || ch == '\t'))
-				r->ck_state = CK_SIZE_WS;
-			else if (r->ck_state == CK_SIZE_MORE && ch == ';')
-				r->ck_state = CK_EXT;
-			else if (r->ck_state == CK_SIZE_MORE && ch == '\r')
-				r->ck_state = CK_SIZE_LF;
-			else
-				r->ck_state = CK_BAD;
-			break;
-		case CK_SIZE_WS:
-			r->ck_state = ch == ';' ? CK_EXT : ch == ' ' || ch == '\t' ? CK_SIZE_WS : CK_BAD;
-			break;
-		case CK_EXT:
-			r->ck_state = ch == '\r' ? CK_SIZE_LF : field_byte(ch) ? CK_EXT : CK_BAD;
-			break;
-		case CK_SIZE_LF:
-			if (ch != '\n')
-				r->ck_state = CK_BAD;
-			else if (r->ck_left == 0)
-				r->ck_state = CK_TRAILER_START;
-			else
-				r->ck_state = CK_DATA;
-			r->ck_digits = 0;
-			break;
-		case CK_DATA_CR:
-			r->ck_state = ch == '\r' ? CK_DATA_LF : CK_BAD;
-			break;
-		case CK_DATA_LF:
-			r->ck_state = ch == '\n' ? CK_SIZE : CK_BAD;
-			break;
-		case CK_TRAILER_START:
-		case CK_TRAILER:
-			if (++r->ck_trailer > CK_MAX_TRAILER)
-				r->ck_state = CK_BAD;
-			else if (ch == '\r')
-				r->ck_state = r->ck_state == CK_TRAILER_START ? CK_END_LF : CK_TRAILER_LF;
-			else
-				r->ck_state = field_byte(ch) && !(r->ck_state == CK_TRAILER_START && (ch == ' ' || ch == '\t'))
-						      ? CK_TRAILER : CK_BAD;   /* a line starting with whitespace is obs-fold */
-			break;
-		case CK_TRAILER_LF:
-			r->ck_state = ch == '\n' ? CK_TRAILER_START : CK_BAD;
-			break;
-		case CK_END_LF:
-			r->ck_state = ch == '\n' ? CK_DONE : CK_BAD;
-			break;
-		default:
-			r->ck_state = CK_BAD;
-			break;
-		}
-	}
-	return i;
-}
-
 static void out(struct http_resp *r, const char *p, size_t n)
 {
 	if (n == 0)
@@ -328,7 +207,7 @@ static int on_headers_complete(http_parser *p)
 	r->status = status;
 	bodiless = r->request_head || status == 204 || status == 304;
 	r->chunked = (p->flags & F_CHUNKED) && !bodiless && status != 101;
-	r->ck_state = CK_SIZE;
+	memset(&r->chunk, 0, sizeof(r->chunk));
 	r->dechunk = r->client_http10 && r->chunked;
 	r->close_after = status != 101 && (r->client_http10 || !r->client_keep_alive || !http_should_keep_alive(p));
 	emit_head(r, status);
@@ -398,12 +277,12 @@ static enum http_resp_status parse_error(struct http_resp *r, const char **error
 	} else if (r->bad_status) {
 		*error = "http_protocol_error";
 		*why = "the origin's status code is not 100-599";
-	} else if (r->chunked && r->ck_state == CK_BAD) {
+	} else if (r->chunk.error != NULL) {
 		*error = "http_protocol_error";
-		*why = "the origin's chunked framing is malformed (RFC 9112 section 7.1)";
-	} else if (r->chunked && r->ck_state != CK_DONE && r->done) {
+		*why = r->chunk.error;
+	} else if (r->framing_differs) {
 		*error = "http_protocol_error";
-		*why = "the origin's chunked framing ends where a strict reading does not";
+		*why = "malformed chunked body: the message does not end where a strict reading (RFC 9112) ends it";
 	} else if (r->too_large) {
 		*error = "http_response_header_section_size";
 		*why = "response head larger than 16 KiB";
@@ -430,17 +309,16 @@ enum http_resp_status http_resp_feed(struct http_resp *r, const char *data, size
 			 * check does: no byte of framing the two read differently is parsed or passed on. */
 			skip = r->skip_lf ? 1 : 0;
 			if (avail > skip)
-				avail = skip + chunk_check(r, data + pos + skip, avail - skip);
-			if (r->ck_state == CK_BAD)
+				avail = skip + chunked_scan(&r->chunk, data + pos + skip, avail - skip);
+			if (r->chunk.error != NULL)
 				return parse_error(r, error, why);
 		}
 		n = http_parser_execute(&r->parser, &settings, data + pos, avail);
 		err = HTTP_PARSER_ERRNO(&r->parser);
 		if (err != HPE_OK && err != HPE_PAUSED)
 			return parse_error(r, error, why);
-		if (phase == PHASE_BODY && r->chunked && (n != avail || r->done != (r->ck_state == CK_DONE))) {
-			r->done = 1;
-			r->ck_state = r->ck_state == CK_DONE ? CK_BAD : r->ck_state;
+		if (phase == PHASE_BODY && r->chunked && (n != avail || r->done != chunked_done(&r->chunk))) {
+			r->framing_differs = 1;
 			return parse_error(r, error, why);
 		}
 		if (phase == PHASE_BODY && n > 0) {

@@ -17,6 +17,8 @@
 
 #include <http_parser.h>
 
+#include "chunked.h"
+
 #define HTTP_RESP_MAX_HEAD (16 * 1024)
 
 enum http_resp_status {
@@ -45,11 +47,9 @@ struct http_resp {
 	int bad_upgrade;         /* a 101 to a request that asked for none (refused) */
 	int bad_status;          /* a status code outside 100-599 (refused) */
 	int dechunk;             /* forward chunk data only (HTTP/1.0 client, chunked response) */
-	int chunked;             /* the body is chunked: its framing is checked strictly before http_parser sees it */
-	int ck_state;            /* where the strict chunk check is (http_resp.c) */
-	int ck_digits;           /* hex digits of the current chunk size */
-	unsigned long long ck_left;   /* data bytes of the current chunk still to come */
-	size_t ck_trailer;       /* bytes of trailer section so far */
+	int chunked;             /* the body is chunked: its framing is scanned strictly before http_parser sees it */
+	struct chunked chunk;
+	int framing_differs;     /* http_parser ended the message elsewhere than the strict scan */
 	int close_after;         /* the client connection ends after this response */
 	int status;              /* of the final response, 0 until seen */
 	int too_large;

@@ -219,8 +219,11 @@ static void count_upstream(struct conn *c, const struct upstream_report *rep)
 		metrics_add(&m->dnssec[rep->dnssec], 1);
 		metrics_observe(&m->dns, rep->dns_ms);
 	}
-	if (rep->tls_version[0])
+	if (rep->tls_version[0]) {
+		/* tls_version is set only once a handshake completed: the log line's "resumed" counts the same ones */
 		metrics_observe(&m->handshake, rep->handshake_ms);
+		metrics_add(&m->upstream_handshakes[rep->resumed ? 1 : 0], 1);
+	}
 	if (rep->error != NULL) {
 		v = METRICS_VERIFY_REFUSED;
 		count_refusal(c, rep->error);

@@ -716,8 +716,8 @@ static void test_origin_sessions(void **state)
 		test_free(c);
 		c = new_config();
 		assert_int_equal(config_set(c, "proxy", "origin_sessions", bad[i], "--origin-sessions"), -1);
-		snprintf(want, sizeof(want), "--origin-sessions: origin_sessions: \"%s\" is not a whole number from 0 to 1000000",
-			 bad[i]);
+		snprintf(want, sizeof(want),
+			 "--origin-sessions: origin_sessions: \"%s\" is not a whole number from 0 to 1000000", bad[i]);
 		expect_errors(c, (const char *const[]){want}, 1);
 		assert_int_equal(c->origin_sessions, 1024);
 		test_free(c);

@@ -211,7 +211,8 @@ size_t metrics_render(const struct metrics_shm *m, const char *version, const ch
 	histogram(&o, "daneproxy_upstream_handshake_duration_seconds",
 		  "Time of the TLS handshake with the origin, verification included.", &sum.handshake);
 	head(&o, "daneproxy_upstream_handshakes_total", "counter",
-	     "TLS handshakes with origins, by whether they resumed a session (true) or were full and verified (false).");
+	     "TLS handshakes with origins, by whether they resumed a session (true) "
+	     "or were full ones with the certificate verified (false).");
 	put(&o, "daneproxy_upstream_handshakes_total{resumed=\"false\"} %llu\n",
 	    (unsigned long long)sum.upstream_handshakes[0]);
 	put(&o, "daneproxy_upstream_handshakes_total{resumed=\"true\"} %llu\n",

@@ -75,6 +75,8 @@ static const struct key_def keys[] = {
 	{"proxy", "shutdown_grace", set_duration, OFF(shutdown_grace_ms), 0, 3600000, "time open connections get at exit"},
 	{"proxy", "origin_keepalive", set_duration, OFF(origin_keepalive_ms), 0, 3600000,
 	 "how long an origin connection is kept for the client's next request (0: closed after each response)"},
+	{"proxy", "origin_sessions", set_uint, OFF(origin_sessions), 0, 1000000,
+	 "origin TLS sessions kept for resumption, per worker (0: every origin handshake is a full one)"},
 	{"proxy", "log", set_path, OFF(log), 0, 0, "stderr or a file for the per-connection JSON lines"},
 	{"proxy", "user", set_user, OFF(user), 0, 0, "account to switch to after binding, when started as root"},
 	{"metrics", "listen", set_address, OFF(metrics_listen), 0, 0,
@@ -1288,6 +1290,7 @@ void config_defaults(struct config *c)
 	c->handshake_timeout_ms = 10000;
 	c->shutdown_grace_ms = 10000;
 	c->origin_keepalive_ms = 10000;
+	c->origin_sessions = 1024;   /* RUNTIME_DEFAULT_SESSIONS (config/ sees nothing of proxy/) */
 	snprintf(c->log, sizeof(c->log), "stderr");
 	/* The TLS ports of the seed articles: HTTPS, SMTPS, IMAPS, POP3S, and 8443. */
 	{

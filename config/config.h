@@ -93,6 +93,7 @@ struct config {
 	unsigned handshake_timeout_ms;
 	unsigned shutdown_grace_ms;
 	unsigned origin_keepalive_ms;        /* a verified origin connection kept between a client's requests */
+	unsigned origin_sessions;            /* origin TLS sessions kept for resumption, per worker; 0 = none */
 	char log[CONFIG_PATH_MAX];           /* "stderr" or a file path */
 	char user[CONFIG_USER_MAX];          /* account to switch to when started as root; "" = none */
 	/* CONNECT termination */

@@ -126,6 +126,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->connect_timeout_ms, 10000);
 	assert_int_equal(c->handshake_timeout_ms, 10000);
 	assert_int_equal(c->shutdown_grace_ms, 10000);
+	assert_int_equal(c->origin_sessions, 1024);
 	assert_string_equal(c->log, "stderr");
 	assert_string_equal(c->state_dir, "");
 	assert_int_equal(c->n_ports, 5);
@@ -678,6 +679,49 @@ static void test_numbers(void **state)
 	assert_int_equal(c->failure_ttl_s, 0);
 	assert_int_equal(c->ttl_max_s, 604800);
 	test_free(c);
+}
+
+/* [proxy] origin_sessions: a count from 0 (resumption off) to 1000000; anything else is an error with its line,
+ * and the value before it stays. */
+static void test_origin_sessions(void **state)
+{
+	static const char *const bad[] = {"-1", "1000001", "4294967296", "lots", "", "12 sessions", "+5", "1e3"};
+	char ini[64], want[160];
+	size_t i;
+	struct config *c = new_config();
+
+	(void)state;
+	assert_int_equal(load(c, "[proxy]\norigin_sessions = 5000\n"), 0);
+	assert_int_equal(c->origin_sessions, 5000);
+	assert_int_equal(load(c, "[proxy]\norigin_sessions = 0\n"), 0);
+	assert_int_equal(c->origin_sessions, 0);
+	assert_int_equal(config_set(c, "proxy", "origin_sessions", "1000000", "--origin-sessions"), 0);
+	assert_int_equal(c->origin_sessions, 1000000);
+	assert_int_equal(config_set(c, "proxy", "origin_sessions", "1", "--origin-sessions"), 0);
+	assert_int_equal(c->origin_sessions, 1);
+	expect_no_errors(c);
+	assert_int_equal(config_validate(c), 0);
+	test_free(c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = new_config();
+		snprintf(ini, sizeof(ini), "[proxy]\n; the count\norigin_sessions = %s\n", bad[i]);
+		if (load(c, ini) != 1) {
+			dump_errors(c);
+			fail_msg("origin_sessions = \"%s\": %zu errors, 1 expected", bad[i], c->n_errors);
+		}
+		snprintf(want, sizeof(want), "t.ini:3: origin_sessions: \"%s\" is not a whole number from 0 to 1000000",
+			 bad[i]);
+		expect_errors(c, (const char *const[]){want}, 1);
+		assert_int_equal(c->origin_sessions, 1024);
+		test_free(c);
+		c = new_config();
+		assert_int_equal(config_set(c, "proxy", "origin_sessions", bad[i], "--origin-sessions"), -1);
+		snprintf(want, sizeof(want),
+			 "--origin-sessions: origin_sessions: \"%s\" is not a whole number from 0 to 1000000", bad[i]);
+		expect_errors(c, (const char *const[]){want}, 1);
+		assert_int_equal(c->origin_sessions, 1024);
+		test_free(c);
+	}
 }
 
 static void test_bools_transport_paths(void **state)
@@ -1698,6 +1742,7 @@ int main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_duration_edges),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_origin_sessions),
 		cmocka_unit_test(test_bools_transport_paths),
 		cmocka_unit_test(test_policy_digests),
 		cmocka_unit_test(test_rules),

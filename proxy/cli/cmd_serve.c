@@ -30,6 +30,8 @@ static void serve_usage(FILE *out)
 		"  --log FILE              per-connection JSON lines (default stderr; SIGUSR1 reopens it)\n"
 		"  --workers N|auto        worker processes (default auto: one per CPU the process may use)\n"
 		"  --metrics ADDR:PORT     serve GET /metrics (Prometheus text format) there\n"
+		"  --origin-sessions N     origin TLS sessions kept for resumption, per worker (default 1024;\n"
+		"                          0: no resumption, every origin handshake is a full one)\n"
 		"  --user NAME             started as root: switch to this account after binding\n"
 		"  --smtp ADDR:PORT        an SMTP smarthost there: mail relayed to each domain's MX under RFC 7672 DANE\n"
 		"  --smtp-mx-port PORT     the MX port of the last --smtp (default 25)\n"
@@ -52,7 +54,7 @@ static size_t report(const struct config *cfg)
 }
 
 enum { OPT_LISTEN = 1, OPT_ROUTE, OPT_ALLOW, OPT_MAXCONN, OPT_LOG, OPT_STATE_DIR, OPT_PORTS, OPT_TERMINATE, OPT_WORKERS,
-       OPT_METRICS, OPT_USER, OPT_SMTP, OPT_SMTP_MX_PORT };
+       OPT_METRICS, OPT_USER, OPT_SMTP, OPT_SMTP_MX_PORT, OPT_ORIGIN_SESSIONS };
 static const struct option longopts[] = {
 	RUNTIME_LONG_OPTIONS,
 	{"listen", required_argument, NULL, OPT_LISTEN},
@@ -68,6 +70,7 @@ static const struct option longopts[] = {
 	{"user", required_argument, NULL, OPT_USER},
 	{"smtp", required_argument, NULL, OPT_SMTP},
 	{"smtp-mx-port", required_argument, NULL, OPT_SMTP_MX_PORT},
+	{"origin-sessions", required_argument, NULL, OPT_ORIGIN_SESSIONS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -102,6 +105,7 @@ static void apply_option(struct config *cfg, int opt, const char *arg, int *cli_
 	case OPT_USER: config_set(cfg, "proxy", "user", arg, "--user"); break;
 	case OPT_SMTP: config_set(cfg, "", "smtp", arg, "--smtp"); break;
 	case OPT_SMTP_MX_PORT: config_set(cfg, "smtp", "mx_port", arg, "--smtp-mx-port"); break;
+	case OPT_ORIGIN_SESSIONS: config_set(cfg, "proxy", "origin_sessions", arg, "--origin-sessions"); break;
 	case RUNTIME_OPT_RESOLVER: config_set(cfg, "resolver", "upstream", arg, "--resolver"); break;
 	case RUNTIME_OPT_TRUST_ANCHOR: config_set(cfg, "resolver", "trust_anchor", arg, "--trust-anchor"); break;
 	case RUNTIME_OPT_CA_FILE: config_set(cfg, "policy", "ca_file", arg, "--ca-file"); break;

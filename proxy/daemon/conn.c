@@ -151,6 +151,9 @@ static void conn_log(const struct conn *c)
 	json_put_string(out, c->have_rep && r->tls_version[0] ? r->tls_version : NULL);
 	fprintf(out, ", \"alpn\": ");
 	json_put_string(out, c->have_rep && r->alpn[0] ? r->alpn : NULL);
+	/* true or false only where a TLS handshake with the origin completed; null for tunnels, plaintext and refusals
+	 * before (or during) the handshake, so that "false" always means a full, verified handshake. */
+	fprintf(out, ", \"resumed\": %s", !c->have_rep || !r->tls_version[0] ? "null" : r->resumed ? "true" : "false");
 	fprintf(out, ", \"bytes_up\": %llu, \"bytes_down\": %llu, \"dns_ms\": %.3f, \"connect_ms\": %.3f, "
 		     "\"handshake_ms\": %.3f, \"duration_ms\": %.3f, \"close\": ",
 		(unsigned long long)c->bytes_up, (unsigned long long)c->bytes_down, c->have_rep ? r->dns_ms : 0.0,
@@ -216,8 +219,11 @@ static void count_upstream(struct conn *c, const struct upstream_report *rep)
 		metrics_add(&m->dnssec[rep->dnssec], 1);
 		metrics_observe(&m->dns, rep->dns_ms);
 	}
-	if (rep->tls_version[0])
+	if (rep->tls_version[0]) {
+		/* tls_version is set only once a handshake completed: the log line's "resumed" counts the same ones */
 		metrics_observe(&m->handshake, rep->handshake_ms);
+		metrics_add(&m->upstream_handshakes[rep->resumed ? 1 : 0], 1);
+	}
 	if (rep->error != NULL) {
 		v = METRICS_VERIFY_REFUSED;
 		count_refusal(c, rep->error);

@@ -210,6 +210,13 @@ size_t metrics_render(const struct metrics_shm *m, const char *version, const ch
 		  &sum.dns);
 	histogram(&o, "daneproxy_upstream_handshake_duration_seconds",
 		  "Time of the TLS handshake with the origin, verification included.", &sum.handshake);
+	head(&o, "daneproxy_upstream_handshakes_total", "counter",
+	     "TLS handshakes with origins, by whether they resumed a session (true) "
+	     "or were full ones with the certificate verified (false).");
+	put(&o, "daneproxy_upstream_handshakes_total{resumed=\"false\"} %llu\n",
+	    (unsigned long long)sum.upstream_handshakes[0]);
+	put(&o, "daneproxy_upstream_handshakes_total{resumed=\"true\"} %llu\n",
+	    (unsigned long long)sum.upstream_handshakes[1]);
 	head(&o, "daneproxy_tlsa_cache_lookups_total", "counter",
 	     "Origin lookups by how the resolver cache served them: hit, miss (queries sent), coalesced.");
 	put(&o, "daneproxy_tlsa_cache_lookups_total{result=\"hit\"} %llu\n", (unsigned long long)sum.tlsa_cache[0]);

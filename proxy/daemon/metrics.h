@@ -43,6 +43,7 @@ struct metrics_slot {
 	uint64_t verifications[METRICS_N_VERIFICATIONS];
 	struct metrics_histogram dns;
 	struct metrics_histogram handshake;
+	uint64_t upstream_handshakes[2];       /* the same handshakes by whether they resumed: [0] full, [1] resumed */
 	uint64_t bytes[2];                     /* up (client to origin), down */
 	/* cumulative figures of the worker's own caches, written (not added) by the worker */
 	uint64_t tlsa_cache[3];                /* hit, miss, coalesced */

@@ -342,6 +342,8 @@ static void runtime_from_config(const struct config *cfg, struct runtime_options
 	ro->handshake_timeout_ms = cfg->handshake_timeout_ms;
 	ro->ee_namecheck = cfg->ee_namecheck;
 	memcpy(ro->digests, cfg->digests, sizeof(ro->digests));
+	/* The session cache's size; 0 turns resumption off (the runtime's -1; its 0 would mean its default). */
+	ro->sessions = cfg->origin_sessions == 0 ? -1 : (int)cfg->origin_sessions;
 }
 
 void server_ca_dir(const struct config *cfg, char *dir, size_t size)

@@ -172,6 +172,9 @@ static void log_transaction(struct conn *c, const char *result)
 	json_put_string(out, r->tlsa_looked_up ? resolver_outcome_name(r->tlsa_dnssec) : NULL);
 	fprintf(out, ", \"tls\": ");
 	json_put_string(out, r->mx_host[0] && r->error == NULL ? smtp_tls_level_name(r->tls) : NULL);
+	/* as the connection line: true or false only for a session over TLS (the smarthost offers no sessions yet) */
+	fprintf(out, ", \"resumed\": %s", !(r->mx_host[0] && r->error == NULL && r->tls != SMTP_TLS_NONE) ? "null"
+					  : r->resumed ? "true" : "false");
 	fprintf(out, ", \"tlsa\": ");
 	json_put_string(out, r->record[0] ? r->record : NULL);
 	fprintf(out, ", \"depth\": ");

@@ -222,6 +222,7 @@ void smtp_out_report_json(FILE *out, const struct smtp_out_report *rep)
 	put_str(out, "peer", rep->peer, 1);
 	put_str(out, "tls_version", rep->tls_version, 1);
 	put_str(out, "tls_cipher", rep->tls_cipher, 1);
+	fprintf(out, ", \"resumed\": %s", !rep->tls_version[0] ? "null" : rep->resumed ? "true" : "false");
 	put_str(out, "ehlo", session ? rep->ehlo.keywords : NULL, 0);
 	fprintf(out, ", \"mx_failed\": [");
 	for (i = 0; i < n; i++) {
@@ -811,6 +812,7 @@ static void on_event(struct stream *s, enum stream_event ev, void *arg)
 		o->rep.handshake_ms = ms_since(o->t_connected);
 		snprintf(o->rep.tls_version, sizeof(o->rep.tls_version), "%s", tls_version(t));
 		snprintf(o->rep.tls_cipher, sizeof(o->rep.tls_cipher), "%s", tls_cipher(t));
+		o->rep.resumed = tls_resumed(t);
 		o->rep.tls = o->host_tls == HOST_TLS_DANE ? SMTP_TLS_DANE : SMTP_TLS_ENCRYPT;
 		if ((o->smtp = smtp_client_new(out_write, o)) == NULL) {
 			attempt_failed(o, smtp_out_err_handshake, "out of memory");
@@ -901,6 +903,7 @@ static void reset_attempt(struct smtp_out *o)
 	o->rep.depth = -1;
 	o->rep.record[0] = o->rep.peer[0] = o->rep.tls_version[0] = o->rep.tls_cipher[0] = '\0';
 	o->rep.connect_ms = o->rep.handshake_ms = 0;
+	o->rep.resumed = 0;
 	memset(&o->rep.ehlo, 0, sizeof(o->rep.ehlo));
 	o->verify_detail[0] = '\0';
 }

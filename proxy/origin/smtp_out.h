@@ -136,6 +136,7 @@ struct smtp_out_report {
 	char peer[64];
 	char tls_version[16];
 	char tls_cipher[64];
+	int resumed;                      /* the TLS handshake resumed a session (this module offers none: 0) */
 	struct smtp_ehlo ehlo;            /* what the MX announced (on the TLS layer when there is one) */
 	size_t n_failed;                  /* hosts/addresses that failed before the session (or the failure) */
 	struct smtp_out_failure failed[SMTP_OUT_MAX_FAILURES];   /* the first SMTP_OUT_MAX_FAILURES of them */
@@ -220,9 +221,10 @@ void smtp_out_close(struct smtp_out *s);
  * smtp_code, smtp_enhanced, smtp_details (null on success), domain, domain_cname, mx_dnssec, mx_implicit, mx_count,
  * mx_host, mx_preference (null without a session), addr_dnssec ("secure", "insecure"), tlsa_lookup (false when
  * the rules asked none), tlsa_dnssec, tlsa_name, tlsa_usable, tls ("none", "encrypt", "dane"), verdict, tlsa (the
- * record matched), depth, peer, tls_version, tls_cipher, ehlo (the MX's keywords), mx_failed ([{host, preference,
- * addr, reason, detail}], the first SMTP_OUT_MAX_FAILURES), mx_failed_count, and the times mx_ms, dns_ms,
- * connect_ms, handshake_ms, open_ms. After a failed open, verdict ... tls_cipher describe the last attempt.
+ * record matched), depth, peer, tls_version, tls_cipher, resumed (null without a TLS handshake), ehlo (the MX's
+ * keywords), mx_failed ([{host, preference, addr, reason, detail}], the first SMTP_OUT_MAX_FAILURES),
+ * mx_failed_count, and the times mx_ms, dns_ms, connect_ms, handshake_ms, open_ms. After a failed open, verdict ...
+ * resumed describe the last attempt.
  */
 void smtp_out_report_json(FILE *out, const struct smtp_out_report *rep);
 

@@ -14,3 +14,8 @@ add_executable(test_resume ${CMAKE_CURRENT_LIST_DIR}/test_resume.c)
 target_link_libraries(test_resume PRIVATE daneproxy_origin PkgConfig::CMOCKA)
 add_test(NAME resume COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/resume.sh $<TARGET_FILE:test_resume>)
 set_tests_properties(resume PROPERTIES TIMEOUT 120)
+
+# resume_daemon: the same bed and origins through the daemon: the log line's "resumed" (false, then true; null
+# without an origin handshake), daneproxy_upstream_handshakes_total from the metrics listener, origin_sessions = 0.
+add_test(NAME resume_daemon COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/resume.sh --daemon $<TARGET_FILE:daneproxy>)
+set_tests_properties(resume_daemon PROPERTIES TIMEOUT 120)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include "dane.h"
@@ -451,6 +452,69 @@ static void test_chain_spki_matches_openssl(void **state)
 		test_free(want);
 		dane_chain_free(c);
 	}
+}
+
+/*
+ * The chain keeps each certificate's SPKI as found by its own DER walk (no X509 object is built for a DANE-EE
+ * match): byte for byte what wolfSSL_X509_get_pubkey_buffer gives, over every root of the system bundle (RSA, EC,
+ * several sizes and encodings) and the generated chains.
+ */
+static void test_chain_spki_matches_wolfssl(void **state)
+{
+	static const char bundle_path[] = "/etc/ssl/certs/ca-certificates.crt";
+	static const char end_marker[] = "-----END CERTIFICATE-----";
+	const struct fixture *f = *state;
+	FILE *fp = fopen(bundle_path, "rb");
+	char *bundle, *p, *end;
+	size_t len, checked = 0;
+	long size;
+
+	(void)f;
+	if (fp == NULL) {
+		print_message("no %s: only the generated chains are compared (test_chain_spki_matches_openssl)\n", bundle_path);
+		return;
+	}
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	size = ftell(fp);
+	assert_true(size > 0);
+	rewind(fp);
+	bundle = test_malloc((size_t)size + 1);
+	assert_int_equal(fread(bundle, 1, (size_t)size, fp), (size_t)size);
+	bundle[size] = '\0';
+	fclose(fp);
+	for (p = bundle; (end = strstr(p, end_marker)) != NULL; p = end) {
+		struct dane_chain *c = dane_chain_new();
+		const uint8_t *der, *spki;
+		const unsigned char *dp;
+		size_t der_len, spki_len;
+		unsigned char want[4096];
+		int want_len = sizeof(want);
+		char err[256];
+		WOLFSSL_X509 *x;
+
+		end += sizeof(end_marker) - 1;
+		assert_non_null(c);
+		if (dane_chain_load_pem(c, p, (size_t)(end - p), err, sizeof(err)) != 0) {
+			dane_chain_free(c);   /* one wolfSSL cannot parse: the engine skips it as the store does */
+			continue;
+		}
+		der = dane_chain_der(c, 0, &der_len);
+		spki = dane_chain_spki(c, 0, &spki_len);
+		dp = der;
+		x = wolfSSL_d2i_X509(NULL, &dp, (int)der_len);
+		if (x != NULL) {
+			assert_int_equal(wolfSSL_X509_get_pubkey_buffer(x, want, &want_len), WOLFSSL_SUCCESS);
+			len = (size_t)want_len;
+			if (len != spki_len || memcmp(want, spki, len) != 0)
+				fail_msg("certificate %zu of the bundle: SPKI differs from wolfSSL's", checked);
+			checked++;
+			wolfSSL_X509_free(x);
+		}
+		dane_chain_free(c);
+	}
+	test_free(bundle);
+	print_message("%zu certificates compared\n", checked);
+	assert_true(checked > 50);
 }
 
 static void test_store_add_pem(void **state)
@@ -1950,6 +2014,7 @@ int main(void)
 		cmocka_unit_test(test_chain_load_garbage),
 		cmocka_unit_test(test_chain_too_long),
 		cmocka_unit_test(test_chain_spki_matches_openssl),
+		cmocka_unit_test(test_chain_spki_matches_wolfssl),
 		cmocka_unit_test(test_store_add_pem),
 		cmocka_unit_test(test_empty_chain),
 		MATRIX_ENTRIES(0),

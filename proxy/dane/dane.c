@@ -16,6 +16,7 @@
 #include <wolfssl/wolfcrypt/sha512.h>
 #include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/asn.h>   /* DecodedCert: cert_parse_light */
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -47,7 +48,8 @@ const char dane_err_internal[] = "internal error";
 struct dane_cert {
 	uint8_t *der;
 	size_t der_len;
-	WOLFSSL_X509 *x509;
+	WOLFSSL_X509 *x509;   /* built by cert_load, NULL until then */
+	int loaded;           /* cert_load: 0 not yet, 1 done, -1 failed; the fields below are valid when 1 */
 	uint8_t *spki;
 	size_t spki_len;
 	time_t not_before;
@@ -103,6 +105,7 @@ struct failure {
 
 struct vctx {
 	const struct dane_chain *chain;
+	size_t n_chain;   /* its certificates the path rules may use (chain_load) */
 	const struct dane_options *opts;
 	const char *const *names;
 	size_t n_names;
@@ -144,53 +147,145 @@ static void cert_free(struct dane_cert *c)
 	free(c);
 }
 
-/* cert_parse - parse exactly one DER certificate (trailing bytes are an error) and extract its attributes. */
-static struct dane_cert *cert_parse(const uint8_t *der, size_t len, char *err, size_t errlen)
+/* der_header - the header length and content length of the DER TLV at the start of p (single-byte tag, length
+ * in at most 3 bytes); -1 when it does not fit in len. */
+static int der_header(const uint8_t *p, size_t len, size_t *header, size_t *content)
+{
+	size_t i, n;
+
+	if (len < 2 || (p[0] & 0x1f) == 0x1f)
+		return -1;
+	*header = 2;
+	*content = p[1];
+	if (p[1] >= 0x80) {
+		n = p[1] & 0x7f;
+		if (n == 0 || n > 3 || len < 2 + n)
+			return -1;
+		for (*content = 0, i = 0; i < n; i++)
+			*content = *content << 8 | p[2 + i];
+		*header += n;
+	}
+	return *header + *content <= len ? 0 : -1;
+}
+
+/* der_sequence_len - total length (header + content) of the DER SEQUENCE at the start of p, or 0 when p does not
+ * start with one that fits in len. Only the outer framing: wolfSSL parses the contents. */
+static size_t der_sequence_len(const uint8_t *p, size_t len)
+{
+	size_t header, content;
+
+	if (len < 1 || p[0] != 0x30 || der_header(p, len, &header, &content) < 0)
+		return 0;
+	return header + content;
+}
+
+/*
+ * spki_in_cert - where the SubjectPublicKeyInfo is in a certificate's DER, as it was signed (RFC 5280 4.1:
+ * the TBSCertificate's [0] version, serial, signature, issuer, validity and subject come before it). The same
+ * bytes wolfSSL_X509_get_pubkey_buffer copies, found without building an X509 object.
+ */
+static int spki_in_cert(const uint8_t *der, size_t len, size_t *off, size_t *spki_len)
+{
+	size_t pos, end, header, content;
+	int i;
+
+	if (der_header(der, len, &header, &content) < 0)
+		return -1;
+	pos = header;   /* into Certificate: the TBSCertificate SEQUENCE */
+	if (der[pos] != 0x30 || der_header(der + pos, len - pos, &header, &content) < 0)
+		return -1;
+	end = pos + header + content;
+	pos += header;
+	for (i = 0; i < 6 && pos < end; i++) {
+		if (der_header(der + pos, end - pos, &header, &content) < 0)
+			return -1;
+		if (i == 0 && der[pos] != 0xa0)
+			i++;   /* no explicit version: v1 */
+		pos += header + content;
+	}
+	if (i < 6 || pos >= end || der[pos] != 0x30 || der_header(der + pos, end - pos, &header, &content) < 0)
+		return -1;
+	*off = pos;
+	*spki_len = header + content;
+	return 0;
+}
+
+/*
+ * cert_parse_light - check exactly one DER certificate as wolfSSL parses it and keep its DER and SPKI: all that
+ * matching a record against it needs. wolfCrypt's parser takes ~1.5 us where wolfSSL_d2i_X509 takes 17-28 us and
+ * seeds a random generator for the EVP_PKEY it builds; the rest (cert_load) is done only for the certificates a
+ * rule needs more of: a DANE-EE match never does.
+ */
+static struct dane_cert *cert_parse_light(const uint8_t *der, size_t len, char *err, size_t errlen)
 {
 	struct dane_cert *c = NULL;
-	const unsigned char *p = der;
-	unsigned flags;
-	int spki_len = 0;
+	DecodedCert *dc = NULL;
+	size_t off, spki_len;
+	int parsed;
 
 	if (len == 0 || len > 65535) {
 		snprintf(err, errlen, "certificate of %zu bytes is %s", len, len == 0 ? "empty" : "too large");
 		return NULL;
 	}
+	if (der_sequence_len(der, len) == 0) {
+		snprintf(err, errlen, "not a DER X.509 certificate wolfSSL can parse");
+		return NULL;
+	}
+	if (der_sequence_len(der, len) != len) {
+		snprintf(err, errlen, "%zu trailing bytes after the certificate", len - der_sequence_len(der, len));
+		return NULL;
+	}
+	dc = malloc(sizeof(*dc));   /* 2.5 KB: not on the stack of a verify callback */
 	c = calloc(1, sizeof(*c));
-	if (c == NULL)
+	if (dc == NULL || c == NULL)
 		goto oom;
-	c->x509 = wolfSSL_d2i_X509(NULL, &p, (int)len);
-	if (c->x509 == NULL) {
+	wc_InitDecodedCert(dc, der, (word32)len, NULL);
+	parsed = wc_ParseCert(dc, CERT_TYPE, NO_VERIFY, NULL);
+	wc_FreeDecodedCert(dc);
+	free(dc);
+	dc = NULL;
+	if (parsed != 0 || spki_in_cert(der, len, &off, &spki_len) < 0) {
 		snprintf(err, errlen, "not a DER X.509 certificate wolfSSL can parse");
 		goto fail;
 	}
-	if ((size_t)(p - der) != len) {
-		snprintf(err, errlen, "%zu trailing bytes after the certificate", len - (size_t)(p - der));
-		goto fail;
-	}
 	c->der = malloc(len);
-	if (c->der == NULL)
+	c->spki = malloc(spki_len);
+	if (c->der == NULL || c->spki == NULL)
 		goto oom;
 	memcpy(c->der, der, len);
 	c->der_len = len;
+	memcpy(c->spki, der + off, spki_len);
+	c->spki_len = spki_len;
+	return c;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	free(dc);
+	cert_free(c);
+	return NULL;
+}
 
-	if (wolfSSL_X509_get_pubkey_buffer(c->x509, NULL, &spki_len) != WOLFSSL_SUCCESS || spki_len <= 0) {
-		snprintf(err, errlen, "cannot extract the certificate's public key");
-		goto fail;
-	}
-	c->spki = malloc((size_t)spki_len);
-	if (c->spki == NULL)
-		goto oom;
-	if (wolfSSL_X509_get_pubkey_buffer(c->x509, c->spki, &spki_len) != WOLFSSL_SUCCESS || spki_len <= 0) {
-		snprintf(err, errlen, "cannot extract the certificate's public key");
-		goto fail;
-	}
-	c->spki_len = (size_t)spki_len;
+/*
+ * cert_load - the X509 object and every attribute the chain rules read (dates, CA and path length, key usages,
+ * self-issued), once; 0, or -1 with err when wolfSSL cannot build the object (the certificate is then unusable).
+ */
+static int cert_load(struct dane_cert *c, char *err, size_t errlen)
+{
+	const unsigned char *p = c->der;
+	unsigned flags;
 
+	if (c->loaded)
+		return c->loaded > 0 ? 0 : -1;
+	c->loaded = -1;
+	c->x509 = wolfSSL_d2i_X509(NULL, &p, (int)c->der_len);
+	if (c->x509 == NULL || (size_t)(p - c->der) != c->der_len) {
+		snprintf(err, errlen, "not a DER X.509 certificate wolfSSL can parse");
+		return -1;
+	}
 	if (asn1_time_to_time_t(wolfSSL_X509_get_notBefore(c->x509), &c->not_before) < 0 ||
 	    asn1_time_to_time_t(wolfSSL_X509_get_notAfter(c->x509), &c->not_after) < 0) {
 		snprintf(err, errlen, "certificate has unreadable validity dates");
-		goto fail;
+		return -1;
 	}
 	c->is_ca = wolfSSL_X509_get_isCA(c->x509) == 1;
 	c->pathlen = wolfSSL_X509_get_isSet_pathLength(c->x509) ? (int)wolfSSL_X509_get_pathLength(c->x509) : -1;
@@ -201,12 +296,37 @@ static struct dane_cert *cert_parse(const uint8_t *der, size_t len, char *err, s
 	c->eku = c->has_eku ? wolfSSL_X509_get_extended_key_usage(c->x509) : 0;
 	c->self_issued = wolfSSL_X509_NAME_cmp(wolfSSL_X509_get_subject_name(c->x509),
 					       wolfSSL_X509_get_issuer_name(c->x509)) == 0;
+	c->loaded = 1;
+	return 0;
+}
+
+/* cert_parse - a certificate with everything loaded (trust anchors, certificates in TLSA records). */
+static struct dane_cert *cert_parse(const uint8_t *der, size_t len, char *err, size_t errlen)
+{
+	struct dane_cert *c = cert_parse_light(der, len, err, errlen);
+
+	if (c != NULL && cert_load(c, err, errlen) < 0) {
+		cert_free(c);
+		return NULL;
+	}
 	return c;
-oom:
-	snprintf(err, errlen, "out of memory");
-fail:
-	cert_free(c);
-	return NULL;
+}
+
+/*
+ * chain_load - load the chain's certificates for the rules beyond DANE-EE: how many of them, from the leaf up,
+ * could be. The chain ends for those rules before the first one wolfSSL cannot build an object for, as it would
+ * have ended had that one been parsed whole when it was added. (Loading fills a cache in each certificate; the
+ * chain itself is unchanged.)
+ */
+static size_t chain_load(const struct dane_chain *chain)
+{
+	char err[160];
+	size_t i;
+
+	for (i = 0; i < chain->n; i++)
+		if (cert_load(chain->certs[i], err, sizeof(err)) < 0)
+			break;
+	return i;
 }
 
 /* ---------- printable text ---------- */
@@ -346,7 +466,7 @@ int dane_chain_add_der(struct dane_chain *chain, const uint8_t *der, size_t len,
 		snprintf(err, errlen, "more than %d certificates in the chain", DANE_MAX_CHAIN);
 		return -1;
 	}
-	c = cert_parse(der, len, why, sizeof(why));
+	c = cert_parse_light(der, len, why, sizeof(why));
 	if (c == NULL) {
 		snprintf(err, errlen, "certificate %zu: %s", chain->n, why);
 		return -1;
@@ -639,27 +759,6 @@ static int digest_rank(const struct dane_options *opts, uint8_t mtype)
 	return -1;
 }
 
-/* der_sequence_len - total length (header + content) of the DER SEQUENCE at the start of p, or 0 when p does not
- * start with one that fits in len. Only the outer framing: wolfSSL parses the contents. */
-static size_t der_sequence_len(const uint8_t *p, size_t len)
-{
-	size_t content = 0, header = 2, i, n;
-
-	if (len < 2 || p[0] != 0x30)
-		return 0;
-	if (p[1] < 0x80) {
-		content = p[1];
-	} else {
-		n = p[1] & 0x7f;
-		if (n == 0 || n > 3 || len < 2 + n)
-			return 0;
-		for (i = 0; i < n; i++)
-			content = content << 8 | p[2 + i];
-		header += n;
-	}
-	return header + content <= len ? header + content : 0;
-}
-
 int dane_record_usable(const struct dane_tlsa *rec, const struct dane_options *opts, const char **why)
 {
 	const char *reason = NULL;
@@ -919,7 +1018,7 @@ static int search_budget(struct vctx *v, const struct search *s)
 			v->fail.reason = NULL;
 		note_failure(v, s->goal == GOAL_PKIX ? dane_err_pkix_untrusted : dane_err_no_match, 0, -1, -1,
 			     "gave up building a chain after %d candidate issuer signatures (%zu certificates sent)",
-			     DANE_MAX_EDGES, v->chain->n);
+			     DANE_MAX_EDGES, v->n_chain);
 	}
 	return 0;
 }
@@ -954,7 +1053,7 @@ static size_t candidates(const struct vctx *v, const struct search *s, size_t n,
 	}
 	for (i = 0; store != NULL && i < store->n; i++)
 		candidate_add(v, s, n, cands, &m, store->certs[i], ORIGIN_STORE, -1, 1);
-	for (i = 1; i < v->chain->n; i++)
+	for (i = 1; i < v->n_chain; i++)
 		candidate_add(v, s, n, cands, &m, v->chain->certs[i], ORIGIN_PEER, -1, 2);
 	/* A stable insertion sort: equal ranks keep the order above. */
 	for (i = 1; i < m; i++) {
@@ -1055,7 +1154,8 @@ static int verify_dane_ee(struct vctx *v, struct dane_result *res)
 
 	if (r < 0)
 		return 0;
-	if (v->opts->ee_namecheck && !cert_matches_names(leaf.cert, v->names, v->n_names)) {
+	if (v->opts->ee_namecheck && (cert_load(v->chain->certs[0], name, sizeof(name)) < 0 ||
+				      !cert_matches_names(leaf.cert, v->names, v->n_names))) {
 		cert_subject(leaf.cert, subject, sizeof(subject));
 		note_failure(v, dane_err_name_mismatch, 1, 0, r, "DANE-EE record matched, but %s is not valid for %s",
 			     subject, ref_name(v, name, sizeof(name)));
@@ -1319,7 +1419,9 @@ int dane_verify(const struct dane_chain *chain, const struct dane_tlsa *records,
 		result_fail(&v, res, dane_err_no_usable);
 		goto done;
 	}
-	if (verify_dane_ee(&v, res) || verify_dane_ta(&v, res) || verify_pkix_usages(&v, res)) {
+	/* DANE-EE compares the leaf's DER or SPKI only; the other usages build paths and need every attribute. */
+	if (verify_dane_ee(&v, res) ||
+	    ((v.n_chain = chain_load(chain)) > 0 && (verify_dane_ta(&v, res) || verify_pkix_usages(&v, res)))) {
 		res->authenticated = 1;
 		goto done;
 	}
@@ -1357,7 +1459,7 @@ int dane_verify_pkix(const struct dane_chain *chain, const char *const *names, s
 	v.names = names;
 	v.n_names = n_names > DANE_MAX_NAMES ? DANE_MAX_NAMES : n_names;
 	v.now = opts->now ? opts->now : time(NULL);
-	if (chain == NULL || chain->n == 0) {
+	if (chain == NULL || (v.n_chain = chain_load(chain)) == 0) {
 		result_fail(&v, res, dane_err_empty_chain);
 		return 0;
 	}
@@ -1397,7 +1499,7 @@ int dane_chain_dns_name(const struct dane_chain *chain, size_t i, char *buf, siz
 	WOLFSSL_STACK *sans;
 	int k, n, found = -1;
 
-	if (i >= chain->n || len == 0)
+	if (i >= chain_load(chain) || len == 0)
 		return -1;
 	sans = wolfSSL_X509_get_ext_d2i(chain->certs[i]->x509, NID_subject_alt_name, NULL, NULL);
 	n = sans ? wolfSSL_sk_GENERAL_NAME_num(sans) : 0;
@@ -1425,8 +1527,15 @@ int dane_chain_dns_name(const struct dane_chain *chain, size_t i, char *buf, siz
 void dane_chain_describe(const struct dane_chain *chain, size_t i, char *subject, size_t subject_len, char *issuer,
 			 size_t issuer_len, time_t *not_before, time_t *not_after)
 {
-	const struct dane_cert *c = chain->certs[i];
+	const struct dane_cert *c;
 
+	if (i >= chain_load(chain)) {
+		snprintf(subject, subject_len, "(unreadable)");
+		snprintf(issuer, issuer_len, "(unreadable)");
+		*not_before = *not_after = 0;
+		return;
+	}
+	c = chain->certs[i];
 	cert_subject(c, subject, subject_len);
 	name_printable(wolfSSL_X509_get_issuer_name(c->x509), issuer, issuer_len);
 	*not_before = c->not_before;

@@ -128,6 +128,9 @@ static const struct route_key_def smtp_keys[] = {
 	{"policy", "smtp policy", "dane (default), dane-only or encrypt; [policy] rule patterns apply to domains too"},
 	{"mx_port", "port", "the port of the MX hosts (default 25)"},
 	{"max_message_size", "number", "largest message accepted, octets (default 52428800), announced as SIZE"},
+	{"reply_timeout", "duration", "wait for each MX reply but the one to the end of data (default 5m)"},
+	{"data_timeout", "duration", "wait for the MX's reply to the end of data (default 10m)"},
+	{"max_attempts", "number", "MX connections tried per delivery, over all hosts and addresses (default 10)"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -1019,6 +1022,9 @@ static struct config_smtp *smtp_find_or_add(struct config *c, const char *name, 
 	parse_addr("127.0.0.1:2525", &m->listen);   /* loopback: what a local MTA relays to */
 	m->mx_port = 25;
 	m->max_message_size = 52428800;
+	m->reply_timeout_ms = 300000;
+	m->data_timeout_ms = 600000;
+	m->max_attempts = 10;
 	if (line > 0)
 		snprintf(m->origin, sizeof(m->origin), "%s:%d", file, line);
 	else
@@ -1068,9 +1074,22 @@ static int set_smtp_key(struct config *c, struct config_smtp *m, const char *key
 			goto fail;
 		}
 		m->max_message_size = v;
+	} else if (strcmp(key, "reply_timeout") == 0 || strcmp(key, "data_timeout") == 0) {
+		if (parse_duration(value, &v) < 0 || v < 1000 || v > 3600000) {
+			add_error(c, file, line, key, "\"%s\" is not a duration from 1s to 1h (e.g. 30s, 5m)", value);
+			goto fail;
+		}
+		*(key[0] == 'r' ? &m->reply_timeout_ms : &m->data_timeout_ms) = (unsigned)v;
+	} else if (strcmp(key, "max_attempts") == 0) {
+		if (parse_ulong(value, &v) < 0 || v < 1 || v > 100) {
+			add_error(c, file, line, key, "\"%s\" is not a whole number from 1 to 100", value);
+			goto fail;
+		}
+		m->max_attempts = (unsigned)v;
 	} else {
 		add_error(c, file, line, key,
-			  "unknown key in an [smtp] section (listen, allow_from, helo, policy, mx_port, max_message_size)");
+			  "unknown key in an [smtp] section (listen, allow_from, helo, policy, mx_port, max_message_size, "
+			  "reply_timeout, data_timeout, max_attempts)");
 		goto fail;
 	}
 	return 0;

@@ -73,6 +73,9 @@ struct config_smtp {
 	char policy[16];                    /* dane (default), dane-only or encrypt */
 	uint16_t mx_port;                   /* the MX port, 25 */
 	uint64_t max_message_size;          /* octets, announced as SIZE */
+	unsigned reply_timeout_ms;          /* each MX reply but the last of DATA (RFC 5321 4.5.3.2: 5 min) */
+	unsigned data_timeout_ms;           /* the MX's reply to the end of data (RFC 5321 4.5.3.2.6: 10 min) */
+	unsigned max_attempts;              /* MX connections tried per delivery, over all hosts and addresses */
 	char origin[CONFIG_PATH_MAX + 16];  /* "file:line" where it was defined */
 	int broken;
 };

@@ -1173,6 +1173,9 @@ static void test_smtp_sections(void **state)
 	assert_string_equal(c->smtp[0].policy, "dane");
 	assert_int_equal(c->smtp[0].mx_port, 25);
 	assert_int_equal(c->smtp[0].max_message_size, 52428800);
+	assert_int_equal(c->smtp[0].reply_timeout_ms, 300000);
+	assert_int_equal(c->smtp[0].data_timeout_ms, 600000);
+	assert_int_equal(c->smtp[0].max_attempts, 10);
 	assert_string_equal(c->smtp[0].helo, "");
 	assert_true(config_smtp_client_allowed(&c->smtp[0], AF_INET, lo));
 	assert_false(config_smtp_client_allowed(&c->smtp[0], AF_INET, inside));
@@ -1180,9 +1183,13 @@ static void test_smtp_sections(void **state)
 
 	c = new_config();
 	assert_int_equal(load(c, "[smtp out]\nlisten = 10.1.0.1:2525\nallow_from = 10.1.0.0/24\nhelo = Relay.Example.ORG.\n"
-				 "policy = dane-only\nmx_port = 2025\nmax_message_size = 1048576\n"), 0);
+				 "policy = dane-only\nmx_port = 2025\nmax_message_size = 1048576\nreply_timeout = 90s\n"
+				 "data_timeout = 1h\nmax_attempts = 3\n"), 0);
 	expect_no_errors(c);
 	assert_int_equal(config_validate(c), 0);
+	assert_int_equal(c->smtp[0].reply_timeout_ms, 90000);
+	assert_int_equal(c->smtp[0].data_timeout_ms, 3600000);
+	assert_int_equal(c->smtp[0].max_attempts, 3);
 	assert_string_equal(c->smtp[0].helo, "relay.example.org");
 	assert_string_equal(c->smtp[0].policy, "dane-only");
 	assert_int_equal(c->smtp[0].mx_port, 2025);
@@ -1206,6 +1213,16 @@ static void test_smtp_sections(void **state)
 	assert_true(find_error(c, "t.ini:7: max_message_size: ", "from 1024") == 5);
 	assert_true(find_error(c, "t.ini:8: colour: ", "unknown key in an [smtp] section") == 6);
 	assert_true(find_error(c, "t.ini:10: helo: ", "an smtp section needs a name") == 7);
+	test_free(c);
+	c = new_config();
+	assert_int_equal(load(c, "[smtp t]\nreply_timeout = 500ms\ndata_timeout = 2h\nmax_attempts = 0\n"
+				 "max_attempts = 101\nreply_timeout = soon\nmax_attempts = 3x\n"), 6);
+	assert_true(find_error(c, "t.ini:2: reply_timeout: ", "is not a duration from 1s to 1h") == 0);
+	assert_true(find_error(c, "t.ini:3: data_timeout: ", "is not a duration from 1s to 1h") == 1);
+	assert_true(find_error(c, "t.ini:4: max_attempts: ", "from 1 to 100") == 2);
+	assert_true(find_error(c, "t.ini:5: max_attempts: ", "from 1 to 100") == 3);
+	assert_true(find_error(c, "t.ini:6: reply_timeout: ", "is not a duration") == 4);
+	assert_true(find_error(c, "t.ini:7: max_attempts: ", "from 1 to 100") == 5);
 	test_free(c);
 
 	/* Not loopback without allow_from: refused (never an open relay); clashes with other listeners. */

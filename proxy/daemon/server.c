@@ -405,6 +405,9 @@ static void smtp_listener_setup(struct server *srv, struct listener *l, const st
 	e->helo = l->smtp_helo;
 	e->connect_timeout_ms = cfg->connect_timeout_ms;
 	e->handshake_timeout_ms = cfg->handshake_timeout_ms;
+	e->reply_timeout_ms = m->reply_timeout_ms;
+	e->data_timeout_ms = m->data_timeout_ms;
+	e->max_attempts = m->max_attempts;
 	e->is_self = server_is_self;
 	e->is_self_arg = srv;
 	l->conn_listener.kind = "smtp";

@@ -26,7 +26,9 @@ In every mode some recipients make the MX misbehave in that transaction, whateve
 starts with "reject" is refused like that ("rcpt-refused"), so that a transaction can have accepted and refused
 recipients; with "drop-in-data" the MX closes the connection once the first octets of the content have come
 ("drop"), with "drop-at-end" it closes it at the end of the data without a reply and without storing the message
-("drop"): an MX that goes away in the middle of a message.
+("drop"): an MX that goes away in the middle of a message. A recipient starting with "slow-rcpt" gets its RCPT
+reply, and a transaction with one starting with "slow-at-end" its reply to the end of data, only after 4 s
+("slow"): an MX that answers too late.
 """
 import argparse
 import asyncio
@@ -38,6 +40,8 @@ import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+SLOW_SECONDS = 4   # how long "slow-rcpt" and "slow-at-end" recipients hold a reply
 
 GREETING_13 = [
     "220-{host} line {i:02d}: welcome here, unauthorised use prohibited".format(host="mx.example.net", i=i)
@@ -108,6 +112,9 @@ class Handler:
             return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
         self.rec.event("rcpt", peer=session.peer[1], rcpt=address, tls=session.ssl is not None,
                        pipelined=waiting(server))
+        if address.lower().startswith("slow-rcpt"):
+            self.rec.event("slow", peer=session.peer[1], where="rcpt")
+            await asyncio.sleep(SLOW_SECONDS)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
@@ -116,6 +123,9 @@ class Handler:
             self.rec.event("drop", peer=session.peer[1], where="at the end of data")
             server.transport.abort()
             return "451 4.3.0 never sent"
+        if drops(envelope, "slow-at-end"):
+            self.rec.event("slow", peer=session.peer[1], where="at the end of data")
+            await asyncio.sleep(SLOW_SECONDS)
         self.rec.n_msgs += 1
         path = os.path.join(self.rec.spool, "%s.msg%d.eml" % (self.rec.name, self.rec.n_msgs))
         with open(path, "wb") as f:

@@ -724,6 +724,9 @@ dane dane
 only dane-only
 enc encrypt
 small dane max_message_size = $SMALL_MAX
+slowrcpt dane reply_timeout = 1s
+slowdata dane data_timeout = 1s
+once dane max_attempts = 1
 EOF
 }
 
@@ -801,6 +804,15 @@ group_smarthost() {
 		mx_preference=20 tls=dane depth=0 mx_failed.#=1 "mx_failed.0.host=$TESTBED_MXHOST_MX_DEAD" \
 		mx_failed.0.preference=10 "mx_failed.0.addr=$TESTBED_MXHOST_ADDR_MX_DEAD:$SMTP_PORT" \
 		"mx_failed.0.reason=cannot connect"
+	case_end
+
+	# [smtp] max_attempts = 1: the dead first MX was the one attempt; the second is never tried
+	case_begin smarthost-max-attempts
+	mx_reset s2
+	sh_refused smarthost-max-attempts once "rcpt@$TESTBED_MAIL_DOMAIN_MULTI" "^4[0-9][0-9] 4\\." \
+		"domain=$TESTBED_MAIL_DOMAIN_MULTI" mx_failed.#=1 "mx_failed.0.host=$TESTBED_MXHOST_MX_DEAD"
+	nothing_at s2
+	check "s2: connections" "$(mx_count s2 connect)" 0
 	case_end
 
 	case_begin smarthost-null-mx
@@ -1026,6 +1038,29 @@ group_smarthost() {
 	check_true "the MX dropped the connection at the end of the data" mx_saw s1 drop
 	check "s1: messages" "$(mx_count s1 data)" 0
 	tx_expect smarthost-mx-drops-at-end "$R_LPORT" result=deferred "final_reply~^451 4\\.4\\.2"
+	case_end
+
+	# [smtp] reply_timeout and data_timeout: an MX that answers too late is a transient failure the client is told
+	# about at once, never a wait as long as the MX's
+	case_begin smarthost-reply-timeout
+	mx_reset s1
+	raw smarthost-reply-timeout slowrcpt 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<slow-rcpt@$S>\\r\\n" 'replies:3' \
+		'send:QUIT\r\n' 'replies:1'
+	check_re "replies" "$(raw_codes smarthost-reply-timeout)" "^220\\|250\\|250 2\\.1\\.0\\|4[0-9][0-9] 4\\.[0-9.]+\\|221 2\\.0\\.0\\|$"
+	check_true "the MX held its RCPT reply" mx_saw s1 slow
+	check "s1: messages" "$(mx_count s1 data)" 0
+	case_end
+
+	case_begin smarthost-data-timeout
+	mx_reset s1
+	printf 'Subject: slow\r\n\r\nbody\r\n' >"$W/slow.eml"
+	raw smarthost-data-timeout slowdata 'replies:1' \
+		"send:EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\nRCPT TO:<slow-at-end@$S>\\r\\nDATA\\r\\n" 'replies:4' \
+		"message:$W/slow.eml" 'replies:1' 'send:QUIT\r\n' 'replies:1'
+	check "replies" "$(raw_codes smarthost-data-timeout)" "220|250|250 2.1.0|250 2.1.5|354|451 4.4.2|221 2.0.0|"
+	check_true "the MX held its reply to the end of data" mx_saw s1 slow
+	tx_expect smarthost-data-timeout "$R_LPORT" result=deferred "final_reply~^451 4\\.4\\.2"
 	case_end
 
 	case_begin smarthost-client-gone-awaiting-mx

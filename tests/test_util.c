@@ -24,6 +24,19 @@
 
 /* ---------- numbers and ports ---------- */
 
+/* One hex digit reader for chunk sizes and TLSA text: both cases, nothing else (no sign, no "0x", no high bytes). */
+static void test_hex_digit(void **state)
+{
+	int ch;
+
+	(void)state;
+	for (ch = -128; ch < 256; ch++) {
+		int want = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+			   : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+		assert_int_equal(hex_digit(ch), want);
+	}
+}
+
 static void test_decimal_parse(void **state)
 {
 	uint64_t v = 7;
@@ -293,6 +306,7 @@ static void test_json_strings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hex_digit),
 		cmocka_unit_test(test_decimal_parse),
 		cmocka_unit_test(test_port_parse),
 		cmocka_unit_test(test_hostname_normalize),

@@ -8,6 +8,17 @@
 #include <string.h>
 #include <sys/socket.h>
 
+int hex_digit(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
 int decimal_parse(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;

@@ -11,6 +11,9 @@
 
 #define TEXT_NAME_MAX 254   /* a normalised host name with its NUL: 253 bytes at most (RFC 1035 section 2.3.4) */
 
+/* hex_digit - the value 0-15 of a hexadecimal digit (either case), or -1. */
+int hex_digit(int ch);
+
 /* decimal_parse - digits only (no sign, no blanks), value <= max; 0 or -1. */
 int decimal_parse(const char *s, size_t len, uint64_t max, uint64_t *out);
 

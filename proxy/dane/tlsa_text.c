@@ -7,6 +7,8 @@
  */
 #include "tlsa_text.h"
 
+#include "text.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -69,18 +71,6 @@ static int parse_u8(const char *tok, const char *tok_end, uint8_t *out)
 	return 0;
 }
 
-/* hex_value - 0-15, or -1 for a character that is not a hex digit. */
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* show_token - a printable, bounded copy of a token for error messages. */
 static void show_token(const char *tok, const char *tok_end, char *buf, size_t len)
 {
@@ -138,7 +128,7 @@ enum tlsa_text_status tlsa_text_parse(const char *p, const char *end, struct tls
 	out->mtype = vals[2];
 	while (next_token(&scan, end, &tok, &tok_end)) {
 		for (; tok < tok_end; tok++) {
-			v = hex_value(*tok);
+			v = hex_digit(*tok);
 			if (v < 0) {
 				snprintf(err, errlen, "association data has a non-hex character '%c'",
 					 *tok >= 0x20 && *tok < 0x7f ? *tok : '?');

@@ -5,6 +5,8 @@
  */
 #include "chunked.h"
 
+#include "text.h"
+
 enum {
 	CK_SIZE,           /* the first hex digit of a chunk size (zero: a new scan starts here) */
 	CK_SIZE_MORE,      /* more hex digits, whitespace before an extension, ';' or CR */
@@ -25,17 +27,6 @@ enum {
 #define CK_MAX_DIGITS 15             /* 2^60 bytes in one chunk is more than any body */
 #define CK_MAX_TRAILER (64 * 1024)   /* the request side refuses trailers past 16 KiB itself, by name */
 
-static int hex_value(unsigned char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* field_byte - may appear in a chunk extension or a trailer line: VCHAR, obs-text, SP, HTAB. */
 static int field_byte(unsigned char ch)
 {
@@ -51,7 +42,7 @@ static int bad(struct chunked *c, const char *why)
 /* size_byte - one byte of a chunk-size line before its extension. */
 static int size_byte(struct chunked *c, unsigned char ch)
 {
-	int v = hex_value(ch);
+	int v = hex_digit(ch);
 
 	if (v >= 0) {
 		if (c->digits == CK_MAX_DIGITS)

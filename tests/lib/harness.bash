@@ -34,6 +34,10 @@ port_used() {
 spawn() {
 	local name=$1
 	shift
+	# Emptied here, not only by the child's redirections: those run in the background, and a caller polling the
+	# file of an earlier process of the same name would read that one's lines (its "ready") until they do.
+	: >"$W/$name.out"
+	: >"$W/$name.err"
 	setsid "$@" </dev/null >"$W/$name.out" 2>"$W/$name.err" &
 	SPAWNED=$!
 	PIDS+=("$SPAWNED")

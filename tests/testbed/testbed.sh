@@ -640,7 +640,7 @@ launch_nsd() {
 			return 1
 		fi
 		if grep -qi "^ *[0-9]*: 0100007F:$hex " /proc/net/udp 2>/dev/null; then
-			out=$(drill -p "$port" @127.0.0.1 id.server CH TXT 2>/dev/null || true)
+			out=$(timeout 3 drill -p "$port" @127.0.0.1 id.server CH TXT 2>/dev/null || true)
 			case $out in
 				*"$IDENTITY"*) break ;;
 			esac
@@ -746,7 +746,8 @@ launch_unbound() {
 			return 1
 		fi
 		if grep -qi "^ *[0-9]*: 0100007F:$hex " /proc/net/udp 2>/dev/null; then
-			out=$(drill -D -p "$port" @127.0.0.1 "www.$ZONE" A 2>/dev/null || true)
+			# bounded: a probe that never returns must not hold the start past its deadline
+			out=$(timeout 3 drill -D -p "$port" @127.0.0.1 "www.$ZONE" A 2>/dev/null || true)
 			case $out in
 				*"rcode: NOERROR"*"flags: "*" ad "*) break ;;
 			esac

@@ -170,16 +170,22 @@ FULL='daneproxy_upstream_handshakes_total{resumed="false"}'
 RESUMED='daneproxy_upstream_handshakes_total{resumed="true"}'
 HISTO='daneproxy_upstream_handshake_duration_seconds_count'
 
-if start_daneproxy dp "origin_sessions = 16"; then
-	case_begin route-full-then-resumed
+# route_twice RESUMED1 RESUMED2 [LOG-EXPECTATIONS...] - two requests over the route: each answered by the ticket
+# origin, their log lines say "resumed" as given (the second one also the expectations)
+route_twice() {
 	via_route
 	check "first response" "$BODY" "ticket origin"
 	next_line
-	expect_log "$LOGLINE" listener=route auth=dane resumed=false
+	expect_log "$LOGLINE" listener=route auth=dane "resumed=$1"
 	via_route
 	check "second response" "$BODY" "ticket origin"
 	next_line
-	expect_log "$LOGLINE" listener=route auth=dane resumed=true "tlsa~^[0-3] [01] [0-2] "
+	expect_log "$LOGLINE" listener=route auth=dane "resumed=$2" "${@:3}"
+}
+
+if start_daneproxy dp "origin_sessions = 16"; then
+	case_begin route-full-then-resumed
+	route_twice false true "tlsa~^[0-3] [01] [0-2] "
 	case_end
 
 	case_begin absolute-form-full-then-resumed
@@ -224,14 +230,7 @@ fi
 # The command line wins over the file: --origin-sessions 0 turns resumption off.
 if start_daneproxy dp0 "origin_sessions = 1024" --origin-sessions 0; then
 	case_begin origin-sessions-0-always-full
-	via_route
-	check "first response" "$BODY" "ticket origin"
-	next_line
-	expect_log "$LOGLINE" listener=route auth=dane resumed=false
-	via_route
-	check "second response" "$BODY" "ticket origin"
-	next_line
-	expect_log "$LOGLINE" listener=route auth=dane resumed=false
+	route_twice false false
 	absolute "https://$WWW:$TESTBED_TLS_PORT2/"
 	next_line
 	expect_log "$LOGLINE" listener=http auth=dane resumed=false

@@ -180,6 +180,10 @@ static void test_chunked_strict(void **state)
 	       0, 1, 1, 0, HTTP_RESP_DONE,
 	       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00A ; ext=\"q v\"\r\n0123456789\r\n0\r\nT: 1\r\nU: 2\r\n\r\n",
 	       93, 0);
+	/* Leading zeros are no digits of the size (RFC 9112 allows them; a 16th significant digit is refused). */
+	expect("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000003\r\nabc\r\n0\r\n\r\n", 0, 1, 1, 0,
+	       HTTP_RESP_DONE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000003\r\nabc\r\n0\r\n\r\n", 79, 0);
+	refused_chunked("1000000000000000\r\nabc", 1);
 	/* The message ends where the strict reading ends it; what follows is not passed on as part of it. */
 	expect("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nX: SMUGGLED\r\n\r\n",
 	       0, 1, 1, 0, HTTP_RESP_DONE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 59, 0);

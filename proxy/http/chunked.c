@@ -24,7 +24,7 @@ enum {
 	CK_BAD,
 };
 
-#define CK_MAX_DIGITS 15             /* 2^60 bytes in one chunk is more than any body */
+#define CK_MAX_DIGITS 15             /* significant ones: 2^60 bytes in one chunk is more than any body */
 #define CK_MAX_TRAILER (64 * 1024)   /* the request side refuses trailers past 16 KiB itself, by name */
 
 /* field_byte - may appear in a chunk extension or a trailer line: VCHAR, obs-text, SP, HTAB. */
@@ -45,6 +45,8 @@ static int size_byte(struct chunked *c, unsigned char ch)
 	int v = hex_digit(ch);
 
 	if (v >= 0) {
+		if (c->left == 0 && v == 0)
+			return CK_SIZE_MORE;   /* a leading zero: allowed, and no digit of the size */
 		if (c->digits == CK_MAX_DIGITS)
 			return bad(c, "malformed chunked body: chunk size too large");
 		c->left = c->left * 16 + (unsigned)v;

@@ -227,6 +227,16 @@ static void test_informational(void **state)
 	(void)state;
 	expect(in, 0, 1, 1, 0, HTTP_RESP_DONE, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
 	       strlen(in), 0);
+	/* An HTTP/1.0 client gets no 1xx (it has none), only the final response. */
+	expect(in, 0, 0, 1, 0, HTTP_RESP_DONE, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx", strlen(in),
+	       1);
+	/* A 1xx has no body whatever its framing fields say (found by fuzz_http_resp): what follows its head is the
+	 * next response, never bytes passed on as a body of the 1xx. */
+	expect("HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 0, 1, 1,
+	       0, HTTP_RESP_DONE,
+	       "HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 93, 0);
+	expect("HTTP/1.1 103 Early Hints\r\nContent-Length: 5\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", 0, 1, 1, 0, HTTP_RESP_DONE,
+	       "HTTP/1.1 103 Early Hints\r\nContent-Length: 5\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", 74, 0);
 }
 
 /* 101: Upgrade goes through with Connection: upgrade; what follows the head belongs to the new protocol. */

@@ -197,8 +197,13 @@ static int on_headers_complete(http_parser *p)
 		return -1;
 	}
 	if (status >= 100 && status < 200 && status != 101) {
-		emit_head(r, status);   /* informational: on to the final response */
-		return 0;
+		/* Informational: on to the final response. A 1xx never has a body (RFC 9110 15.2), whatever framing
+		 * fields it carries: 1 tells http_parser so, which would otherwise read a chunked body after a
+		 * "100 Continue" with Transfer-Encoding and pass bytes on that the client reads as the next response.
+		 * An HTTP/1.0 client gets none: 1xx is not HTTP/1.0 (RFC 9110 15.2). */
+		if (!r->client_http10)
+			emit_head(r, status);
+		return 1;
 	}
 	if (status == 101 && !r->upgrade_asked) {
 		r->bad_upgrade = 1;

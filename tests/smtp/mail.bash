@@ -149,6 +149,33 @@ saw_lines() { sed -n -E 's/^<(-|\*\*) +//p' "$W/$1.swaks"; }
 proxy_ready() { [ "$(grep -c '^daneproxy: ready' "$W/proxy.out" 2>/dev/null)" -ge "$1" ]; }
 proxy_ready_or_dead() { proxy_ready "$1" || ! alive "$PROXY_PID"; }
 
+# ---------------------------------------------------------------- daneproxy for the mail suites
+
+# proxy_ini_head [PROXY-LINE...] - the [proxy], [resolver] and [connect] sections every daneproxy of these suites
+# starts with: its HTTP listener on a port of its own (taken here, in this shell: in $(...) it would not be
+# recorded as taken), the log, short timeouts, the bed's resolver; each PROXY-LINE is one more [proxy] key
+proxy_ini_head() {
+	local line
+	free_port || return 1
+	printf '[proxy]\nlisten = 127.0.0.1:%s\nlog = %s\nconnect_timeout = 5s\nhandshake_timeout = 5s\n' "$FREE" "$PROXY_LOG"
+	for line in "$@"; do
+		printf '%s\n' "$line"
+	done
+	printf '\n[resolver]\nupstream = %s\ntrust_anchor = %s\n\n[connect]\nstate_dir = %s\n' \
+		"$TESTBED_RESOLVER" "$TESTBED_TRUST_ANCHOR" "$W/state"
+}
+
+# proxy_start INI READY-LINES WHAT - spawn daneproxy on INI (PROXY_PID) and wait for its READY-LINES "ready" lines;
+# a setup failure naming WHAT when it does not get there
+proxy_start() {
+	spawn proxy "$DANEPROXY" -c "$1"
+	PROXY_PID=$SPAWNED
+	wait_for 15 proxy_ready_or_dead "$2"
+	proxy_ready "$2" && return 0
+	setup_fail "daneproxy did not start its $3" "$W/proxy.out" "$W/proxy.err"
+	return 1
+}
+
 # ---------------------------------------------------------------- the smarthost
 
 # start_smarthost [RULE...] <LISTENERS - one daneproxy (workers = 1) with an [smtp NAME] listener per line of
@@ -156,28 +183,10 @@ proxy_ready_or_dead() { proxy_ready "$1" || ! alive "$PROXY_PID"; }
 # and "[policy] rule = RULE" for each argument; SP[NAME] their ports
 declare -A SP=()
 start_smarthost() {
-	local ini=$W/proxy.ini name policy extra rule n=0 http_port
-	# not in $(...): a subshell would not record the port as taken
-	free_port || return 1
-	http_port=$FREE
+	local ini=$W/proxy.ini name policy extra rule n=0
 	{
-		cat <<EOF
-[proxy]
-listen = 127.0.0.1:$http_port
-log = $PROXY_LOG
-workers = 1
-connect_timeout = 5s
-handshake_timeout = 5s
-
-[resolver]
-upstream = $TESTBED_RESOLVER
-trust_anchor = $TESTBED_TRUST_ANCHOR
-
-[connect]
-state_dir = $W/state
-
-[policy]
-EOF
+		proxy_ini_head "workers = 1" || return 1
+		printf '\n[policy]\n'
 		for rule in "$@"; do
 			printf 'rule = %s\n' "$rule"
 		done
@@ -190,12 +199,7 @@ EOF
 			n=$((n + 1))
 		done
 	} >"$ini" || return 1
-	spawn proxy "$DANEPROXY" -c "$ini"
-	PROXY_PID=$SPAWNED
-	wait_for 15 proxy_ready_or_dead $((n + 1))
-	proxy_ready $((n + 1)) && return 0
-	setup_fail "daneproxy did not start its smarthosts" "$W/proxy.out" "$W/proxy.err"
-	return 1
+	proxy_start "$ini" $((n + 1)) smarthosts
 }
 
 # mx_settled NAME - every connection the MX took is closed (a late QUIT of the last case is not this case's)

@@ -38,26 +38,9 @@ mail_setup smtp
 # start_route_proxy - one daneproxy with a STARTTLS route per target the route cases need; RP[NAME] their ports
 declare -A RP=()
 start_route_proxy() {
-	local ini=$W/proxy.ini name target policy n=0 http_port
-	# not in $(...): a subshell would not record the port as taken
-	free_port || return 1
-	http_port=$FREE
+	local ini=$W/proxy.ini name target policy n=0
 	{
-		cat <<EOF
-[proxy]
-listen = 127.0.0.1:$http_port
-log = $PROXY_LOG
-ports = 25, 443, $SMTP_PORT
-connect_timeout = 5s
-handshake_timeout = 5s
-
-[resolver]
-upstream = $TESTBED_RESOLVER
-trust_anchor = $TESTBED_TRUST_ANCHOR
-
-[connect]
-state_dir = $W/state
-EOF
+		proxy_ini_head "ports = 25, 443, $SMTP_PORT" || return 1
 		while read -r name target policy; do
 			free_port || return 1
 			RP[$name]=$FREE
@@ -76,12 +59,7 @@ bogus_tlsa $TESTBED_MXHOST_MX_BOGUS_TLSA dane
 dead $TESTBED_MXHOST_MX_DEAD dane
 EOF
 	} >"$ini" || return 1
-	spawn proxy "$DANEPROXY" -c "$ini"
-	PROXY_PID=$SPAWNED
-	wait_for 15 proxy_ready_or_dead $((n + 1))
-	proxy_ready $((n + 1)) && return 0
-	setup_fail "daneproxy did not start its routes" "$W/proxy.out" "$W/proxy.err"
-	return 1
+	proxy_start "$ini" $((n + 1)) routes
 }
 
 # ---------------------------------------------------------------- group: route

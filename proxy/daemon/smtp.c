@@ -320,7 +320,6 @@ static void on_rcpt_reply(struct smtp_out *mx, const struct smtp_out_reply *r, v
 	struct conn *c = arg;
 	struct smtp_session *s = S(c);
 
-	(void)mx;
 	if (mx_broken(c, mx, r))
 		return;
 	if (s->refuse_code) {
@@ -462,7 +461,6 @@ static void on_final_reply(struct smtp_out *mx, const struct smtp_out_reply *r, 
 	struct conn *c = arg;
 	struct smtp_session *s = S(c);
 
-	(void)mx;
 	if (mx_broken(c, mx, r))
 		return;
 	relay_reply(c, r, r->code / 100 == 2 ? "2.0.0" : NULL);
@@ -520,7 +518,6 @@ static void on_data_reply(struct smtp_out *mx, const struct smtp_out_reply *r, v
 	struct conn *c = arg;
 	struct smtp_session *s = S(c);
 
-	(void)mx;
 	if (mx_broken(c, mx, r))
 		return;
 	if (r->code != 354) {

@@ -82,32 +82,30 @@ static int move(struct tls_conn *from, struct tls_conn *to)
 	return 0;
 }
 
+/* side_step - one handshake step of one side (who: for the message), unless it is done; -1 on failure. */
+static int side_step(struct tls_conn *t, int *done, const char *who)
+{
+	enum tls_status st;
+
+	if (*done)
+		return 0;
+	st = tls_handshake(t);
+	if (st == TLS_ERROR) {
+		fprintf(stderr, "tlsmem: %s: %s\n", who, tls_error(t));
+		return -1;
+	}
+	*done = st == TLS_OK;
+	return 0;
+}
+
 /* handshake - drive one pair to the end of both handshakes; -1 on failure. */
 static int handshake(struct pair *p)
 {
-	enum tls_status st;
 	int rounds;
 
 	for (rounds = 0; rounds < 20 && !(p->cli_done && p->srv_done); rounds++) {
-		if (!p->cli_done) {
-			st = tls_handshake(p->cli);
-			if (st == TLS_ERROR) {
-				fprintf(stderr, "tlsmem: client: %s\n", tls_error(p->cli));
-				return -1;
-			}
-			p->cli_done = st == TLS_OK;
-		}
-		if (move(p->cli, p->srv) < 0)
-			return -1;
-		if (!p->srv_done) {
-			st = tls_handshake(p->srv);
-			if (st == TLS_ERROR) {
-				fprintf(stderr, "tlsmem: server: %s\n", tls_error(p->srv));
-				return -1;
-			}
-			p->srv_done = st == TLS_OK;
-		}
-		if (move(p->srv, p->cli) < 0)
+		if (side_step(p->cli, &p->cli_done, "client") < 0 || move(p->cli, p->srv) < 0 ||
+		    side_step(p->srv, &p->srv_done, "server") < 0 || move(p->srv, p->cli) < 0)
 			return -1;
 	}
 	return p->cli_done && p->srv_done ? 0 : -1;

@@ -220,19 +220,20 @@ static struct dane_cert *cert_parse_light(const uint8_t *der, size_t len, char *
 {
 	struct dane_cert *c = NULL;
 	DecodedCert *dc = NULL;
-	size_t off, spki_len;
+	size_t outer, off, spki_len;
 	int parsed;
 
 	if (len == 0 || len > 65535) {
 		snprintf(err, errlen, "certificate of %zu bytes is %s", len, len == 0 ? "empty" : "too large");
 		return NULL;
 	}
-	if (der_sequence_len(der, len) == 0) {
+	outer = der_sequence_len(der, len);
+	if (outer == 0) {
 		snprintf(err, errlen, "not a DER X.509 certificate wolfSSL can parse");
 		return NULL;
 	}
-	if (der_sequence_len(der, len) != len) {
-		snprintf(err, errlen, "%zu trailing bytes after the certificate", len - der_sequence_len(der, len));
+	if (outer != len) {
+		snprintf(err, errlen, "%zu trailing bytes after the certificate", len - outer);
 		return NULL;
 	}
 	dc = malloc(sizeof(*dc));   /* 2.5 KB: not on the stack of a verify callback */

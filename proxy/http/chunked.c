@@ -24,6 +24,9 @@ enum {
 	CK_BAD,
 };
 
+const char chunked_err_framing_differs[] =
+	"malformed chunked body: the message does not end where a strict reading (RFC 9112) ends it";
+
 #define CK_MAX_DIGITS 15             /* significant ones: 2^60 bytes in one chunk is more than any body */
 #define CK_MAX_TRAILER (64 * 1024)   /* the request side refuses trailers past 16 KiB itself, by name */
 

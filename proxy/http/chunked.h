@@ -27,6 +27,10 @@ struct chunked {
  */
 size_t chunked_scan(struct chunked *c, const char *data, size_t len);
 
+/* Why a message is refused when http_parser ended it elsewhere than the scan did (can happen only where the scan
+ * is stricter than the parser yet both accepted every byte). */
+extern const char chunked_err_framing_differs[];
+
 /* chunked_done - the last chunk and the trailer section's empty line have been scanned. */
 int chunked_done(const struct chunked *c);
 

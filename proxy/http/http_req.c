@@ -396,7 +396,7 @@ static const char *body_error_text(const struct http_req *r, const http_parser *
 	if (r->chunk.error != NULL)
 		return r->chunk.error;
 	if (r->framing_differs)
-		return "malformed chunked body: the message does not end where a strict reading (RFC 9112) ends it";
+		return chunked_err_framing_differs;
 	if (p->flags & F_CHUNKED) {
 		if (err == HPE_INVALID_CONTENT_LENGTH)
 			return "malformed chunked body: chunk size too large";
@@ -449,7 +449,7 @@ int http_req_body_check(const struct http_req *r, const char *data, size_t len, 
 	err = HTTP_PARSER_ERRNO(&copy);
 	if ((r->parser.flags & F_CHUNKED) && (err == HPE_OK || err == HPE_PAUSED) &&
 	    (n != len || (err == HPE_PAUSED) != chunked_done(&scan))) {
-		*why = "malformed chunked body: the message does not end where a strict reading (RFC 9112) ends it";
+		*why = chunked_err_framing_differs;
 		return -1;
 	}
 	if (err == HPE_OK)

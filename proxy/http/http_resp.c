@@ -287,7 +287,7 @@ static enum http_resp_status parse_error(struct http_resp *r, const char **error
 		*why = r->chunk.error;
 	} else if (r->framing_differs) {
 		*error = "http_protocol_error";
-		*why = "malformed chunked body: the message does not end where a strict reading (RFC 9112) ends it";
+		*why = chunked_err_framing_differs;
 	} else if (r->too_large) {
 		*error = "http_response_header_section_size";
 		*why = "response head larger than 16 KiB";
